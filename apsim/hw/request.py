@@ -1,0 +1,121 @@
+"""AP request messages and the request ledger.
+
+A :class:`Request` is a ``__slots__`` object that lives from NQAP to DQAP; it is
+the only per-request allocation on the hot path. The :class:`Ledger` accounts for
+every request the simulator is asked to enqueue: it ends completed (its reply was
+dequeued), rejected with a response code, dropped by a named event, or is still in
+flight, and ``submitted = completed + rejected + dropped + in_flight`` always holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from apsim.errors import AccountingError
+
+# Request states.
+QUEUED = 0  # accepted, waiting for an engine
+SERVICE = 1  # on an engine
+REPLY = 2  # reply waiting in the queue
+DONE = 3  # reply dequeued
+DROPPED = 4  # lost to a reset, configure off, checkstop, ...
+
+DROP_CAUSES = ("reset", "zeroize", "configure_off", "checkstop", "lpar_crypto_change",
+               "hot_unplug", "guest_stop", "guest_reset", "mdev_remove", "queue_removed")
+
+
+class Request:
+    """One AP request message from NQAP to its reply's DQAP."""
+
+    __slots__ = ("psmid", "rtype", "length", "owner", "apqn", "t_submit", "t_start", "t_done",
+                 "service_ns", "state", "queue", "ctrl_domain", "drop_cause", "tag")
+
+    def __init__(self, psmid: int, rtype: int, length: int, owner: int = -1, t_submit: int = 0,
+                 ctrl_domain: int = -1, tag: object = None) -> None:
+        self.psmid = psmid
+        self.rtype = rtype
+        self.length = length
+        self.owner = owner
+        self.apqn = -1
+        self.t_submit = t_submit
+        self.t_start = -1
+        self.t_done = -1
+        self.service_ns = 0
+        self.state = QUEUED
+        self.queue = None
+        self.ctrl_domain = ctrl_domain
+        self.drop_cause = ""
+        self.tag = tag
+
+    def __repr__(self) -> str:
+        return (f"Request(psmid={self.psmid:#x}, apqn={self.apqn:#06x}, owner={self.owner}, "
+                f"state={self.state})")
+
+
+class Ledger:
+    """Simulation-wide request accounting (contract 3).
+
+    ``submit`` is counted where an NQAP is issued (by whatever issuer), so requests
+    that never reach the hardware because the SIE check refused them are still
+    accounted as rejected.
+    """
+
+    __slots__ = ("submitted", "completed", "rejected", "dropped", "drop_listeners")
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        self.completed = 0
+        self.rejected: Counter[int] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.drop_listeners: list = []
+
+    def reject(self, rc: int) -> None:
+        """An NQAP answered with a non-zero response code."""
+        self.submitted += 1
+        self.rejected[rc] += 1
+
+    def accept(self) -> None:
+        """An NQAP that the queue took."""
+        self.submitted += 1
+
+    def complete(self) -> None:
+        """A reply dequeued by DQAP."""
+        self.completed += 1
+
+    def drop(self, req: Request, cause: str) -> None:
+        """A request lost to a named event."""
+        req.state = DROPPED
+        req.drop_cause = cause
+        self.dropped[cause] += 1
+        # The issuer (a workload) learns of the loss through the request's tag,
+        # as an application learns of -EAGAIN from zcrypt.
+        tag = req.tag
+        if tag is not None:
+            tag.on_dropped(req, cause)
+        for fn in self.drop_listeners:
+            fn(req, cause)
+
+    @property
+    def in_flight(self) -> int:
+        """Accepted requests not yet completed nor dropped."""
+        return (self.submitted - self.completed - sum(self.rejected.values())
+                - sum(self.dropped.values()))
+
+    def check(self, in_flight_actual: int | None = None) -> None:
+        """Raise AccountingError unless the books balance (and match the live count)."""
+        if self.in_flight < 0:
+            raise AccountingError(f"request accounting went negative: {self.summary()}")
+        if in_flight_actual is not None and in_flight_actual != self.in_flight:
+            raise AccountingError(
+                f"{in_flight_actual} requests are in queues but the ledger says "
+                f"{self.in_flight} are in flight: {self.summary()}")
+
+    def summary(self) -> dict:
+        """The contract-3 ``requests`` block."""
+        return {
+            "submitted": self.submitted,
+            "completed": self.completed,
+            "rejected": {f"0x{rc:02x}": n for rc, n in sorted(self.rejected.items())},
+            "dropped": dict(sorted(self.dropped.items())),
+            "in_flight": self.in_flight,
+        }
