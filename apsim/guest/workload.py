@@ -316,13 +316,20 @@ class Workload:
             if rc or req is None:
                 break
             k += 1
+            # The status word's R bit (replies waiting) tells the driver whether
+            # another DQAP would find a reply; without it, stop after this one.
+            more = bool(req.queue.replies)
             if req.tag is not self:
                 self.foreign_replies.append(req)  # an isolation breach: never expected
+                if not more:
+                    break
                 continue
             rec.record(self.owner, apqn, req.rtype, req.t_submit, req.t_done, now + k * self.dqap_ns)
             self.completed += 1
             self._release(apqn, req)
             self._finish()
+            if not more:
+                break
 
     def _release(self, apqn: int, req: Request) -> None:
         """A slot of *apqn* is free again: account and send the next held request."""

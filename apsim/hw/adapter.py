@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from apsim.core import call_at
+from apsim.core import _Call
 from apsim.hw.cards import CardSpec
 from apsim.hw.queue import APQueue
 from apsim.hw.request import QUEUED, SERVICE, Ledger, Request
@@ -135,7 +135,7 @@ class Adapter:
         req.state = SERVICE
         req.t_start = self.env._now  # type: ignore[attr-defined]
         self.on_engine.add(req)
-        call_at(self.env, req.service_ns, self._complete, req)
+        _Call(self.env, req.service_ns, self._complete, req)
 
     def _complete(self, ev) -> None:  # noqa: ANN001 - SimPy event
         req: Request = ev._value

@@ -49,7 +49,8 @@ from apsim.units import MS, US, parse_duration
 
 __all__ = [
     "Op", "RequestType", "REQUEST_TYPES", "REQUEST_TYPE_ALIASES", "request_type", "supports",
-    "SPEED_RATINGS", "CLASS_LOW", "CLASS_MEDIUM", "CLASS_HIGH", "rating", "k_for", "service_mean_ns",
+    "SPEED_RATINGS", "CLASS_LOW", "CLASS_MEDIUM", "CLASS_HIGH", "rating", "k_for",
+    "service_mean_ns",
     "DEFAULT_K_NS", "TimingProfile", "PROFILES", "get_profile", "ServiceSampler",
 ]
 
