@@ -5,6 +5,14 @@ a SimPy process per request: :func:`call_at` schedules a plain function on SimPy
 own event queue at the cost of one event, without a generator. Randomness comes
 from named, seeded numpy streams (:class:`Streams`), so two runs with the same
 seed draw the same numbers whatever order components are built in.
+
+For the per-request path there is a cheaper form still: a :class:`Hook` is a
+long-lived object (an engine, a workload's arrival clock, a queue's pickup timer)
+that is pushed onto SimPy's own heap again and again with :func:`arm`. SimPy's
+``Environment.step`` only needs ``callbacks`` and ``_ok`` from what it pops, so a
+hook costs one heap entry per firing and no allocation besides that entry's
+tuple. The event loop stays SimPy's: hooks interleave with every other event by
+(time, priority, event id) exactly as :func:`call_at` events do.
 """
 
 from __future__ import annotations
@@ -47,6 +55,68 @@ def call_at(env: simpy.Environment, delay: int, fn: Callable[[Event], Any], arg:
     if delay < 0:
         raise ValueError(f"negative delay {delay}")
     return _Call(env, delay, fn, arg, priority)
+
+
+class Hook:
+    """A reusable SimPy heap entry that calls one function each time it fires.
+
+    ``Environment.step`` pops ``(time, priority, eid, event)``, sets
+    ``event.callbacks`` to None after calling each callback with the event, and
+    reads ``event._ok``. A Hook provides exactly that, so it can sit on SimPy's
+    heap without being an :class:`~simpy.events.Event`: no per-firing object, no
+    callback list. Invariant: a hook is on the heap at most once — it is pending
+    while ``callbacks is not None`` (SimPy clears it when the hook fires).
+    Subclasses add ``__slots__`` for their own state; the callback receives the
+    hook itself.
+    """
+
+    __slots__ = ("callbacks",)
+    _ok = True  # SimPy checks it after the callbacks ran
+
+    def __init__(self) -> None:
+        self.callbacks: tuple[Callable[[Any], Any], ...] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the hook is on SimPy's heap (armed and not yet fired)."""
+        return self.callbacks is not None
+
+
+def arm(env: simpy.Environment, hook: Hook, at: int, callbacks: tuple[Callable[[Any], Any], ...],
+        priority: int = NORMAL) -> None:
+    """Put *hook* on SimPy's heap to fire at absolute time *at* with *callbacks*.
+
+    The caller guarantees ``at >= env.now`` and that the hook is not pending
+    (hot paths inline these two lines with cached locals; this is the readable form).
+    """
+    hook.callbacks = callbacks
+    heappush(env._queue, (at, priority, next(env._eid), hook))  # type: ignore[attr-defined]
+
+
+def disarm(hook: Hook) -> None:
+    """Make a pending hook fire as a no-op (its heap entry stays until SimPy pops it).
+
+    A disarmed hook must not be armed again: its stale entry is still on the heap.
+    Owners replace a disarmed hook with a fresh one.
+    """
+    if hook.callbacks is not None:
+        hook.callbacks = _NOOP
+
+
+def _noop(_ev: object) -> None:
+    return None
+
+
+_NOOP = (_noop,)
+
+
+def events_scheduled(env: simpy.Environment) -> int:
+    """How many events SimPy has scheduled so far (its event-id counter), for benchmarks.
+
+    Peeks the next id of SimPy's ``itertools.count`` without consuming it.
+    """
+    r = repr(env._eid)  # type: ignore[attr-defined]  # "count(N)"
+    return int(r[r.index("(") + 1:r.index(")")].split(",")[0])
 
 
 def new_env() -> simpy.Environment:

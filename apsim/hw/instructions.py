@@ -110,27 +110,21 @@ def nqap_fast(config: APConfiguration, apqn: int, req: Request) -> int:
     the registers are well formed and the ids within Na/Nd.
     """
     lpar = config.lpar
-    ledger = lpar.machine.ledger
-    if not config.table[apqn]:
-        ledger.reject(RC.Q_NOT_AVAIL)
-        return RC.Q_NOT_AVAIL
-    q = lpar.queues.get(apqn)
+    q = lpar.queues.get(apqn) if config.table[apqn] else None
     if q is None:
-        ledger.reject(RC.Q_NOT_AVAIL)
+        lpar.machine.ledger.reject(RC.Q_NOT_AVAIL)
         return RC.Q_NOT_AVAIL
     rc = q.accept(req, config)
     if rc:
-        ledger.reject(rc)
+        q.ledger.reject(rc)
     else:
-        ledger.accept()
+        q.ledger.submitted += 1  # Ledger.accept(), inlined
     return rc
 
 
 def dqap_fast(config: APConfiguration, apqn: int) -> tuple[int, Request | None]:
     """Dequeue one reply from *apqn*; returns (response code, request or None)."""
-    if not config.table[apqn]:
-        return RC.Q_NOT_AVAIL, None
-    q = config.lpar.queues.get(apqn)
+    q = config.lpar.queues.get(apqn) if config.table[apqn] else None
     if q is None:
         return RC.Q_NOT_AVAIL, None
     now = q.env._now
@@ -198,14 +192,24 @@ class Executor:
         return _result(rc, q, psmid=req.psmid, extra={"request": req} if rc == 0 else {})
 
     # --- DQAP ----------------------------------------------------------------------------
-    def dqap(self, gr0: int, *, r1: int = 2, r2: int = 4, problem_state: bool = False) -> APResult:
-        """Dequeue one reply; the PSMID comes back in the R1 pair."""
+    def dqap(self, gr0: int, *, r1: int = 2, r2: int = 4, problem_state: bool = False,
+             length: int | None = None) -> APResult:
+        """Dequeue one reply; the PSMID comes back in the R1 pair.
+
+        *length* is the reply-buffer length in the R2+1 register; ``None`` means a
+        well-formed buffer (the default of every caller that does not test it).
+        """
         self._common(problem_state)
         if r1 & 1 or r2 & 1:
             raise ProgramException("specification", "DQAP R1 and R2 must designate even registers")
         gr0 &= 0xFFFFFFFF
         if gr0 & ~_DQAP_ALLOWED:
             raise ProgramException("specification", f"DQAP GR0 reserved bits set: {gr0:#010x}")
+        if length is not None and (length <= 0 or length > ARCH_MAX_MSG):
+            # kvm-unit-tests s390x/ap.c expects a specification exception for a zero
+            # (or over-long) reply-buffer length, as for NQAP's message length.
+            raise ProgramException("specification",
+                                   f"DQAP buffer length {length} is outside 1..{ARCH_MAX_MSG}")
         apqn = gr0 & 0xFFFF
         self._check_ids(apqn)
         rc, req = dqap_fast(self.config, apqn)
@@ -239,6 +243,10 @@ class Executor:
         if fc == FC.QCI:
             if not fac.apqci:
                 raise ProgramException("specification", "QCI needs the AP QCI facility (apqci)")
+            if gr2 & 7:
+                # The 128-byte block must be doubleword aligned (kvm-unit-tests s390x/ap.c).
+                raise ProgramException("specification",
+                                       f"QCI block address {gr2:#x} is not doubleword aligned")
             return APResult(cc=0, status=None, qci=self.config.qci_block())
         if fc == FC.AQIC and not fac.apqi:
             raise ProgramException("specification", "AQIC needs the AP queue-interruption facility (apqi)")

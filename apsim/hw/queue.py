@@ -13,6 +13,7 @@ queue answering "reset in progress" for the profile's reset duration.
 from __future__ import annotations
 
 from collections import deque
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from apsim.hw import codes
@@ -27,7 +28,7 @@ class APQueue:
     """Firmware state of one APQN."""
 
     __slots__ = ("adapter", "apqn", "apid", "apqi", "owner_lpar", "env", "ledger", "depth",
-                 "count", "replies", "live", "cfg_rc", "reset_until", "irq", "isc", "nib",
+                 "count", "replies", "cfg_rc", "reset_until", "irq", "isc", "nib",
                  "gisa", "irq_target", "bound_by", "assoc_until", "assoc_index", "associated",
                  "async_rc", "assoc_fail", "touched", "nqap_count", "dqap_count", "occ_area",
                  "occ_t", "irq_count")
@@ -43,7 +44,6 @@ class APQueue:
         self.depth = adapter.spec.queue_depth
         self.count = 0
         self.replies: deque[Request] = deque()
-        self.live: set[Request] = set()
         self.cfg_rc = 0  # 0 operational, 3 deconfigured (standby), 4 checkstopped
         self.reset_until = 0
         self.irq = False
@@ -95,6 +95,7 @@ class APQueue:
         association in progress (0x0A), message length (0x15), facility (0x16),
         control domain outside the issuer's ADM (0x42), SE binding, queue full
         (0x10). The caller has already checked registers and the configuration.
+        The service time is drawn here, at acceptance, in acceptance order.
         """
         self.touched += 1
         if self.cfg_rc:
@@ -107,9 +108,10 @@ class APQueue:
             return RC.BUSY
         if self.assoc_until > now:
             return RC.STATE_CHANGE_IN_PROGRESS
-        if req.length > adapter.spec.max_msg_size:
+        if req.length > adapter.max_msg:
             return RC.MESSAGE_TOO_BIG
-        if not adapter.sampler.mean_ns[req.rtype]:
+        rt = req.rtype
+        if not adapter.mean_ns[rt]:
             return RC.REQ_FAC_NOT_INST
         if req.ctrl_domain >= 0 and not config.adm.test(req.ctrl_domain):
             return RC.INVALID_DOMAIN
@@ -118,18 +120,28 @@ class APQueue:
                 return RC.Q_NOT_BOUND
             if self.bound_by is not config:
                 return RC.Q_BOUND_TO_ANOTHER
-        if self.count >= self.depth:
+        count = self.count
+        if count >= self.depth:
             return RC.Q_FULL
-        self.occ_area += self.count * (now - self.occ_t)
+        self.occ_area += count * (now - self.occ_t)
         self.occ_t = now
-        self.count += 1
+        self.count = count + 1
         self.nqap_count += 1
         req.apqn = self.apqn
         req.queue = self
         req.state = QUEUED
-        self.live.add(req)
-        req.service_ns = adapter.sampler.draw(req.rtype)
-        adapter.submit(req)
+        req.service_ns = adapter.draw(rt)
+        # Adapter.submit, inlined: start on an idle engine or wait.
+        idle = adapter._idle
+        if idle:
+            eng = idle.pop()
+            eng.req = req
+            req.state = SERVICE
+            req.t_start = now
+            eng.callbacks = adapter._done_cbs
+            heappush(adapter._heap, (now + req.service_ns, 1, next(adapter._eid), eng))
+        else:
+            adapter.waiting.push(req)
         return 0
 
     def take_reply(self) -> Request | None:
@@ -139,17 +151,20 @@ class APQueue:
             return None
         req = self.replies.popleft()
         now = self.env._now  # type: ignore[attr-defined]
-        self.occ_area += self.count * (now - self.occ_t)
+        count = self.count
+        self.occ_area += count * (now - self.occ_t)
         self.occ_t = now
-        self.count -= 1
+        self.count = count - 1
         self.dqap_count += 1
-        self.live.discard(req)
         req.state = DONE
-        self.ledger.complete()
+        self.ledger.completed += 1
         return req
 
     def reply_ready(self, req: Request) -> None:
-        """An engine finished *req*: queue its reply and raise an interruption if enabled."""
+        """An engine finished *req*: queue its reply and raise an interruption if enabled.
+
+        (:meth:`Adapter._complete` inlines this on the hot path; keep them in step.)
+        """
         req.state = REPLY
         req.t_done = self.env._now  # type: ignore[attr-defined]
         self.replies.append(req)
@@ -157,22 +172,39 @@ class APQueue:
             self.irq_count += 1
             self.irq_target(self)
 
+    # --- the requests the queue holds ------------------------------------------------------
+    @property
+    def live(self) -> set[Request]:
+        """Every request the queue holds: waiting for an engine, on one, or replied.
+
+        Computed on demand from where the requests are (the adapter's waiting line
+        and engines, this queue's reply list) instead of being maintained per
+        request on the hot path; ``count`` is the same number, kept incrementally.
+        """
+        return set(self._held())
+
+    def _held(self) -> list[Request]:
+        adapter = self.adapter
+        out = adapter.waiting.of_queue(self)
+        out.extend(e.req for e in adapter.engines if e.req is not None and e.req.queue is self)
+        out.extend(self.replies)
+        return out
+
     # --- resets and state changes ------------------------------------------------------
     def flush(self, cause: str) -> int:
         """Drop every request the queue holds, accounting each with *cause*."""
-        if not self.live:
+        if not self.count:
             return 0
         self._occ()
         adapter = self.adapter
         # Deterministic order (submit time, PSMID) so drop listeners see a stable sequence.
-        victims = sorted(self.live, key=_req_order)
+        victims = sorted(self._held(), key=_req_order)
         on_engine = [r for r in victims if r.state == SERVICE]
         dropped = 0
         for req in victims:
             if req.state != DONE:
                 self.ledger.drop(req, cause)
                 dropped += 1
-        self.live.clear()
         self.replies.clear()
         self.count = 0
         # Free engines only after every victim is marked, so the dispatcher cannot
@@ -218,7 +250,7 @@ class APQueue:
 
     def live_count(self) -> int:
         """Requests accepted and not yet dequeued or dropped."""
-        return len(self.live)
+        return self.count
 
     def mean_occupancy(self, now: int) -> float:
         """Time-average number of entries from 0 to *now*."""
