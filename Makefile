@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m apsim.hw.demo
+	$(BIN)/apsim demo
 
 test: setup
 	$(BIN)/python -m pytest

@@ -36,6 +36,7 @@ class Sysfs:
     def __init__(self) -> None:
         self._attrs: dict[str, Attribute] = {}
         self._links: dict[str, str] = {}  # symlink path -> target path
+        self._link_order: list[str] | None = None  # links, longest first (cache for resolve)
         self.write_log: list[tuple[str, str, int]] = []  # (path, value, errno or 0)
 
     # --- registration ------------------------------------------------------------------
@@ -51,21 +52,26 @@ class Sysfs:
             del self._attrs[k]
         for k in [k for k in self._links if k == p or k.startswith(prefix)]:
             del self._links[k]
+        self._link_order = None
 
     def link(self, path: str, target: str) -> None:
         """Create a symbolic link (``/sys/bus/ap/devices/card05`` → ``/sys/devices/ap/card05``)."""
         self._links[_norm(path)] = _norm(target)
+        self._link_order = None
 
     def unlink(self, path: str) -> None:
         """Remove a symbolic link if present."""
-        self._links.pop(_norm(path), None)
+        if self._links.pop(_norm(path), None) is not None:
+            self._link_order = None
 
     # --- access ----------------------------------------------------------------------------
     def resolve(self, path: str) -> str:
         """Resolve symbolic links in *path* (longest link prefix first)."""
         p = _norm(path)
+        if self._link_order is None:
+            self._link_order = sorted(self._links, key=len, reverse=True)
         for _ in range(16):
-            for link in sorted(self._links, key=len, reverse=True):
+            for link in self._link_order:
                 if p == link or p.startswith(link + "/"):
                     p = self._links[link] + p[len(link):]
                     break

@@ -1,0 +1,265 @@
+"""The ``apsim`` command line (design contract 2).
+
+Commands: ``run`` a scenario and report, ``validate`` a scenario, print the
+scenario JSON ``schema``, show ``lszcrypt`` as a host or guest would print it at a
+given time, and run the ``demo``. Exit status: 0 success, 1 a scenario expectation
+failed, 2 invalid input (bad file, bad option) with a one-line message on stderr
+and no traceback. Heavy modules (the simulation layers, matplotlib) are imported
+only by the commands that need them, so ``apsim --help`` and ``apsim validate``
+start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from apsim import __version__
+from apsim.errors import ApsimError, ScenarioError
+from apsim.units import format_duration, parse_duration
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_EXPECTATIONS", "EXIT_INVALID", "demo_path"]
+
+EXIT_OK = 0
+EXIT_EXPECTATIONS = 1
+EXIT_INVALID = 2
+
+_EPILOG = """exit status:
+  0  success
+  1  the scenario ran but an expectation (expect, expect_errno, a sysfs.write that
+     must succeed) failed
+  2  invalid input: missing or malformed scenario file, bad option
+
+Scenario format: docs/scenarios.md; JSON Schema: `apsim schema`."""
+
+
+def demo_path() -> Path:
+    """The demo scenario shipped with the source tree (``scenarios/three-guests.yaml``)."""
+    return Path(__file__).resolve().parent.parent / "scenarios" / "three-guests.yaml"
+
+
+# --- argument types ------------------------------------------------------------------------
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text, allow_bare_int=False)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= n < 1 << 63:
+        raise argparse.ArgumentTypeError(f"seed {n} must be in 0..2**63-1")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``apsim``."""
+    p = argparse.ArgumentParser(
+        prog="apsim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
+        description="Discrete-event simulator of the IBM Z Adjunct Processor (AP) crypto "
+                    "facility, KVM and Linux vfio_ap.")
+    p.add_argument("--version", action="version", version=f"apsim {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    out = argparse.ArgumentParser(add_help=False)
+    g = out.add_argument_group("output")
+    g.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
+    g.add_argument("--csv", metavar="DIR", help="write one CSV file per report table into DIR")
+    g.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
+    g.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the requests")
+    g.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar and no console report (failed expectations still go "
+                        "to stderr)")
+    sim = argparse.ArgumentParser(add_help=False)
+    g = sim.add_argument_group("simulation")
+    g.add_argument("--seed", type=_seed, help="random seed (default: the scenario's seed)")
+    g.add_argument("--until", type=_duration, metavar="TIME",
+                   help="simulate until TIME (e.g. 20ms) instead of the scenario's duration")
+    g.add_argument("--mode", choices=("full", "bulk"), help="simulation mode (default: the scenario's)")
+
+    r = sub.add_parser("run", parents=[sim, out], help="run a scenario and report",
+                       description="Run a scenario and print its report.", epilog=_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("file", metavar="FILE", help="scenario YAML file")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("validate", help="check a scenario file without running it",
+                       description="Check a scenario file: YAML, schema and cross-references.")
+    v.add_argument("file", metavar="FILE")
+    v.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("schema", help="print the scenario JSON Schema",
+                       description="Print the JSON Schema of the scenario format "
+                                   "(scenarios/schema/apsim.schema.json).")
+    s.set_defaults(func=_cmd_schema)
+
+    ls = sub.add_parser("lszcrypt", help="show lszcrypt of the host or a guest at a given time",
+                        description="Simulate the scenario up to --at and print what lszcrypt "
+                                    "shows on the host (or in --guest).")
+    ls.add_argument("file", metavar="FILE")
+    ls.add_argument("--at", type=_duration, required=True, metavar="TIME", help="simulated time, e.g. 15ms")
+    ls.add_argument("--guest", metavar="NAME", help="list inside this guest (default: the host)")
+    ls.add_argument("-V", "--verbose", action="store_true", help="lszcrypt -V (more columns)")
+    ls.set_defaults(func=_cmd_lszcrypt)
+
+    d = sub.add_parser("demo", parents=[sim, out], help="run the three-guest demo scenario",
+                       description=f"Run {demo_path().name} (the vfio-ap documentation's "
+                                   f"three-guest example) and print its report.")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+# --- commands ------------------------------------------------------------------------------
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from apsim.scenario.loader import load_scenario
+
+    sc = load_scenario(args.file)
+    refs = list(sc.walk_guests())
+    nested = sum(1 for r in refs if r.depth > 1)
+    mdevs = len(sc.mdevs) + sum(len(r.spec.mdevs) for r in refs)
+    print(f"{args.file}: ok: scenario {sc.name!r}, {_n(len(sc.machine.adapters), 'adapter')}, "
+          f"{_n(mdevs, 'mdev')}, {_n(len(refs), 'guest')}" + (f" ({nested} nested)" if nested else "")
+          + f", {_n(len(sc.timeline), 'timeline action')}, duration {format_duration(sc.duration)}")
+    return EXIT_OK
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from apsim.scenario.schema import schema_json
+
+    sys.stdout.write(schema_json())
+    return EXIT_OK
+
+
+def _cmd_lszcrypt(args: argparse.Namespace) -> int:
+    from apsim.scenario.loader import load_scenario
+
+    sc = load_scenario(args.file)
+    if args.guest is not None:
+        names = [r.spec.name for r in sc.walk_guests()]
+        if args.guest not in names:
+            raise ScenarioError(f"no guest named {args.guest!r} (guests: {', '.join(names) or 'none'})",
+                                file=args.file)
+    if args.at > sc.duration:
+        raise ScenarioError(f"--at {format_duration(args.at)} is after the end of the run "
+                            f"(duration {format_duration(sc.duration)})", file=args.file)
+    lszcrypt_at = _engine("lszcrypt_at")
+    text = lszcrypt_at(sc, args.at, args.guest, args.verbose)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return EXIT_OK
+
+
+def _engine(name: str) -> Any:
+    """A function of :mod:`apsim.scenario.run`, imported only when a command runs a simulation."""
+    try:
+        from apsim.scenario import run
+    except ModuleNotFoundError as e:
+        if e.name != "apsim.scenario.run":
+            raise
+        raise ApsimError("the simulation engine (apsim.scenario.run) is not installed") from None
+    return getattr(run, name)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    path = demo_path()
+    if not path.is_file():
+        raise ScenarioError("the demo scenario is missing from this installation", file=str(path))
+    args.file = str(path)
+    return _cmd_run(args)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from apsim.report.progress import make_progress
+    from apsim.scenario.loader import load_scenario
+
+    sc = load_scenario(args.file)
+    run_scenario = _engine("run_scenario")
+
+    seed = sc.seed if args.seed is None else args.seed
+    mode = args.mode or sc.mode
+    with make_progress(quiet=args.quiet) as progress:
+        result = run_scenario(sc, seed=seed, until_ns=args.until, mode=mode, progress=progress)
+    return _report(result, args)
+
+
+def _report(result: Any, args: argparse.Namespace) -> int:
+    """Write every requested output of *result*; the exit status from its expectations."""
+    from rich.console import Console
+
+    from apsim.report.console import render_report
+    from apsim.report.json_report import build_report, dumps_report, write_json
+
+    report = build_report(result)
+    err = Console(file=sys.stderr, highlight=False)
+    written: list[str] = []
+    to_stdout = args.json == "-"
+    if args.json and not to_stdout:
+        written.append(str(write_json(report, args.json)))
+    if args.csv:
+        from apsim.report.csv_report import write_csv
+
+        write_csv(report, args.csv)
+        written.append(f"{args.csv}/*.csv")
+    if args.plots:
+        from apsim.report.plots import write_plots
+
+        write_plots(result, report, args.plots)
+        written.append(f"{args.plots}/*.png")
+    if args.trace:
+        from apsim.report.trace import write_trace
+
+        written.append(str(write_trace(result, args.trace)))
+
+    if to_stdout:
+        sys.stdout.write(dumps_report(report))
+    elif not args.quiet:
+        render_report(report, Console(highlight=False))
+    if args.quiet or to_stdout:
+        for e in report["expectations"]:
+            if not e["passed"]:
+                where = f"line {e['line']}, " if e.get("line") else ""
+                err.print(f"apsim: expectation failed ({where}at {e['at']}, {e['do']}): "
+                          f"expected {e['expected']!r}, got {e['actual']!r}", markup=False)
+    if written and not args.quiet:
+        err.print(f"wrote {', '.join(written)}", markup=False)
+    return EXIT_OK if result.expectations_passed else EXIT_EXPECTATIONS
+
+
+# --- entry point ---------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``apsim`` command with *argv* (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (argparse prints it)
+        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_INVALID)
+    if getattr(args, "func", None) is None:
+        parser.print_usage(sys.stderr)
+        print("apsim: error: a command is required (run, validate, schema, lszcrypt, demo)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        return int(args.func(args))
+    except ApsimError as e:  # ScenarioError, ConfigError, SysfsError, ...
+        print(f"apsim: error: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as e:  # e.g. an output folder that cannot be created
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"apsim: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("apsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""A KVM guest: QEMU (the VMM with its CPU model and one vfio-ap device), its KVM VM,
+and the guest's own Linux with its AP bus and zcrypt, plus a workload.
+
+Life cycle, as the real stack does it:
+
+* **start**: QEMU creates the VM (``apsim.kvm.KVM``; the ``ap`` CPU feature makes
+  QEMU set KVM's APIE attribute), opens the vfio-ap device — vfio_ap attaches the
+  KVM, installs its PQAP hook and pushes the filtered guest matrix into the CRYCB
+  (a second mdev for the same KVM is refused with EPERM) — then the guest's Linux
+  boots: its AP bus builds its devices from QCI and TAPQ through SIE
+  interpretation, zcrypt binds the queues, the workload starts.
+* **config change**: every APCB push signals the mdev's config-change eventfd;
+  QEMU queues a CHSC event and the guest's CIO layer forces an AP bus rescan
+  (reference §12.4) — modelled as the guest Linux's ``config_changed`` after
+  ``notify_ns``; the periodic scan catches anything else.
+* **device request** (mdev removed while in use): QEMU hot-unplugs the vfio-ap
+  device, i.e. closes it; vfio_ap clears the masks and resets the queues.
+* **reset**: QEMU's system reset issues VFIO_DEVICE_RESET (all queues reset).
+* **stop**: the workload stops, the device is closed (masks cleared, queues reset),
+  the VM is destroyed.
+
+A guest may itself be a KVM host: its Linux runs vfio_ap over what its APCB gives
+it, and its own guests (guest-2) get a vSIE shadow CRYCB combined from both levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from apsim.core import call_at
+from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.hw.cards import CardType, Mode
+from apsim.hw.request import Request
+from apsim.hw.timing import rating, request_type
+from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
+from apsim.kvm.sie import sie_dqap, sie_nqap
+from apsim.linux.devices import DevState, SMState
+from apsim.linux.host import Host
+from apsim.recorder import RequestRecorder
+
+_USABLE = (SMState.IDLE, SMState.WORKING, SMState.QUEUE_FULL)
+_MODE_OF_LETTER = {"A": Mode.ACCELERATOR, "C": Mode.CCA, "P": Mode.EP11}
+
+
+class GuestPort:
+    """The workload's view of the AP facility from inside a guest."""
+
+    def __init__(self, guest: Guest) -> None:
+        self.guest = guest
+        self.name = guest.name
+        self.env = guest.env
+        self.profile = guest.machine.profile
+        self._handlers: dict[int, Callable[[int], None]] = {}
+        self._weights: dict[tuple[int, int], int] = {}
+
+    def nqap(self, apqn: int, req: Request) -> int:
+        return sie_nqap(self.guest.kvm, apqn, req)
+
+    def dqap(self, apqn: int) -> tuple[int, Request | None]:
+        return sie_dqap(self.guest.kvm, apqn)
+
+    def targets(self) -> list[int]:
+        """Queues the guest's zcrypt can use: bound to cex4queue, online, configured."""
+        linux = self.guest.linux
+        if linux is None or linux.bus is None:
+            return []
+        out = []
+        for q in linux.bus.sorted_queues():
+            zq = q.drvdata
+            if (q.driver is linux.cex4queue and q.config and q.card.config and not q.chkstop
+                    and getattr(zq, "online", False) and q.dev_state == DevState.OPERATING
+                    and q.sm_state in _USABLE):
+                out.append(q.apqn)
+        return out
+
+    def queue_depth(self, apqn: int) -> int:
+        q = self.guest.linux.bus.queues.get(apqn)
+        return (q.card.qd + 1) if q is not None else 8
+
+    def weight(self, apqn: int, rt: int) -> int:
+        """zcrypt's weight of request type *rt* on the card of *apqn* (its speed rating)."""
+        key = (apqn, rt)
+        w = self._weights.get(key)
+        if w is None:
+            q = self.guest.linux.bus.queues.get(apqn)
+            w = 1
+            if q is not None:
+                try:
+                    w = max(1, rating(CardType(q.card.raw_type), _MODE_OF_LETTER[q.card.mode_letter],
+                                      request_type(rt)))
+                except (ValueError, KeyError):
+                    w = 1
+            self._weights[key] = w
+        return w
+
+    def enable_irq(self, apqn: int, handler: Callable[[int], None]) -> bool:
+        """Route adapter interruptions of *apqn* to *handler* (AQIC through SIE/vfio_ap)."""
+        g = self.guest
+        if not g.kvm.cpu.apqi:
+            return False
+        self._handlers[apqn] = handler
+        r = g.cpu.aqic(apqn, enable=True, isc=3, nib=0x10000 + apqn)
+        return r.rc in (0, 7)
+
+    def deliver(self, queue) -> None:  # noqa: ANN001 - hw APQueue
+        h = self._handlers.get(queue.apqn)
+        if h is not None:
+            h(queue.apqn)
+
+    def ready_at(self, now: int) -> int:
+        return self.guest.kvm.ready_at(now)
+
+    def poll_ns(self) -> int:
+        return self.profile.poll_lpar_ns
+
+
+class Guest:
+    """QEMU + KVM + the guest's Linux (+ a workload, + optionally nested guests)."""
+
+    def __init__(self, env, machine, parent: Host, parent_ctx, *, name: str,  # noqa: ANN001
+                 mdev: str | None = None, cpu: CpuFeatures | None = None, vcpus: int = 2,
+                 workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
+                 quirks: bool = False, config_time_s: int = 30, notify_ns: int = 100_000,
+                 cmdline: str = "") -> None:
+        self.env = env
+        self.machine = machine
+        self.parent = parent
+        self.parent_ctx = parent_ctx  # the LPAR's APConfiguration, or a guest-1's KVM
+        self.name = name
+        self.mdev = mdev
+        self.features = cpu or CpuFeatures()
+        self.vcpus = vcpus
+        self.workload_spec = workload
+        self.recorder = recorder or RequestRecorder()
+        self.quirks = quirks
+        self.config_time_s = config_time_s
+        self.notify_ns = notify_ns
+        self.cmdline = cmdline
+        self.kvm: KVM | None = None
+        self.cpu: SieExecutor | None = None
+        self.linux: Host | None = None
+        self.port: GuestPort | None = None
+        self.workload: Workload | None = None
+        self.running = False
+        self.children: list[Guest] = []
+        self.events: list[tuple[int, str]] = []
+
+    # --- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the VM, attach the vfio-ap device, boot the guest's Linux, start the load.
+
+        Raises SysfsError when vfio_ap refuses the device (EPERM, ENOENT, EBUSY ...).
+        """
+        if self.running:
+            return
+        opts = KvmOptions(quirks=self.quirks)
+        kvm = KVM(self.env, self.machine, self.parent_ctx, self.name, vcpus=self.vcpus,
+                  cpu=self.features, options=opts)
+        if self.mdev is not None:
+            try:
+                self.parent.open_device(self.mdev, kvm, vmm=self)
+            except Exception:
+                kvm.destroy()
+                raise
+        self.kvm = kvm
+        self.cpu = SieExecutor(kvm)
+        self.port = GuestPort(self)
+        kvm.irq_listeners.append(self.port.deliver)
+        self.linux = Host(self.env, self.machine, self.cpu, name=self.name,
+                          config_time_s=self.config_time_s, quirks=self.quirks, cmdline=self.cmdline)
+        if self.linux.bus is not None:
+            self.linux.bus.scan_listeners.append(self._after_scan)  # periodic scans too
+            self.linux.bus.ready_listeners.append(lambda q: self._after_scan())
+        self.running = True
+        self.events.append((self.env.now, "start"))
+        if self.workload_spec is not None:
+            spec = self.workload_spec
+            if spec.reply == "interrupt" and not self.features.apqi:
+                # Without AP queue interruptions the guest's zcrypt polls.
+                spec = WorkloadSpec(**{**spec.__dict__, "reply": "poll"})
+            self.workload = Workload(self.port, spec, self.recorder, self.recorder.owner_index(self.name),
+                                     self.machine.streams.get(f"workload.{self.name}"),
+                                     weight_of=self.port.weight)
+            self.workload.start()
+
+    def stop(self) -> None:
+        """Shut the guest down: stop its load and nested guests, close the device, destroy the VM."""
+        if not self.running:
+            return
+        for child in self.children:
+            child.stop()
+        if self.workload is not None:
+            self.workload.stop()
+        if self.linux is not None:
+            self.linux.shutdown()
+        if self.mdev is not None and self.kvm is not None and self.kvm.mdev is not None:
+            self.parent.close_device(self.mdev)
+        if self.kvm is not None:
+            self.kvm.destroy()
+        self.running = False
+        self.events.append((self.env.now, "stop"))
+
+    def reset(self) -> None:
+        """QEMU system reset: VFIO_DEVICE_RESET resets every queue of the guest."""
+        if self.running and self.mdev is not None and self.kvm is not None and self.kvm.mdev is not None:
+            self.parent.reset_device(self.mdev)
+            self.events.append((self.env.now, "reset"))
+
+    # --- VMM callbacks from vfio_ap ------------------------------------------------------------
+    def ap_config_changed(self, uuid: str) -> None:
+        """The mdev's config-change eventfd: QEMU forwards a CHSC event to the guest."""
+        call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+
+    def _notify_guest(self, ev) -> None:  # noqa: ANN001
+        if self.running and self.linux is not None:
+            self.linux.config_changed("vfio-ap config change")
+            self._after_scan()
+
+    def device_request(self, uuid: str) -> None:
+        """vfio_ap asks for the device back (mdev removal): QEMU unplugs it."""
+        if self.running and self.kvm is not None and self.kvm.mdev is not None:
+            self.events.append((self.env.now, "device_request"))
+            self.parent.close_device(uuid)
+            call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+
+    def _after_scan(self) -> None:
+        if self.workload is not None and self.running:
+            self.workload.refresh_targets()
+
+    # --- views ----------------------------------------------------------------------------------
+    def lszcrypt(self, verbose: bool = False) -> str:
+        """The guest's lszcrypt listing."""
+        if self.linux is None:
+            return ""
+        return self.linux.lszcrypt(verbose=verbose)
+
+    def __repr__(self) -> str:
+        return f"Guest({self.name!r}, running={self.running})"

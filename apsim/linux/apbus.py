@@ -1,0 +1,813 @@
+"""The Linux AP bus: configuration scans, card and queue devices, ownership masks.
+
+Modelled on drivers/s390/crypto/ap_bus.c (newest upstream behaviour, ≥ v6.19 where
+it matters) and ap_card.c's ``config`` store:
+
+* **QCI.** The bus keeps the current and previous QCI block (when the apqci
+  facility is installed) and adopts Na/Nd as ``ap_max_adapter_id`` /
+  ``ap_max_domain_id`` at start-up only when APXA is reported and the value is not
+  zero (else 63/15).
+* **Scan** (:meth:`APBus.scan`), exactly in the kernel's order: fetch QCI; if it
+  changed, every driver's ``on_config_changed(cur, prev)``; choose a default
+  domain; for APID 0..max the adapter/domain walk that creates, rebuilds and
+  removes card and queue devices (driver probes and removes run here); if it
+  changed, every driver's ``on_scan_complete(cur, prev)``; count the scan;
+  re-arm the periodic timer. Triggers: the periodic timer (``config_time``
+  seconds), a forced rescan (CHSC configuration-change event via
+  :meth:`force_rescan`, a write to ``scans``).
+* **Ownership.** ``apmask``/``aqmask`` (256 bits each, all ones at boot): an APQN
+  is host-owned iff its APID is in apmask and its APQI in aqmask. Default drivers
+  may only bind host-owned queues, other drivers (vfio_ap) only the rest; cards are
+  not subject to the masks. A mask write takes back IDs (bits newly set) only if no
+  driver's ``in_use`` objects for ``new-bits × ALL`` (else ``EBUSY``, mask
+  unchanged), then re-probes every queue whose driver class disagrees.
+* **Binding** follows the driver core: a new device is offered to the drivers in
+  registration order and binds to the first whose probe succeeds; driver ``bind``
+  / ``unbind`` attributes attach or detach one device by name.
+
+Device removal with a bound driver flushes the queue, calls the driver's
+``remove``, then resets the queue with ZAPQ, as ``ap_device_remove`` does.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import simpy
+
+from apsim.errors import ProgramException, SysfsError
+from apsim.hw.config import parse_qci
+from apsim.hw.machine import SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SCLP_SUCCESS_CODES
+from apsim.ids import apqn as make_apqn
+from apsim.ids import format_apqn
+from apsim.linux import queue_sm
+from apsim.linux.devices import (
+    APDevice,
+    CardDevice,
+    DevState,
+    QueueDevice,
+    SMState,
+    add_card_attrs,
+    add_queue_attrs,
+    hwinfo_at,
+    hwinfo_bs,
+    hwinfo_fac,
+)
+from apsim.linux.maskparse import format_mask, kstrtobool, kstrtoul, parse_mask, scanf_int
+from apsim.masks import Mask
+from apsim.units import S
+
+if TYPE_CHECKING:
+    from apsim.linux.host import Host
+
+AP_DEVICE_TYPE_CEX4 = 10
+AP_DEVICE_TYPE_CEX8 = 14
+SUPPORTED_TYPES = frozenset(range(AP_DEVICE_TYPE_CEX4, AP_DEVICE_TYPE_CEX8 + 1))
+NO_QCI_MAX_APID = 63
+NO_QCI_MAX_APQI = 15
+POLL_TIMEOUT_MAX_NS = 120_000_000_000
+BUS = "/sys/bus/ap"
+
+
+def parse_cmdline(cmdline: str) -> dict[str, str]:
+    """The ``ap.*`` kernel parameters of a command line (``ap.apmask=0xffff ap.domain=5``)."""
+    params: dict[str, str] = {}
+    for word in cmdline.split():
+        key, sep, value = word.partition("=")
+        if sep and key.startswith("ap."):
+            params[key[3:]] = value
+    return params
+
+
+@dataclass(frozen=True)
+class QciInfo:
+    """A QCI information block as the bus keeps it (``struct ap_config_info``)."""
+
+    raw: bytes
+    flags: int
+    apsc: bool
+    apxa: bool
+    qact: bool
+    rc8a: bool
+    apsb: bool
+    na: int
+    nd: int
+    apm: Mask
+    aqm: Mask
+    adm: Mask
+
+    @classmethod
+    def from_block(cls, block: bytes) -> QciInfo:
+        """Decode the 128-byte block stored by PQAP(QCI)."""
+        d = parse_qci(block)
+        return cls(raw=bytes(block), flags=int.from_bytes(block[0:4], "big"), apsc=d["apsc"],
+                   apxa=d["apxa"], qact=d["qact"], rc8a=d["rc8a"], apsb=d["apsb"], na=d["na"],
+                   nd=d["nd"], apm=d["apm"], aqm=d["aqm"], adm=d["adm"])
+
+    @classmethod
+    def none(cls) -> QciInfo:
+        """The all-zero block the bus keeps when QCI is not available."""
+        return cls.from_block(bytes(128))
+
+
+class APDriver:
+    """An AP device driver (``struct ap_driver``): subclasses override the callbacks."""
+
+    name = "driver"
+    default = False
+    """``AP_DRIVER_FLAG_DEFAULT``: may bind host-owned queues only."""
+    card_types: frozenset[int] = frozenset()
+    queue_types: frozenset[int] = frozenset()
+
+    def matches(self, dev: APDevice) -> bool:
+        """``ap_bus_match``: the device's type is in the driver's id table."""
+        types = self.card_types if dev.kind == "card" else self.queue_types
+        return dev.device_type in types
+
+    def probe(self, dev: APDevice) -> int:
+        """Bind *dev*; return 0 or a positive errno (the probe refused the device)."""
+        return 0
+
+    def remove(self, dev: APDevice) -> None:
+        """Unbind *dev*."""
+
+    def in_use(self, apm: Mask, aqm: Mask) -> bool:
+        """Whether any APQN of apm × aqm is in use by this driver (mask write check)."""
+        return False
+
+    def on_config_changed(self, cur: QciInfo, prev: QciInfo) -> None:
+        """A scan found a new QCI (called before devices are added or removed)."""
+
+    def on_scan_complete(self, cur: QciInfo, prev: QciInfo) -> None:
+        """A scan that found a new QCI has finished adding and removing devices."""
+
+
+class APBus:
+    """The AP bus of one Linux: devices, drivers, masks, scans and /sys/bus/ap."""
+
+    def __init__(self, host: Host, *, config_time_s: int | None = 30, cmdline: str = "") -> None:
+        self.host = host
+        self.env: simpy.Environment = host.env
+        self.cpu = host.cpu
+        self.sysfs = host.sysfs
+        self.klog = host.klog
+        fac = host.facilities
+        self.apft = bool(fac.apft)
+        self.irq_flag = bool(fac.apqi)
+        self.qci_available = bool(fac.apqci)
+        self.apmask = Mask.full()
+        self.aqmask = Mask.full()
+        self.domain_index = -1
+        self.max_adapter_id = NO_QCI_MAX_APID
+        self.max_domain_id = NO_QCI_MAX_APQI
+        self.qci = QciInfo.none()
+        self.qci_old = QciInfo.none()
+        self.config_time_s = config_time_s
+        self.poll_timeout_ns = int(host.machine.profile.poll_lpar_ns)
+        self.poll_thread = False
+        self.poll_armed = False
+        self.detached = False
+        self.scan_count = 0
+        self.bindings_complete = False
+        self.bindings_complete_count = 0
+        self.cards: dict[int, CardDevice] = {}
+        self.queues: dict[int, QueueDevice] = {}
+        self.drivers: list[APDriver] = []
+        self.uevents: list[tuple[int, str, str]] = []
+        # Called after every scan: zcrypt users (workloads) re-read the usable queues.
+        self.scan_listeners: list = []
+        # Called when a queue's state machine settles (IDLE): it can carry requests.
+        self.ready_listeners: list = []
+        self._scanning = False
+        self._next_scan_at: int | None = None
+        self._timer_wake_at: int | None = None
+        self._timer: simpy.Process | None = None
+        params = parse_cmdline(cmdline)
+        self._perms_init(params)
+        self._init_qci()
+        self._domain_param(params)
+        self._add_bus_attrs()
+
+    # --- kernel parameters -------------------------------------------------------------
+    def _perms_init(self, params: dict[str, str]) -> None:
+        """``ap_perms_init``: ``ap.apmask=`` / ``ap.aqmask=`` start from zero, then the parser."""
+        for key, attr in (("apmask", "apmask"), ("aqmask", "aqmask")):
+            if key not in params:
+                continue
+            try:
+                mask = parse_mask(params[key], Mask.empty(), path=f"ap.{key}")
+            except SysfsError:
+                mask = Mask.empty()  # a bad string leaves the cleared mask
+            setattr(self, attr, mask)
+
+    def _domain_param(self, params: dict[str, str]) -> None:
+        if "domain" not in params:
+            return
+        value = scanf_int(params["domain"], base=0)
+        dom = -1 if value is None else value
+        if dom < -1 or dom > self.max_domain_id or (dom >= 0 and dom not in self.aqmask):
+            self.klog.warn(f"ap: {dom} is not a valid cryptographic domain")
+            dom = -1
+        self.domain_index = dom
+
+    # --- QCI -----------------------------------------------------------------------------
+    def _fetch_qci(self) -> QciInfo | None:
+        if not self.qci_available:
+            return None
+        try:
+            res = self.cpu.qci()
+        except ProgramException:
+            return None
+        return QciInfo.from_block(res.qci) if res.qci is not None else None
+
+    def _init_qci(self) -> None:
+        info = self._fetch_qci()
+        if info is None:
+            self.klog.dbf("ap_init_qci_info QCI not supported")
+            return
+        self.qci = self.qci_old = info
+        if info.apxa:
+            if info.na:
+                self.max_adapter_id = info.na
+            if info.nd:
+                self.max_domain_id = info.nd
+
+    def test_config_card_id(self, apid: int) -> bool:
+        """``ap_test_config_card_id``: APID within the maximum and in the QCI APM."""
+        if apid > self.max_adapter_id:
+            return False
+        return apid in self.qci.apm if self.qci.flags else True
+
+    def test_config_usage_domain(self, apqi: int) -> bool:
+        """``ap_test_config_usage_domain``: APQI within the maximum and in the QCI AQM."""
+        if apqi > self.max_domain_id:
+            return False
+        return apqi in self.qci.aqm if self.qci.flags else True
+
+    def owned_by_default(self, apid: int, apqi: int) -> bool:
+        """``ap_owned_by_def_drv``: the APQN is reserved for the default drivers."""
+        return apid in self.apmask and apqi in self.aqmask
+
+    def apqn_in_matrix_owned_by_def_drv(self, apm: Mask, aqm: Mask) -> int | None:
+        """The first APQN of apm × aqm reserved for the default drivers, or None."""
+        a = apm & self.apmask
+        q = aqm & self.aqmask
+        if a and q:
+            return make_apqn(a.first(), q.first())
+        return None
+
+    # --- devices -----------------------------------------------------------------------------
+    def sorted_queues(self) -> list[QueueDevice]:
+        """Queue devices in APQN order."""
+        return [self.queues[k] for k in sorted(self.queues)]
+
+    def find_device(self, name: str) -> APDevice | None:
+        """A device by its sysfs name (``card05`` or ``05.0004``)."""
+        for c in self.cards.values():
+            if c.name == name:
+                return c
+        for q in self.queues.values():
+            if q.name == name:
+                return q
+        return None
+
+    def queue_info(self, apqn: int) -> tuple[int, int, bool, bool]:
+        """``ap_queue_info``: (1 info, 0 no info, -1 invalid), hwinfo, decfg, chkstop."""
+        if (apqn >> 8) > self.max_adapter_id or (apqn & 0xFF) > self.max_domain_id:
+            return -1, 0, False, False
+        try:
+            res = self.cpu.tapq(apqn, t=self.apft)
+        except ProgramException:
+            return -1, 0, False, False
+        if res.rc not in (0x00, 0x02, 0x03, 0x04, 0x05) and not res.async_error:
+            return -1, 0, False, False
+        hw = res.gr2 or 0
+        if not hw:
+            return 0, 0, False, False
+        return 1, hw, res.rc == 0x03, res.rc == 0x04
+
+    def uevent(self, devpath: str, env: str) -> None:
+        self.uevents.append((int(self.env.now), devpath, env))
+
+    def _link_device(self, dev: APDevice) -> None:
+        self.sysfs.link(f"{BUS}/devices/{dev.name}", dev.devpath)
+
+    def _bind_links(self, dev: APDevice, drv: APDriver) -> None:
+        self.sysfs.link(f"{BUS}/drivers/{drv.name}/{dev.name}", dev.devpath)
+        self.sysfs.link(f"{dev.devpath}/driver", f"{BUS}/drivers/{drv.name}")
+
+    def _unbind_links(self, dev: APDevice, drv: APDriver) -> None:
+        self.sysfs.unlink(f"{BUS}/drivers/{drv.name}/{dev.name}")
+        self.sysfs.unlink(f"{dev.devpath}/driver")
+
+    def _probe(self, drv: APDriver, dev: APDevice) -> int:
+        """``ap_device_probe``: 0 when *drv* bound *dev*, else a positive errno."""
+        if isinstance(dev, QueueDevice):
+            devres = self.owned_by_default(dev.apid, dev.apqi)
+            if devres != drv.default:
+                return errno.ENODEV
+        self.bindings_complete = False
+        rc = drv.probe(dev)
+        if rc == 0:
+            dev.driver = drv
+            self._bind_links(dev, drv)
+        return rc
+
+    def _attach(self, dev: APDevice) -> bool:
+        """Offer *dev* to the drivers in registration order; True when one bound it."""
+        for drv in list(self.drivers):
+            if drv.matches(dev) and self._probe(drv, dev) == 0:
+                return True
+        return False
+
+    def _release(self, dev: APDevice) -> None:
+        """``device_release_driver`` → ``ap_device_remove``."""
+        drv = dev.driver
+        if drv is None:
+            return
+        if isinstance(dev, QueueDevice):
+            dev.flush()
+            dev.dev_state = DevState.SHUTDOWN
+        drv.remove(dev)
+        if isinstance(dev, QueueDevice):
+            try:
+                self.cpu.zapq(dev.apqn)
+            except ProgramException:
+                pass
+            dev.dev_state = DevState.UNINITIATED
+        dev.driver = None
+        dev.drvdata = None
+        self._unbind_links(dev, drv)
+
+    def _register_card(self, card: CardDevice) -> None:
+        self.cards[card.apid] = card
+        add_card_attrs(self, card)
+        self._link_device(card)
+        self._attach(card)
+
+    def _register_queue(self, q: QueueDevice) -> None:
+        self.queues[q.apqn] = q
+        add_queue_attrs(self, q)
+        self._link_device(q)
+        self._attach(q)
+
+    def _unregister(self, dev: APDevice) -> None:
+        """``device_unregister``: unbind, then remove the device and its attributes."""
+        self._release(dev)
+        self.sysfs.remove_tree(dev.devpath)
+        self.sysfs.unlink(f"{BUS}/devices/{dev.name}")
+        if isinstance(dev, QueueDevice):
+            self.queues.pop(dev.apqn, None)
+        elif isinstance(dev, CardDevice):
+            self.cards.pop(dev.apid, None)
+
+    def _remove_card_and_queues(self, card: CardDevice) -> None:
+        for q in card.queues():
+            self._unregister(q)
+        self._unregister(card)
+
+    # --- drivers ---------------------------------------------------------------------------
+    def register_driver(self, drv: APDriver) -> None:
+        """``ap_driver_register``: add the driver and offer it every unbound device."""
+        self.drivers.append(drv)
+        base = f"{BUS}/drivers/{drv.name}"
+        self.sysfs.add(f"{base}/bind", write=lambda text: self._bind_store(drv, text))
+        self.sysfs.add(f"{base}/unbind", write=lambda text: self._unbind_store(drv, text))
+        for dev in [*[self.cards[k] for k in sorted(self.cards)], *self.sorted_queues()]:
+            if dev.driver is None and drv.matches(dev):
+                self._probe(drv, dev)
+        self._check_bindings_complete()
+
+    @staticmethod
+    def _streq_name(text: str) -> str:
+        # sysfs_streq: a trailing newline does not count.
+        return text[:-1] if text.endswith("\n") else text
+
+    def _bind_store(self, drv: APDriver, text: str) -> None:
+        path = f"{BUS}/drivers/{drv.name}/bind"
+        dev = self.find_device(self._streq_name(text))
+        if dev is None or not drv.matches(dev):
+            raise SysfsError(errno.ENODEV, path,
+                             f"no device {text.strip()!r} of a type {drv.name} supports")
+        if dev.driver is not None:
+            raise SysfsError(errno.EBUSY, path, f"{dev.name} is already bound to {dev.driver.name}")
+        rc = self._probe(drv, dev)
+        if rc:
+            rule = f"{drv.name} refused {dev.name}"
+            if isinstance(dev, QueueDevice):
+                owner = ("the default drivers" if self.owned_by_default(dev.apid, dev.apqi)
+                         else "non-default drivers such as vfio_ap")
+                rule += f": apmask/aqmask reserve it for {owner}"
+            raise SysfsError(rc, path, rule)
+
+    def _unbind_store(self, drv: APDriver, text: str) -> None:
+        path = f"{BUS}/drivers/{drv.name}/unbind"
+        dev = self.find_device(self._streq_name(text))
+        if dev is None or dev.driver is not drv:
+            raise SysfsError(errno.ENODEV, path, f"{text.strip()!r} is not bound to {drv.name}")
+        self._release(dev)
+
+    def revise_bindings(self) -> None:
+        """``ap_bus_revise_bindings``: re-probe queues whose driver class is now wrong.
+
+        An unbound queue is simply probed again (the kernel's loop would dereference
+        its missing driver; reference §15 item 24).
+        """
+        for q in self.sorted_queues():
+            devres = self.owned_by_default(q.apid, q.apqi)
+            if q.driver is None:
+                self._attach(q)
+            elif q.driver.default != devres:
+                self.klog.dbf(f"reprobing queue={q.name}")
+                self._release(q)
+                self._attach(q)
+
+    def _check_bindings_complete(self) -> None:
+        if self.scan_count < 1:
+            return
+        total = len(self.queues)
+        bound = sum(1 for q in self.queues.values() if q.driver is not None)
+        if bound == total and not self.bindings_complete:
+            self.bindings_complete = True
+            self.bindings_complete_count += 1
+            self.uevent("/sys/devices/ap", f"BINDINGS=complete COMPLETECOUNT={self.bindings_complete_count}")
+
+    # --- scanning ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Module init: the initial scan now and the periodic timer after it."""
+        self.scan()
+        if self.config_time_s is not None:
+            self._timer = self.env.process(self._timer_loop())
+
+    def force_rescan(self) -> bool:
+        """``ap_bus_force_rescan``: a synchronous scan (after the initial one only)."""
+        if self.scan_count <= 0 or self._scanning or self.detached:
+            return False
+        return self.scan()
+
+    def scan(self) -> bool:
+        """``ap_scan_bus``: one full scan; returns whether the QCI changed."""
+        if self._scanning:
+            return False
+        self._scanning = True
+        try:
+            changed = self._get_configuration()
+            if changed:
+                new_aps = bool(self.qci.apm - self.qci_old.apm)
+                new_doms = bool(self.qci.aqm - self.qci_old.aqm)
+                if new_aps or new_doms:
+                    self.bindings_complete = False
+                for drv in list(self.drivers):
+                    drv.on_config_changed(self.qci, self.qci_old)
+            self._select_domain()
+            for apid in range(self.max_adapter_id + 1):
+                self._scan_adapter(apid)
+            if changed:
+                for drv in list(self.drivers):
+                    drv.on_scan_complete(self.qci, self.qci_old)
+            if self.domain_index >= 0 and not any(q.apqi == self.domain_index for q in self.queues.values()):
+                self.klog.dbf(f"ap_scan_bus no queue device with default domain {self.domain_index} available")
+            self.scan_count += 1
+            if self.scan_count == 1:
+                self.uevent("/sys/devices/ap", "INITSCAN=done")
+            self._check_bindings_complete()
+            self._rearm()
+        finally:
+            self._scanning = False
+        for fn in list(self.scan_listeners):
+            fn()
+        return changed
+
+    def _get_configuration(self) -> bool:
+        if not self.qci.flags:
+            return False
+        new = self._fetch_qci()
+        if new is None:
+            return False
+        self.qci_old = self.qci
+        self.qci = new
+        return new.raw != self.qci_old.raw
+
+    def _select_domain(self) -> None:
+        if self.domain_index >= 0:
+            return
+        for dom in range(self.max_domain_id + 1):
+            if not self.test_config_usage_domain(dom) or dom not in self.aqmask:
+                continue
+            for card in range(self.max_adapter_id + 1):
+                if not self.test_config_card_id(card) or card not in self.apmask:
+                    continue
+                try:
+                    res = self.cpu.tapq(make_apqn(card, dom), t=self.apft)
+                except ProgramException:
+                    continue
+                if res.rc == 0:
+                    self.domain_index = dom
+                    self.klog.dbf(f"ap_select_domain new default domain is {dom}")
+                    return
+
+    def _compatible_type(self, apqn: int, rawtype: int, func: int) -> int:
+        """``ap_get_compatible_type``: 0 (unsupported) or a type 10..14."""
+        if rawtype < AP_DEVICE_TYPE_CEX4:
+            self.klog.dbf(f"ap_get_compatible_type queue={format_apqn(apqn)} unsupported type {rawtype}")
+            return 0
+        if rawtype <= AP_DEVICE_TYPE_CEX8:
+            return rawtype
+        comp = 0
+        if self.qci.qact:
+            try:
+                res = self.cpu.qact(apqn, AP_DEVICE_TYPE_CEX8)
+            except ProgramException:
+                res = None
+            if res is not None and res.rc == 0:
+                cat = ((res.gr2 or 0) >> 24) & 0xFF
+                if AP_DEVICE_TYPE_CEX4 <= cat <= AP_DEVICE_TYPE_CEX8:
+                    comp = cat
+        if not comp:
+            self.klog.dbf(f"ap_get_compatible_type queue={format_apqn(apqn)} unable to map type {rawtype}")
+        return comp
+
+    def _scan_adapter(self, apid: int) -> None:
+        card = self.cards.get(apid)
+        if not self.test_config_card_id(apid):
+            if card is not None:
+                self.klog.dbf(f"ap_scan_adapter({apid}) ap not in config any more, rm card and queue devs")
+                self._remove_card_and_queues(card)
+            return
+        found = None
+        for dom in range(self.max_domain_id + 1):
+            if self.test_config_usage_domain(dom):
+                r = self.queue_info(make_apqn(apid, dom))
+                if r[0] > 0:
+                    found = (make_apqn(apid, dom), *r[1:])
+                    break
+        if found is None:
+            if card is not None:
+                self.klog.dbf(f"ap_scan_adapter({apid}) no type info (no APQN found), rm card and queue devs")
+                self._remove_card_and_queues(card)
+            return
+        qid, hw, decfg, chkstop = found
+        at = hwinfo_at(hw)
+        if not at:
+            if card is not None:
+                self._remove_card_and_queues(card)
+            return
+        if card is not None:
+            if card.raw_type != at or card.functions != hwinfo_fac(hw & 0xFFFF0000FFFF0F0F):
+                self.klog.dbf(f"ap_scan_adapter({apid}) hwtype/functions changed, rm card and queue devs")
+                self._remove_card_and_queues(card)
+                card = None
+            else:
+                if chkstop != card.chkstop:
+                    card.chkstop = chkstop
+                    self.klog.dbf(f"ap_scan_adapter({apid}) card dev checkstop {'on' if chkstop else 'off'}")
+                if decfg and card.config:
+                    card.config = False
+                    self.uevent(card.devpath, "CONFIG=0")
+                elif not decfg and not card.config:
+                    card.config = True
+                    self.uevent(card.devpath, "CONFIG=1")
+        if card is None:
+            comp = self._compatible_type(qid, at, hwinfo_fac(hw))
+            if not comp:
+                self.klog.dbf(f"ap_scan_adapter({apid}) type {at}, can't get compatibility type")
+                return
+            card = CardDevice(self, apid, hw, comp)
+            card.config = not decfg
+            card.chkstop = chkstop
+            self._register_card(card)
+            state = "(decfg) " if decfg else "(chkstop) " if chkstop else ""
+            self.klog.dbf(f"ap_scan_adapter({apid}) new {state}card dev type={at} "
+                          f"func=0x{card.functions:08x} created")
+        self._scan_domains(card)
+
+    def _scan_domains(self, card: CardDevice) -> None:
+        for dom in range(self.max_domain_id + 1):
+            qid = make_apqn(card.apid, dom)
+            q = self.queues.get(qid)
+            if not self.test_config_usage_domain(dom):
+                if q is not None:
+                    self._unregister(q)
+                continue
+            rc, hw, decfg, chkstop = self.queue_info(qid)
+            if rc < 0:
+                if q is not None:
+                    self._unregister(q)
+                continue
+            if rc == 0:
+                continue
+            if q is None:
+                q = QueueDevice(self, card, qid)
+                q.config = not decfg
+                q.chkstop = chkstop
+                q.se_bstate = hwinfo_bs(hw)
+                self._register_queue(q)
+                if not decfg and not chkstop:
+                    queue_sm.init_state(self, q)
+                continue
+            q.se_bstate = hwinfo_bs(hw)
+            if chkstop and not q.chkstop:
+                q.chkstop = True
+                if q.dev_state > DevState.UNINITIATED:
+                    q.dev_state = DevState.ERROR
+                    q.last_err_rc = 0x04
+                q.flush()
+                continue
+            if not chkstop and q.chkstop:
+                q.chkstop = False
+                if q.dev_state > DevState.UNINITIATED:
+                    queue_sm.init_state(self, q)
+                continue
+            if decfg and q.config:
+                q.config = False
+                if q.dev_state > DevState.UNINITIATED:
+                    q.dev_state = DevState.ERROR
+                    q.last_err_rc = 0x03
+                self.uevent(q.devpath, "CONFIG=0")
+                q.flush()
+                continue
+            if not decfg and not q.config:
+                q.config = True
+                if q.dev_state > DevState.UNINITIATED:
+                    queue_sm.init_state(self, q)
+                self.uevent(q.devpath, "CONFIG=1")
+                continue
+            if not decfg and q.dev_state == DevState.ERROR:
+                q.flush()
+                queue_sm.init_state(self, q)
+                self.klog.dbf(f"ap_scan_domains({card.apid},{dom}) queue dev reinit enforced")
+
+    # --- the periodic timer -----------------------------------------------------------------
+    def _rearm(self) -> None:
+        if self.config_time_s is None:
+            return
+        self._next_scan_at = int(self.env.now) + self.config_time_s * S
+        if self._timer is not None and self._timer_wake_at is not None \
+                and self._next_scan_at < self._timer_wake_at and self._timer.is_alive \
+                and self._timer is not self.env.active_process:
+            self._timer.interrupt()
+
+    def _timer_loop(self):  # noqa: ANN202 - SimPy process
+        while not self.detached:
+            assert self._next_scan_at is not None
+            delay = self._next_scan_at - int(self.env.now)
+            if delay > 0:
+                self._timer_wake_at = self._next_scan_at
+                try:
+                    yield self.env.timeout(delay)
+                except simpy.Interrupt:
+                    pass
+                self._timer_wake_at = None
+                continue
+            if self._scanning:
+                self._next_scan_at = int(self.env.now) + self.config_time_s * S
+                continue
+            self.scan()
+
+    def stop(self) -> None:
+        """Stop the periodic scan and polling (the Linux shuts down)."""
+        self.detached = True
+        if self._timer is not None and self._timer.is_alive and self._timer is not self.env.active_process:
+            self._timer.interrupt()
+
+    # --- bus attributes ----------------------------------------------------------------------
+    def _add_bus_attrs(self) -> None:
+        fs = self.sysfs
+
+        def qci_mask(get: Callable[[QciInfo], Mask]) -> Callable[[], str]:
+            return lambda: (get(self.qci).hex_words() + "\n") if self.qci.flags else "not supported\n"
+
+        fs.add(f"{BUS}/ap_domain", read=lambda: f"{self.domain_index}\n", write=self._ap_domain_store)
+        fs.add(f"{BUS}/ap_control_domain_mask", read=qci_mask(lambda i: i.adm))
+        fs.add(f"{BUS}/ap_usage_domain_mask", read=qci_mask(lambda i: i.aqm))
+        fs.add(f"{BUS}/ap_adapter_mask", read=qci_mask(lambda i: i.apm))
+        fs.add(f"{BUS}/config_time", read=lambda: f"{self.config_time_s or 0}\n",
+               write=self._config_time_store)
+        fs.add(f"{BUS}/poll_thread", read=lambda: f"{1 if self.poll_thread else 0}\n",
+               write=self._poll_thread_store)
+        fs.add(f"{BUS}/ap_interrupts", read=lambda: f"{1 if self.irq_flag else 0}\n")
+        fs.add(f"{BUS}/poll_timeout", read=lambda: f"{self.poll_timeout_ns}\n", write=self._poll_timeout_store)
+        fs.add(f"{BUS}/ap_max_domain_id", read=lambda: f"{self.max_domain_id}\n")
+        fs.add(f"{BUS}/ap_max_adapter_id", read=lambda: f"{self.max_adapter_id}\n")
+        fs.add(f"{BUS}/apmask", read=lambda: format_mask(self.apmask), write=self._apmask_store)
+        fs.add(f"{BUS}/aqmask", read=lambda: format_mask(self.aqmask), write=self._aqmask_store)
+        fs.add(f"{BUS}/scans", read=lambda: f"{self.scan_count}\n", write=lambda _t: self._scans_store())
+        fs.add(f"{BUS}/bindings", read=self._bindings_show)
+        fs.add(f"{BUS}/bindings_complete_count", read=lambda: f"{self.bindings_complete_count}\n")
+        fs.add(f"{BUS}/features", read=self._features_show)
+
+    def _ap_domain_store(self, text: str) -> None:
+        path = f"{BUS}/ap_domain"
+        dom = scanf_int(text, base=0)
+        if dom is None or dom < 0 or dom > self.max_domain_id:
+            raise SysfsError(errno.EINVAL, path, f"{text.strip()!r} is not a domain 0..{self.max_domain_id}")
+        if dom not in self.aqmask:
+            raise SysfsError(errno.EINVAL, path, f"domain {dom} is not in aqmask")
+        self.domain_index = dom
+
+    def _config_time_store(self, text: str) -> None:
+        path = f"{BUS}/config_time"
+        t = scanf_int(text)
+        if t is None or t < 5 or t > 120:
+            raise SysfsError(errno.EINVAL, path, f"{text.strip()!r}: the scan interval is 5..120 seconds")
+        was_running = self.config_time_s is not None
+        self.config_time_s = t
+        if not was_running:
+            self._timer = self.env.process(self._timer_loop())
+        self._rearm()
+
+    def _poll_thread_store(self, text: str) -> None:
+        v = kstrtobool(text)
+        if v is None:
+            raise SysfsError(errno.EINVAL, f"{BUS}/poll_thread", f"{text.strip()!r} is not a boolean")
+        self.poll_thread = v and not self.irq_flag
+
+    def _poll_timeout_store(self, text: str) -> None:
+        path = f"{BUS}/poll_timeout"
+        v = kstrtoul(text, path=path, what="poll period in ns")
+        if v > POLL_TIMEOUT_MAX_NS:
+            raise SysfsError(errno.EINVAL, path, f"{v} ns exceeds the 120 s maximum poll period")
+        self.poll_timeout_ns = v
+
+    def _scans_store(self) -> None:
+        self.klog.dbf("scans_store force AP bus rescan")
+        self.force_rescan()
+
+    def _bindings_show(self) -> str:
+        total = len(self.queues)
+        bound = sum(1 for q in self.queues.values() if q.driver is not None)
+        if self.scan_count >= 1 and bound == total:
+            return f"{bound}/{total} (complete)\n"
+        return f"{bound}/{total}\n"
+
+    def _features_show(self) -> str:
+        i = self.qci
+        if not i.flags:
+            return "-\n"
+        names = [n for n, on in (("APSC", i.apsc), ("APXA", i.apxa), ("QACT", i.qact),
+                                 ("RC8A", i.rc8a), ("APSB", i.apsb)) if on]
+        return " ".join(names) + "\n"
+
+    def _mask_store(self, which: str, text: str) -> None:
+        path = f"{BUS}/{which}"
+        cur = self.apmask if which == "apmask" else self.aqmask
+        new = parse_mask(text, cur, path=path)
+        if new == cur:
+            return
+        reserved = new - cur
+        if reserved:
+            apm, aqm = (reserved, Mask.full()) if which == "apmask" else (Mask.full(), reserved)
+            for drv in list(self.drivers):
+                if drv.in_use(apm, aqm):
+                    raise SysfsError(errno.EBUSY, path,
+                                     f"taking ids {reserved.ids()} back for the host would take queues "
+                                     f"from a {drv.name} mediated device (see the kernel log)")
+        if which == "apmask":
+            self.apmask = new
+        else:
+            self.aqmask = new
+        self.revise_bindings()
+        self.uevent("/sys/devices/ap", f"{which.upper()}={new.sysfs()}")
+
+    def _apmask_store(self, text: str) -> None:
+        self._mask_store("apmask", text)
+
+    def _aqmask_store(self, text: str) -> None:
+        self._mask_store("aqmask", text)
+
+    # --- device attribute actions -------------------------------------------------------------
+    def queue_reset_store(self, q: QueueDevice) -> None:
+        """A write to a queue's ``reset``: flush and restart the state machine."""
+        q.flush()
+        q.sm_state = SMState.RESET_START
+        queue_sm.ap_wait(self, queue_sm.sm_event(self, q))
+        self.klog.dbf(f"reset_store reset queue={q.name} triggered by user")
+
+    def card_config_store(self, card: CardDevice, text: str) -> None:
+        """A write to a card's ``config``: SCLP (de)configure AP, then the card flag."""
+        path = card.attr("config")
+        cfg = scanf_int(text)
+        if cfg is None or cfg < 0 or cfg > 1:
+            raise SysfsError(errno.EINVAL, path, f"{text.strip()!r}: write 0 (deconfigure) or 1 (configure)")
+        if cfg and not card.config:
+            self._sclp(card, SCLP_CMD_CONFIGURE_AP, path)
+        elif not cfg and card.config:
+            self._sclp(card, SCLP_CMD_DECONFIGURE_AP, path)
+        card.config = bool(cfg)
+        self.uevent(card.devpath, f"CONFIG={cfg}")
+
+    def _sclp(self, card: CardDevice, base: int, path: str) -> None:
+        lpar = self.host.lpar
+        if lpar is None:
+            raise SysfsError(errno.EOPNOTSUPP, path,
+                             "SCLP AP reconfiguration is only available to a Linux running in an LPAR")
+        cmd = base | ((card.apid & 0xFF) << 8)
+        rc = self.host.machine.sclp_command(lpar, cmd)
+        if rc not in SCLP_SUCCESS_CODES:
+            verb = "configure" if base == SCLP_CMD_CONFIGURE_AP else "deconfigure"
+            self.klog.warn(f"sclp_cmd: {verb} AP adapter {card.apid} failed: cmd=0x{cmd:08x} "
+                           f"response=0x{rc:04x}")
+            raise SysfsError(errno.EIO, path, f"SCLP {verb} of adapter {card.apid} answered 0x{rc:04x}")

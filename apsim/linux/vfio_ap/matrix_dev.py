@@ -1,0 +1,245 @@
+"""The vfio_ap driver: the matrix device, the mdev type, and the VFIO entry points.
+
+Modelled on drivers/s390/crypto/vfio_ap_drv.c (module init, the ``matrix``
+device and its ``features``, the AP driver for queue types 10..14 with its
+probe/remove/in_use/on_config_changed/on_scan_complete callbacks), the mdev core
+(drivers/vfio/mdev: type directory, ``create``, ``available_instances``) and the
+VFIO core's device lifecycle (drivers/vfio/vfio_main.c: open/close, and the
+removal of an open device, which asks user space to release it immediately and
+every 10 s until it does).
+
+Sysfs (reference §11.1): ``/sys/devices/vfio_ap/matrix/features`` =
+``guest_matrix hotplug ap_config``;
+``.../mdev_supported_types/vfio_ap-passthrough/{name, device_api,
+available_instances, create, devices/}``; one directory per mdev (see
+:mod:`.mdev`). ``create`` takes a UUID (36 characters in the 8-4-4-4-12 form,
+optionally one more character such as the newline ``echo`` adds): anything else
+→ ``EINVAL``, an existing UUID → ``EEXIST``, no instance left → ``EUSERS``.
+
+Entry points for the guest layer (QEMU's side of VFIO): :meth:`VfioAp.open_device`,
+:meth:`VfioAp.close_device`, :meth:`VfioAp.reset_device` (``VFIO_DEVICE_RESET``).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import simpy
+
+from apsim.errors import SysfsError
+from apsim.linux.apbus import SUPPORTED_TYPES, APDriver, QciInfo
+from apsim.linux.devices import APDevice, QueueDevice
+from apsim.linux.vfio_ap import ops
+from apsim.linux.vfio_ap.mdev import MatrixMdev
+from apsim.linux.vfio_ap.queue import VfioQueue
+from apsim.masks import Mask
+from apsim.units import S
+
+if TYPE_CHECKING:
+    from apsim.linux.host import Host
+
+MATRIX = "/sys/devices/vfio_ap/matrix"
+TYPE_DIR = f"{MATRIX}/mdev_supported_types/vfio_ap-passthrough"
+FEATURES = "guest_matrix hotplug ap_config"
+MAX_INSTANCES = 256 * 256
+"""``MAX_ZDEV_ENTRIES_EXT``: the mdev type's instance limit."""
+REQUEST_INTERVAL_NS = 10 * S
+_HEX = set("0123456789abcdefABCDEF")
+
+
+def parse_uuid(text: str) -> str | None:
+    """The canonical (lower-case) UUID of a ``create`` write, or None when invalid.
+
+    The mdev core accepts 36 or 37 characters and checks only the first 36
+    (``guid_parse``), so any one trailing character is ignored.
+    """
+    if len(text) not in (36, 37):
+        return None
+    u = text[:36]
+    for i, c in enumerate(u):
+        if i in (8, 13, 18, 23):
+            if c != "-":
+                return None
+        elif c not in _HEX:
+            return None
+    return u.lower()
+
+
+class VfioApDriver(APDriver):
+    """The AP-bus side of vfio_ap: a non-default driver for CEX4..CEX8 queues."""
+
+    name = "vfio_ap"
+    default = False
+    queue_types = SUPPORTED_TYPES
+
+    def __init__(self, vfio: VfioAp) -> None:
+        self.vfio = vfio
+
+    def probe(self, dev: APDevice) -> int:
+        assert isinstance(dev, QueueDevice)
+        return ops.probe_queue(self.vfio, dev)
+
+    def remove(self, dev: APDevice) -> None:
+        assert isinstance(dev, QueueDevice)
+        ops.remove_queue(self.vfio, dev)
+
+    def in_use(self, apm: Mask, aqm: Mask) -> bool:
+        return ops.verify_no_sharing(self.vfio, None, apm, aqm) != 0
+
+    def on_config_changed(self, cur: QciInfo, prev: QciInfo) -> None:
+        ops.on_config_changed(self.vfio, cur, prev)
+
+    def on_scan_complete(self, cur: QciInfo, prev: QciInfo) -> None:
+        ops.on_scan_complete(self.vfio, cur, prev)
+
+
+class VfioAp:
+    """The vfio_ap module of one Linux: matrix device, mdevs, bound queues."""
+
+    def __init__(self, host: Host) -> None:
+        assert host.bus is not None
+        self.host = host
+        self.env: simpy.Environment = host.env
+        self.cpu = host.cpu
+        self.sysfs = host.sysfs
+        self.klog = host.klog
+        self.bus = host.bus
+        self.quirks = host.quirks
+        # The matrix device keeps its own QCI copy, read at module load when the
+        # apqci facility is installed (all zeros otherwise: maxima 63/15).
+        self.info: QciInfo = self.bus.qci if self.bus.qci_available else QciInfo.none()
+        self.mdev_list: list[MatrixMdev] = []
+        self.queues: dict[int, VfioQueue] = {}
+        self.max_instances = MAX_INSTANCES
+        self.stats: Counter[str] = Counter()
+        self.driver = VfioApDriver(self)
+        self._add_matrix_attrs()
+        self.bus.register_driver(self.driver)
+
+    # --- the matrix device ------------------------------------------------------------------
+    def _add_matrix_attrs(self) -> None:
+        fs = self.sysfs
+        fs.add(f"{MATRIX}/features", read=lambda: f"{FEATURES}\n")
+        fs.add(f"{TYPE_DIR}/name", read=lambda: "VFIO AP Passthrough Device\n")
+        fs.add(f"{TYPE_DIR}/device_api", read=lambda: "vfio-ap\n")
+        fs.add(f"{TYPE_DIR}/available_instances", read=lambda: f"{self.available_instances}\n")
+        fs.add(f"{TYPE_DIR}/create", write=self._create_store)
+
+    @property
+    def available_instances(self) -> int:
+        """How many more mdevs can be created."""
+        return self.max_instances - len(self.mdev_list)
+
+    def mdev(self, uuid: str) -> MatrixMdev:
+        """The mdev with this UUID (any case); SysfsError(ENOENT) when there is none."""
+        u = uuid.lower()
+        for m in self.mdev_list:
+            if m.uuid == u:
+                return m
+        raise SysfsError(errno.ENOENT, f"{MATRIX}/{uuid}", "no such mediated device")
+
+    def _create_store(self, text: str) -> None:
+        path = f"{TYPE_DIR}/create"
+        uuid = parse_uuid(text)
+        if uuid is None:
+            raise SysfsError(errno.EINVAL, path, f"{text.strip()!r} is not a UUID (8-4-4-4-12 hex digits)")
+        if any(m.uuid == uuid for m in self.mdev_list):
+            raise SysfsError(errno.EEXIST, path, f"mdev {uuid} already exists")
+        if self.available_instances <= 0:
+            raise SysfsError(errno.EUSERS, path, "no vfio_ap-passthrough instance is left")
+        self.create_mdev(uuid)
+
+    def create_mdev(self, uuid: str) -> MatrixMdev:
+        """Create an mdev (what a valid write to ``create`` does)."""
+        m = MatrixMdev(self, uuid)
+        m.add_attrs()
+        # The kernel adds new mdevs at the head of its list; lookups keep that order.
+        self.mdev_list.insert(0, m)
+        self.sysfs.link(f"{TYPE_DIR}/devices/{uuid}", m.path)
+        return m
+
+    # --- removal -------------------------------------------------------------------------------
+    def remove_mdev(self, m: MatrixMdev) -> None:
+        """``mdev_device_remove``: remove now, or ask the VMM to release an open mdev first."""
+        if not m.is_open:
+            self._finish_remove(m)
+            return
+        if m.remove_pending:
+            return
+        m.remove_pending = True
+        m.request_count = 0
+        self._request(m)
+        if m.is_open:
+            self.env.process(self._request_loop(m))
+
+    def _request(self, m: MatrixMdev) -> None:
+        ops.request(self, m, m.request_count)
+        m.request_count += 1
+
+    def _request_loop(self, m: MatrixMdev):  # noqa: ANN202 - SimPy process
+        while m.is_open and m.remove_pending:
+            yield self.env.timeout(REQUEST_INTERVAL_NS)
+            if m.is_open and m.remove_pending:
+                self._request(m)
+
+    def _finish_remove(self, m: MatrixMdev) -> None:
+        ops.reset_queues(self, m)
+        for q in m.qtable.values():
+            q.mdev = None
+        m.qtable.clear()
+        if m in self.mdev_list:
+            self.mdev_list.remove(m)
+        m.remove_pending = False
+        self.sysfs.remove_tree(m.path)
+        self.sysfs.unlink(f"{TYPE_DIR}/devices/{m.uuid}")
+
+    # --- VFIO device lifecycle ------------------------------------------------------------------
+    def open_device(self, uuid: str, kvm: object, vmm: object | None = None) -> None:
+        """QEMU opens the vfio-ap device for a guest: attach *kvm* and push the guest APCB.
+
+        Errors (SysfsError): no such mdev → ENOENT; already open → EBUSY; no KVM →
+        EINVAL; the KVM already has another mdev → EPERM. *vmm* receives
+        ``device_request(uuid)`` when the mdev is removed while open (and, if it has
+        one, ``ap_config_changed(uuid)`` after every guest APCB change).
+        """
+        m = self.mdev(uuid)
+        path = m.path
+        if m.is_open:
+            raise SysfsError(errno.EBUSY, path, "the device is already open")
+        if m.remove_pending:
+            raise SysfsError(errno.ENODEV, path, "the device is being removed")
+        if kvm is None:
+            raise SysfsError(errno.EINVAL, path, "open_device needs a KVM")
+        m.hook = lambda apqn, gr1, gr2, _m=m, _k=kvm: ops.handle_pqap(self, _m, _k, apqn, gr1, gr2)
+        rc = ops.set_kvm(self, m, kvm)
+        if rc:
+            raise SysfsError(rc, path, "at most one vfio_ap mdev may serve a KVM guest")
+        m.is_open = True
+        m.open_kvm = kvm
+        m.vmm = vmm
+
+    def close_device(self, uuid: str) -> simpy.Event | None:
+        """QEMU closes the device: clear the guest's masks, reset its queues, detach.
+
+        Returns the reset-completion event (value 0 or ``errno.EIO``), or None when
+        no KVM was attached. A removal waiting for this close completes now.
+        """
+        m = self.mdev(uuid)
+        if not m.is_open:
+            raise SysfsError(errno.EBADF, m.path, "the device is not open")
+        done = ops.unset_kvm(self, m)
+        m.is_open = False
+        m.open_kvm = None
+        m.vmm = None
+        if m.remove_pending:
+            self._finish_remove(m)
+        return done
+
+    def reset_device(self, uuid: str) -> simpy.Event:
+        """``VFIO_DEVICE_RESET``: reset every linked queue; the event's value is 0 or EIO."""
+        m = self.mdev(uuid)
+        if not m.is_open:
+            raise SysfsError(errno.EBADF, m.path, "the device is not open")
+        return ops.reset_queues(self, m)

@@ -1,0 +1,135 @@
+"""The default (zcrypt) AP drivers: ``cex4card`` and ``cex4queue``.
+
+Modelled on drivers/s390/crypto/zcrypt_cex4.c, zcrypt_card.c and zcrypt_queue.c.
+Both carry ``AP_DRIVER_FLAG_DEFAULT``, so the bus lets ``cex4queue`` bind only
+host-owned queues (APID in apmask and APQI in aqmask); ``cex4card`` binds every
+card device. They support the types CEX4..CEX8 (10..14); older adapters get no
+card device at all (the bus does not create one).
+
+On binding they add the zcrypt attributes: a card's ``type`` (``CEX5C``,
+``CEX7A``, ``CEX8P``: generation and mode letter), ``online`` and ``load``; a
+queue's ``online`` and ``load``. The queue probe starts the bus state machine
+(reset with RAPQ, then AQIC to enable interruptions), as
+``zcrypt_cex4_queue_probe`` does with ``ap_queue_init_state``.
+
+``online`` writes: ``sscanf("%d")`` must give 0 or 1 (else ``EINVAL``); a card
+cannot go online while deconfigured (``ENODEV``) and takes its queues with it; a
+queue cannot go online while it or its card is deconfigured (``ENODEV``) or while
+its card is offline (``EINVAL``).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from apsim.errors import SysfsError
+from apsim.linux import queue_sm
+from apsim.linux.apbus import SUPPORTED_TYPES, APDriver
+from apsim.linux.devices import APDevice, CardDevice, QueueDevice
+from apsim.linux.maskparse import scanf_int
+
+if TYPE_CHECKING:
+    from apsim.linux.apbus import APBus
+
+
+class ZcryptCard:
+    """``struct zcrypt_card``: the card as the crypto layer sees it."""
+
+    def __init__(self, card: CardDevice) -> None:
+        self.card = card
+        self.online = True
+        self.type_string = f"CEX{card.device_type - 6}{card.mode_letter}"
+        self.load = 0
+
+
+class ZcryptQueue:
+    """``struct zcrypt_queue``."""
+
+    def __init__(self, queue: QueueDevice) -> None:
+        self.queue = queue
+        self.online = True
+        self.load = 0
+
+
+class Cex4CardDriver(APDriver):
+    """``cex4card``: binds CEX4..CEX8 card devices."""
+
+    name = "cex4card"
+    default = True
+    card_types = SUPPORTED_TYPES
+
+    def __init__(self, bus: APBus) -> None:
+        self.bus = bus
+
+    def probe(self, dev: APDevice) -> int:
+        assert isinstance(dev, CardDevice)
+        zc = ZcryptCard(dev)
+        dev.drvdata = zc
+        fs = self.bus.sysfs
+        fs.add(dev.attr("type"), read=lambda: f"{zc.type_string}\n")
+        fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and zc.online else 0}\n",
+               write=lambda text: self._online_store(dev, zc, text))
+        fs.add(dev.attr("load"), read=lambda: f"{zc.load}\n")
+        return 0
+
+    def remove(self, dev: APDevice) -> None:
+        for name in ("type", "online", "load"):
+            self.bus.sysfs.remove_tree(dev.attr(name))
+
+    def _online_store(self, card: CardDevice, zc: ZcryptCard, text: str) -> None:
+        path = card.attr("online")
+        online = scanf_int(text)
+        if online is None or online < 0 or online > 1:
+            raise SysfsError(errno.EINVAL, path, f"{text.strip()!r}: write 0 or 1")
+        if online and not card.config:
+            raise SysfsError(errno.ENODEV, path, f"{card.name} is deconfigured (config 0)")
+        zc.online = bool(online)
+        self.bus.uevent(card.devpath, f"ONLINE={online}")
+        for q in card.queues():
+            zq = q.drvdata
+            if isinstance(zq, ZcryptQueue):
+                zq.online = bool(online)
+                if not online:
+                    q.flush()
+
+
+class Cex4QueueDriver(APDriver):
+    """``cex4queue``: binds host-owned CEX4..CEX8 queue devices."""
+
+    name = "cex4queue"
+    default = True
+    queue_types = SUPPORTED_TYPES
+
+    def __init__(self, bus: APBus) -> None:
+        self.bus = bus
+
+    def probe(self, dev: APDevice) -> int:
+        assert isinstance(dev, QueueDevice)
+        zq = ZcryptQueue(dev)
+        dev.drvdata = zq
+        fs = self.bus.sysfs
+        fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and zq.online else 0}\n",
+               write=lambda text: self._online_store(dev, zq, text))
+        fs.add(dev.attr("load"), read=lambda: f"{zq.load}\n")
+        queue_sm.init_state(self.bus, dev)
+        return 0
+
+    def remove(self, dev: APDevice) -> None:
+        for name in ("online", "load"):
+            self.bus.sysfs.remove_tree(dev.attr(name))
+
+    def _online_store(self, q: QueueDevice, zq: ZcryptQueue, text: str) -> None:
+        path = q.attr("online")
+        online = scanf_int(text)
+        if online is None or online < 0 or online > 1:
+            raise SysfsError(errno.EINVAL, path, f"{text.strip()!r}: write 0 or 1")
+        if online and (not q.config or not q.card.config):
+            raise SysfsError(errno.ENODEV, path, f"{q.name} or its card is deconfigured")
+        zc = q.card.drvdata
+        if online and isinstance(zc, ZcryptCard) and not zc.online:
+            raise SysfsError(errno.EINVAL, path, f"card {q.card.name} is offline")
+        zq.online = bool(online)
+        self.bus.uevent(q.devpath, f"ONLINE={online}")
+        if not online:
+            q.flush()

@@ -1,0 +1,164 @@
+"""The console report: rich tables printed from the JSON report dict.
+
+Printing from the same dict the JSON file holds keeps the two consistent. Tables:
+the request ledger, per guest, per adapter, the busiest APQNs (top N), the
+timeline of admin actions with their outcomes (failed expectations in red), the
+failed expectations with what was expected and what happened, and the tail of the
+kernel log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["render_report", "KERNEL_LOG_TAIL"]
+
+KERNEL_LOG_TAIL = 40
+"""Kernel log lines shown on the console (the JSON report has them all)."""
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * float(value):.1f}%"
+
+
+def _lat_cols(t: Table) -> None:
+    for name in ("p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "mean µs", "max µs"):
+        t.add_column(name, justify="right")
+
+
+def _lat_vals(row: dict[str, Any]) -> list[str]:
+    return [_f(row.get(k)) for k in ("p50_us", "p90_us", "p99_us", "p999_us", "mean_us", "max_us")]
+
+
+def _compact(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_report(report: dict[str, Any], console: Console | None = None, *, top_n: int = 10) -> None:
+    """Print *report* (from :func:`apsim.report.json_report.build_report`) to *console*."""
+    con = console or Console()
+    req = report.get("requests", {})
+    con.print(Text.assemble(
+        ("apsim ", "bold"), (str(report.get("scenario")), "bold cyan"),
+        f"  seed {report.get('seed')}  mode {report.get('mode')}  "
+        f"simulated {_f(report.get('sim_time_us', 0) / 1000, 3)} ms"
+        + (f" (warm-up {_f(report['warmup_us'] / 1000, 3)} ms)" if report.get("warmup_us") else "")))
+
+    t = Table(title="Requests", title_justify="left")
+    for col in ("submitted", "completed", "rejected", "dropped", "in flight"):
+        t.add_column(col, justify="right")
+    rej = req.get("rejected", {}) or {}
+    drp = req.get("dropped", {}) or {}
+    t.add_row(_f(req.get("submitted")), _f(req.get("completed")),
+              f"{sum(rej.values()):,}" + (f" {_compact(rej, 40)}" if rej else ""),
+              f"{sum(drp.values()):,}" + (f" {_compact(drp, 40)}" if drp else ""),
+              _f(req.get("in_flight")))
+    con.print(t)
+
+    guests = report.get("guests", {})
+    if guests:
+        t = Table(title="Guests", title_justify="left")
+        t.add_column("guest")
+        t.add_column("completed", justify="right")
+        t.add_column("req/s", justify="right")
+        _lat_cols(t)
+        for name, row in guests.items():
+            t.add_row(name, _f(row.get("completed")), _f(row.get("throughput_rps")), *_lat_vals(row))
+        con.print(t)
+
+    adapters = report.get("adapters", {})
+    if adapters:
+        t = Table(title="Adapters", title_justify="left")
+        for col in ("adapter", "type"):
+            t.add_column(col)
+        for col in ("util", "completed", "req/s", "p50 µs", "p99 µs", "mean µs"):
+            t.add_column(col, justify="right")
+        for key, row in adapters.items():
+            t.add_row(key, _f(row.get("type")), _pct(row.get("utilization")), _f(row.get("completed")),
+                      _f(row.get("throughput_rps")), _f(row.get("p50_us")), _f(row.get("p99_us")),
+                      _f(row.get("mean_us")))
+        con.print(t)
+
+    apqns = report.get("apqns", {})
+    if apqns:
+        busiest = sorted(apqns.items(), key=lambda kv: (-(kv[1].get("completed") or 0), kv[0]))[:top_n]
+        more = len(apqns) - len(busiest)
+        t = Table(title=f"APQNs (top {len(busiest)} by completions"
+                        + (f"; {more} more in the JSON/CSV report)" if more else ")"),
+                  title_justify="left")
+        for col in ("apqn", "guests"):
+            t.add_column(col)
+        for col in ("completed", "req/s", "occupancy", "p50 µs", "p99 µs", "mean µs"):
+            t.add_column(col, justify="right")
+        for key, row in busiest:
+            t.add_row(key, ",".join(row.get("guests") or []) or "-", _f(row.get("completed")),
+                      _f(row.get("throughput_rps")), _f(row.get("occupancy"), 2), _f(row.get("p50_us")),
+                      _f(row.get("p99_us")), _f(row.get("mean_us")))
+        con.print(t)
+
+    _render_timeline(con, report)
+    _render_failures(con, report)
+
+    log = report.get("kernel_log") or []
+    if log:
+        tail = log[-KERNEL_LOG_TAIL:]
+        con.print(Text("Kernel log" + (f" (last {len(tail)} of {len(log)} lines)" if len(log) > len(tail)
+                                        else ""), style="bold"))
+        for line in tail:
+            con.print(Text(line, style="dim"))
+
+    exps = report.get("expectations") or []
+    failed = sum(1 for e in exps if not e.get("passed"))
+    if exps:
+        style = "bold red" if failed else "bold green"
+        con.print(Text(f"expectations: {len(exps) - failed} passed, {failed} failed", style=style))
+
+
+def _render_timeline(con: Console, report: dict[str, Any]) -> None:
+    entries = report.get("timeline") or []
+    if not entries:
+        return
+    t = Table(title="Timeline", title_justify="left")
+    t.add_column("at", justify="right")
+    t.add_column("action")
+    t.add_column("operands")
+    t.add_column("outcome")
+    t.add_column("check")
+    for e in entries:
+        passed = e.get("passed")
+        check = "" if passed is None else ("ok" if passed else "FAILED")
+        style = "bold red" if passed is False else ("red" if e.get("outcome") not in ("ok", None) else "")
+        outcome = str(e.get("outcome"))
+        if e.get("detail"):
+            outcome += f" ({_compact(e['detail'], 50)})"
+        t.add_row(str(e.get("at", e.get("at_us"))), str(e.get("do")), _compact(e.get("args", {}), 50),
+                  outcome, check, style=style)
+    con.print(t)
+
+
+def _render_failures(con: Console, report: dict[str, Any]) -> None:
+    failed = [e for e in report.get("expectations") or [] if not e.get("passed")]
+    if not failed:
+        return
+    t = Table(title="Failed expectations", title_justify="left", style="red")
+    for col in ("at", "line", "action", "expected", "actual"):
+        t.add_column(col)
+    for e in failed:
+        t.add_row(str(e.get("at")), str(e.get("line") or "-"), str(e.get("do")),
+                  _compact(e.get("expected"), 50), _compact(e.get("actual"), 50), style="bold red")
+    con.print(t)

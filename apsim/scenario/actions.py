@@ -1,0 +1,320 @@
+"""Timeline actions of a scenario: one pydantic model per ``do:`` value.
+
+The ``timeline:`` list is a union discriminated on ``do``; each model carries
+exactly the operands of its action (design contract 7) and refuses any other key.
+Times (``at``) are integer nanoseconds after validation. The order of execution is
+by ``at``; actions at the same time run in file order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (Field, PrivateAttr, ValidationInfo, field_validator,
+                      model_validator)
+
+from apsim.hw.timing import request_type
+from apsim.scenario.base import StrictModel
+from apsim.scenario.types import Address, Apqn, Duration, ErrnoName, Id, ResponseCode
+
+__all__ = ["ActionBase", "Action", "ACTION_MODELS", "ACTION_NAMES", "InstructionExpect"]
+
+
+class ActionBase(StrictModel):
+    """What every timeline action has: its time ``at`` (ns) and its name ``do``."""
+
+    at: Duration
+    """When the action happens (ns since the start of the run)."""
+    _line: int | None = PrivateAttr(None)
+
+    @property
+    def line(self) -> int | None:
+        """The scenario file line of this action (set by the loader), for reports."""
+        return self._line
+
+    def operands(self) -> dict[str, Any]:
+        """The action's operands as JSON values (no ``at``/``do``; unset ones left out)."""
+        return self.model_dump(mode="json", exclude={"at", "do"}, exclude_none=True)
+
+
+IdList = list[Id]
+
+
+class _OnLpar(ActionBase):
+    lpar: str | None = None
+    """The LPAR acted on (default: the host's LPAR; or one of ``other_lpars``)."""
+
+
+# --- Support Element -----------------------------------------------------------------------
+class SeConfigureOn(_OnLpar):
+    """SE "configure on" of adapters for an LPAR (standby → online)."""
+
+    do: Literal["se.configure_on"]
+    adapters: Annotated[IdList, Field(min_length=1)]
+
+
+class SeConfigureOff(_OnLpar):
+    """SE "configure off" of adapters for an LPAR (online → standby)."""
+
+    do: Literal["se.configure_off"]
+    adapters: Annotated[IdList, Field(min_length=1)]
+
+
+class SeChangeLparCrypto(_OnLpar):
+    """SE "Change LPAR Cryptographic Controls"; refused while the LPAR has online adapters."""
+
+    do: Literal["se.change_lpar_crypto"]
+    add_adapters: IdList = []
+    remove_adapters: IdList = []
+    add_usage_domains: IdList = []
+    remove_usage_domains: IdList = []
+    add_control_domains: IdList = []
+    remove_control_domains: IdList = []
+    expect: Literal["ok", "refused"] | None = None
+    """Optional check of the outcome: ``ok`` (applied) or ``refused``."""
+
+    @model_validator(mode="after")
+    def _something(self) -> SeChangeLparCrypto:
+        if not any((self.add_adapters, self.remove_adapters, self.add_usage_domains,
+                    self.remove_usage_domains, self.add_control_domains, self.remove_control_domains)):
+            raise ValueError("se.change_lpar_crypto needs at least one of add_adapters, "
+                             "remove_adapters, add_usage_domains, remove_usage_domains, "
+                             "add_control_domains, remove_control_domains")
+        return self
+
+
+# --- SCLP ------------------------------------------------------------------------------------
+class SclpConfigureAp(_OnLpar):
+    """SCLP "Configure Adjunct Processor" for one adapter."""
+
+    do: Literal["sclp.configure_ap"]
+    adapter: Id
+
+
+class SclpDeconfigureAp(_OnLpar):
+    """SCLP "Deconfigure Adjunct Processor" for one adapter."""
+
+    do: Literal["sclp.deconfigure_ap"]
+    adapter: Id
+
+
+# --- sysfs -----------------------------------------------------------------------------------
+def _sysfs_path(value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith("/sys/"):
+        raise ValueError(f"{value!r} is not a sysfs path (it must start with /sys/)")
+    return value
+
+
+class SysfsWrite(ActionBase):
+    """Write *value* to a sysfs attribute of the host (or of ``guest``'s own Linux).
+
+    Without ``expect_errno`` the write must succeed (that is an expectation too).
+    """
+
+    do: Literal["sysfs.write"]
+    path: str
+    value: str
+    guest: str | None = None
+    """Write in this guest's own sysfs (a guest that runs its own vfio_ap); default the host."""
+    expect_errno: ErrnoName | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _sysfs_path(value)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_text(cls, value: Any, info: ValidationInfo) -> Any:
+        # `echo 5 > assign_adapter` is what users mean by `value: 5`; the kernel parses
+        # the text with base 0, so decimal text keeps the meaning. Masks are refused
+        # below: an unquoted 0xff00 loses its width.
+        if isinstance(value, bool):
+            raise ValueError(f"write the value in quotes: {value!r} is a YAML boolean")
+        if isinstance(value, int):
+            path = info.data.get("path", "")
+            if isinstance(path, str) and path.rstrip("/").endswith(("apmask", "aqmask")):
+                raise ValueError(f"write the mask in quotes (e.g. \"0xffff\"): unquoted, YAML "
+                                 f"reads it as the number {value} and its width is lost")
+            return str(value)
+        if isinstance(value, float):
+            raise ValueError(f"write the value in quotes: unquoted, YAML reads it as the "
+                             f"number {value}")
+        return value
+
+
+class SysfsRead(ActionBase):
+    """Read a sysfs attribute; ``expect`` compares the exact text (newlines included)."""
+
+    do: Literal["sysfs.read"]
+    path: str
+    guest: str | None = None
+    expect: str | None = None
+    expect_errno: ErrnoName | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _sysfs_path(value)
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> SysfsRead:
+        if self.expect is not None and self.expect_errno is not None:
+            raise ValueError("give expect (the text) or expect_errno (a failing read), not both")
+        return self
+
+
+# --- guests ----------------------------------------------------------------------------------
+class GuestStart(ActionBase):
+    """Start a guest (QEMU opens its vfio-ap device; its workload starts)."""
+
+    do: Literal["guest.start"]
+    guest: str
+
+
+class GuestStop(ActionBase):
+    """Stop a guest (its mdev is released; outstanding requests are reset away)."""
+
+    do: Literal["guest.stop"]
+    guest: str
+
+
+class GuestReset(ActionBase):
+    """Reset a guest (subsystem reset: its AP queues are reset, the guest keeps running)."""
+
+    do: Literal["guest.reset"]
+    guest: str
+
+
+class InstructionExpect(StrictModel):
+    """What a ``guest.instruction`` must give: cc, rc, status bits, or a program exception."""
+
+    cc: Annotated[int, Field(ge=0, le=3)] | None = None
+    rc: ResponseCode | None = None
+    queue_empty: bool | None = None
+    replies_waiting: bool | None = None
+    queue_full: bool | None = None
+    irq_enabled: bool | None = None
+    exception: Literal["operation", "specification", "privileged-operation"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InstructionExpect:
+        given = self.model_dump(exclude_none=True)
+        if not given:
+            raise ValueError("expect needs at least one of cc, rc, queue_empty, replies_waiting, "
+                             "queue_full, irq_enabled, exception")
+        if self.exception is not None and len(given) > 1:
+            raise ValueError("an expected program exception ends the instruction: give "
+                             "exception alone, without cc, rc or status bits")
+        return self
+
+
+_OP_OPERANDS: dict[str, frozenset[str]] = {
+    "NQAP": frozenset({"request", "length"}),
+    "DQAP": frozenset(),
+    "TAPQ": frozenset({"t"}),
+    "RAPQ": frozenset(),
+    "ZAPQ": frozenset(),
+    "AQIC": frozenset({"enable", "isc", "nib"}),
+    "QCI": frozenset(),
+}
+_OPTIONAL_OPERANDS = ("t", "enable", "isc", "nib", "request", "length")
+
+
+class GuestInstruction(ActionBase):
+    """One AP instruction executed on a guest vCPU, checked against ``expect``.
+
+    Operands by op: NQAP ``request`` (a request type, default rsa2048) and ``length``
+    (bytes, default the type's size); TAPQ ``t`` (facility information); AQIC
+    ``enable`` (required), ``isc`` (0..7, default 0) and ``nib`` (the notification
+    indicator address; default a valid address the guest owns, 0 is invalid). Every
+    op but QCI needs ``apqn``.
+    """
+
+    do: Literal["guest.instruction"]
+    guest: str
+    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI"]
+    apqn: Apqn | None = None
+    t: bool | None = None
+    enable: bool | None = None
+    isc: Annotated[int, Field(ge=0, le=7)] | None = None
+    nib: Address | None = None
+    request: str | None = None
+    length: Annotated[int, Field(ge=1, le=1 << 31)] | None = None
+    expect: InstructionExpect | None = None
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("request")
+    @classmethod
+    def _request_type(cls, value: str | None) -> str | None:
+        return None if value is None else request_type(value).name
+
+    @model_validator(mode="after")
+    def _operands_fit_op(self) -> GuestInstruction:
+        allowed = _OP_OPERANDS[self.op]
+        for name in _OPTIONAL_OPERANDS:
+            if getattr(self, name) is not None and name not in allowed:
+                users = [op for op, ops in _OP_OPERANDS.items() if name in ops]
+                raise ValueError(f"operand {name!r} applies only to {', '.join(users)}, not {self.op}")
+        if self.op == "QCI":
+            if self.apqn is not None:
+                raise ValueError("QCI takes no apqn")
+        elif self.apqn is None:
+            raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\")")
+        if self.op == "AQIC" and self.enable is None:
+            raise ValueError("AQIC needs enable: true (enable interruptions) or false (disable)")
+        return self
+
+
+class GuestLszcrypt(ActionBase):
+    """Run lszcrypt in a guest; ``expect`` rows are compared column by column, in order."""
+
+    do: Literal["guest.lszcrypt"]
+    guest: str
+    verbose: bool = False
+    expect: list[str] | None = None
+
+
+class HostLszcrypt(ActionBase):
+    """Run lszcrypt on the host; ``expect`` as for ``guest.lszcrypt``."""
+
+    do: Literal["host.lszcrypt"]
+    verbose: bool = False
+    expect: list[str] | None = None
+
+
+# --- faults ------------------------------------------------------------------------------------
+class FaultCheckstop(ActionBase):
+    """Checkstop an adapter: its queues answer 0x04 and lose what they held."""
+
+    do: Literal["fault.checkstop"]
+    adapter: Id
+
+
+class FaultClear(ActionBase):
+    """Recover a checkstopped adapter."""
+
+    do: Literal["fault.clear"]
+    adapter: Id
+
+
+ACTION_MODELS: tuple[type[ActionBase], ...] = (
+    SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
+    SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
+    HostLszcrypt, FaultCheckstop, FaultClear,
+)
+ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
+                                      for m in ACTION_MODELS)
+"""Every ``do:`` value, in documentation order."""
+
+Action = Annotated[
+    SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
+    | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
+    | GuestLszcrypt | HostLszcrypt | FaultCheckstop | FaultClear,
+    Field(discriminator="do"),
+]
+"""One timeline entry (a union discriminated on ``do``)."""

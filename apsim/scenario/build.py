@@ -1,0 +1,177 @@
+"""Build a running simulation from a validated scenario.
+
+Turns the scenario's machine, LPARs, host, mdevs and guests into apsim objects on
+one SimPy environment, in the order a real system comes up: the machine and its
+LPARs, the host's Linux (AP bus initial scan, vfio_ap), the host's apmask/aqmask
+writes, the mdevs (create, then assign in file order), then the guests at their
+start times (a guest that is itself a KVM host applies its own masks and mdevs once
+it has booted, then starts its own guests). Every sysfs write made while building
+is recorded as an expectation that must succeed.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, field
+
+import simpy
+
+from apsim.core import call_at, new_env
+from apsim.errors import ApsimError, SysfsError
+from apsim.guest.guest import Guest
+from apsim.guest.port import LparPort
+from apsim.guest.workload import Workload
+from apsim.hw.instructions import Executor
+from apsim.hw.machine import LPAR, Machine
+from apsim.kvm import CpuFeatures
+from apsim.linux.host import Host
+from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
+
+MDEV_TYPE = "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create"
+MATRIX = "/sys/devices/vfio_ap/matrix"
+
+
+@dataclass
+class Simulation:
+    """Everything one run of a scenario is made of."""
+
+    scenario: Scenario
+    seed: int
+    env: simpy.Environment
+    machine: Machine
+    lpar: LPAR
+    host: Host
+    recorder: RequestRecorder
+    timeline: Timeline
+    guests: dict[str, Guest] = field(default_factory=dict)
+    hosts: dict[str, Host] = field(default_factory=dict)  # guest name -> its Linux
+    other_workloads: list[Workload] = field(default_factory=list)
+
+    def linux_of(self, guest: str | None) -> Host:
+        """The Linux a sysfs action addresses: the host's, or a guest's own."""
+        if guest is None:
+            return self.host
+        g = self.guests[guest]
+        if g.linux is None:
+            raise SysfsError(_errno.ENOENT, "/sys", f"guest {guest} is not running")
+        return g.linux
+
+
+def _write(sim: Simulation, linux: Host, path: str, value: str, *, what: str, line: int | None) -> bool:
+    """A build-time sysfs write that must succeed; recorded as an expectation."""
+    entry = TimelineEntry(at_ns=sim.env.now, do="sysfs.write",
+                          args={"path": path, "value": value, "setup": what}, line=line,
+                          expected="ok")
+    try:
+        linux.write(path, value)
+        entry.actual = "ok"
+        entry.passed = True
+    except SysfsError as e:
+        entry.outcome = e.errno_name
+        entry.detail = e.rule
+        entry.actual = e.errno_name
+        entry.passed = False
+    sim.timeline.add(entry)
+    return bool(entry.passed)
+
+
+def apply_host_spec(sim: Simulation, linux: Host, spec: HostSpec | None, mdevs: list[MdevSpec],
+                    where: str) -> None:
+    """Write apmask/aqmask and create + assign the mdevs on one Linux."""
+    if spec is not None:
+        if spec.apmask is not None:
+            _write(sim, linux, "/sys/bus/ap/apmask", spec.apmask + "\n", what=f"{where}.apmask", line=None)
+        if spec.aqmask is not None:
+            _write(sim, linux, "/sys/bus/ap/aqmask", spec.aqmask + "\n", what=f"{where}.aqmask", line=None)
+    for i, m in enumerate(mdevs):
+        w = f"{where}.mdevs[{i}]"
+        if not _write(sim, linux, MDEV_TYPE, m.uuid + "\n", what=w, line=None):
+            continue
+        for attr, ids in (("assign_adapter", m.assign_adapter), ("assign_domain", m.assign_domain),
+                          ("assign_control_domain", m.assign_control_domain)):
+            for v in ids:
+                _write(sim, linux, f"{MATRIX}/{m.uuid}/{attr}", f"{v:#x}\n", what=w, line=None)
+
+
+def _cpu_features(spec: GuestSpec) -> CpuFeatures:
+    c = spec.cpu
+    return CpuFeatures(ap=c.ap, apft=c.apft, apqci=c.apqci, apqi=c.apqi, msax3=c.msax3)
+
+
+def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
+    """Create the simulation of *scenario* at time 0 (guests start at their times)."""
+    seed = scenario.seed if seed is None else seed
+    env = new_env()
+    ms = scenario.machine
+    profile = scenario.timing_profile()
+    machine = Machine(env, model=ms.model, apxa=ms.apxa, max_adapter_id=ms.max_adapter_id,
+                      max_domain_id=ms.max_domain_id, seed=seed, profile=profile,
+                      arbitration=ms.arbitration)
+    for a in ms.adapters:
+        machine.install_adapter(a.id, a.card_spec())
+    lp = scenario.lpar
+    lpar = machine.add_lpar(lp.name, adapters=lp.adapters, standby=lp.standby,
+                            usage_domains=lp.usage_domains, control_domains=lp.control_domains or [])
+    recorder = RequestRecorder(warmup_ns=scenario.warmup)
+    sim_timeline = Timeline()
+    hs = scenario.host
+    config_time_s = max(5, min(120, round(hs.config_time / 1e9)))
+    host = Host(env, machine, Executor(machine, lpar.config), name="host",
+                config_time_s=config_time_s, quirks=scenario.quirks)
+    sim = Simulation(scenario, seed, env, machine, lpar, host, recorder, sim_timeline)
+    for other in scenario.other_lpars:
+        olp = machine.add_lpar(other.name, adapters=other.adapters, usage_domains=other.usage_domains,
+                               control_domains=other.control_domains or [])
+        if other.workload is not None:
+            port = LparPort(machine, olp.config, name=other.name, poll=hs.poll)
+            wl = Workload(port, other.workload.to_runtime(), recorder, recorder.owner_index(other.name),
+                          machine.streams.get(f"workload.{other.name}"))
+            olp.add_config_listener(lambda what, wl=wl: wl.refresh_targets())
+            sim.other_workloads.append(wl)
+            wl.start()
+    apply_host_spec(sim, host, hs, scenario.mdevs, "host")
+    for ref in scenario.walk_guests():
+        if ref.depth == 1:
+            _plan_guest(sim, ref.spec, parent_host=host, parent_ctx=lpar.config)
+    return sim
+
+
+def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_ctx: object) -> Guest:
+    """Create a guest and schedule its start (and stop)."""
+    g = Guest(sim.env, sim.machine, parent_host, parent_ctx, name=spec.name, mdev=spec.mdev,
+              cpu=_cpu_features(spec), vcpus=spec.vcpus,
+              workload=spec.workload.to_runtime() if spec.workload is not None else None,
+              recorder=sim.recorder, quirks=sim.scenario.quirks,
+              config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))))
+    sim.guests[spec.name] = g
+    now = sim.env.now  # nested guests are planned when their parent starts
+    call_at(sim.env, max(0, spec.start - now), lambda ev: start_guest(sim, spec.name, at_setup=True))
+    if spec.stop is not None:
+        call_at(sim.env, max(0, spec.stop - now), lambda ev: sim.guests[spec.name].stop())
+    return g
+
+
+def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
+    """Start a guest (and, once it runs, its own host setup and nested guests); returns the outcome."""
+    g = sim.guests[name]
+    spec = sim.scenario.guest(name)
+    entry = TimelineEntry(at_ns=sim.env.now, do="guest.start", args={"guest": name, "setup": at_setup})
+    try:
+        g.start()
+    except ApsimError as e:
+        entry.outcome = getattr(e, "errno_name", type(e).__name__)
+        entry.detail = str(e)
+        if at_setup:
+            entry.expected, entry.actual, entry.passed = "ok", entry.outcome, False
+        sim.timeline.add(entry)
+        return entry.outcome
+    if at_setup:
+        sim.timeline.add(entry)
+    sim.hosts[name] = g.linux
+    if g.linux is not None and g.linux.vfio is not None and (spec.host or spec.mdevs or spec.guests):
+        apply_host_spec(sim, g.linux, spec.host, spec.mdevs, f"guests.{name}")
+        for child in spec.guests:
+            cg = _plan_guest(sim, child, parent_host=g.linux, parent_ctx=g.kvm)
+            g.children.append(cg)
+    return "ok"

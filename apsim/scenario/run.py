@@ -1,0 +1,296 @@
+"""Run a scenario: build it, drive its timeline, check its expectations, collect results.
+
+Each timeline action runs at its time (ties in file order) against the real
+components — the machine's SE and SCLP operations, a Linux's virtual sysfs, a
+guest's SIE executor — and its outcome (``ok``, an errno name, a response code, a
+program exception) goes into the report's timeline. Actions with an ``expect`` /
+``expect_errno`` (and every sysfs write that must succeed) become expectations with
+``passed: true|false``. At the end the request ledger must balance against the
+requests still held by the queues; if it does not, the run fails loudly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from apsim.core import call_at
+from apsim.errors import AccountingError, ApsimError, ProgramException, SysfsError
+from apsim.hw.codes import rc_name
+from apsim.hw.machine import (SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SCLP_SUCCESS_CODES,
+                              HardwareOpRefused)
+from apsim.hw.request import Ledger
+from apsim.ids import format_apqn
+from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.scenario.build import Simulation, build, start_guest
+from apsim.scenario.schema import Scenario
+
+
+@dataclass
+class RunResult:
+    """What a run produced, for the report layer."""
+
+    scenario: Scenario
+    seed: int
+    mode: str
+    sim_time_ns: int
+    recorder: RequestRecorder
+    ledger: Ledger
+    timeline: Timeline
+    adapters: dict[int, dict[str, Any]]
+    apqn_occupancy: dict[int, float]
+    kernel_log: list[str]
+    expectations_passed: bool
+    guests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sim: Simulation | None = None
+
+
+# --- actions ------------------------------------------------------------------------------------
+def _lpar(sim: Simulation, name: str | None):  # noqa: ANN202
+    return sim.lpar if name is None else sim.machine.lpar(name)
+
+
+def _expect(entry: TimelineEntry, expected: Any, actual: Any) -> None:
+    entry.expected, entry.actual = expected, actual
+    entry.passed = expected == actual
+
+
+def _do_se(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    lpar = _lpar(sim, getattr(a, "lpar", None))
+    try:
+        if a.do == "se.change_lpar_crypto":
+            sim.machine.se_change_lpar_crypto(
+                lpar, add_adapters=a.add_adapters, remove_adapters=a.remove_adapters,
+                add_usage_domains=a.add_usage_domains, remove_usage_domains=a.remove_usage_domains,
+                add_control_domains=a.add_control_domains, remove_control_domains=a.remove_control_domains)
+        else:
+            sim.machine.se_configure(lpar, a.adapters, a.do == "se.configure_on")
+    except HardwareOpRefused as e:
+        entry.outcome = "refused"
+        entry.detail = str(e)
+    if getattr(a, "expect", None) is not None:
+        _expect(entry, a.expect, entry.outcome)
+
+
+def _do_sclp(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    lpar = _lpar(sim, getattr(a, "lpar", None))
+    base = SCLP_CMD_CONFIGURE_AP if a.do == "sclp.configure_ap" else SCLP_CMD_DECONFIGURE_AP
+    code = sim.machine.sclp_command(lpar, base | ((a.adapter & 0xFF) << 8))
+    entry.outcome = "ok" if code in SCLP_SUCCESS_CODES else "EIO"
+    entry.detail = f"SCCB response {code:#06x}"
+
+
+def _do_sysfs(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    try:
+        linux = sim.linux_of(a.guest)
+        if a.do == "sysfs.write":
+            linux.write(a.path, a.value)
+            actual: Any = "ok"
+        else:
+            actual = linux.read(a.path)
+            entry.detail = actual
+    except SysfsError as e:
+        entry.outcome = e.errno_name
+        entry.detail = e.rule
+        actual = e.errno_name
+    if a.expect_errno is not None:
+        _expect(entry, a.expect_errno, entry.outcome)
+    elif a.do == "sysfs.write":
+        _expect(entry, "ok", entry.outcome)
+    elif a.expect is not None:
+        _expect(entry, a.expect, actual)
+
+
+def _do_instruction(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    g = sim.guests[a.guest]
+    if not g.running or g.cpu is None:
+        entry.outcome = "guest not running"
+        if a.expect is not None:
+            _expect(entry, a.expect.model_dump(exclude_none=True), {"error": "guest not running"})
+        return
+    cpu = g.cpu
+    apqn = a.apqn if a.apqn is not None else 0
+    actual: dict[str, Any]
+    try:
+        if a.op == "TAPQ":
+            r = cpu.tapq(apqn, t=bool(a.t))
+        elif a.op == "RAPQ":
+            r = cpu.rapq(apqn)
+        elif a.op == "ZAPQ":
+            r = cpu.zapq(apqn)
+        elif a.op == "AQIC":
+            r = cpu.aqic(apqn, enable=bool(a.enable), isc=a.isc or 0, nib=a.nib or 0)
+        elif a.op == "QCI":
+            r = cpu.qci()
+        elif a.op == "NQAP":
+            sim._psmid = getattr(sim, "_psmid", 0) + 1  # type: ignore[attr-defined]
+            owner = sim.recorder.owner_index(g.name)
+            r = cpu.enqueue(apqn, (0xFFFF << 48) | sim._psmid, a.request or "rsa2048_crt",  # type: ignore[attr-defined]
+                            length=a.length, owner=owner)
+        else:
+            r = cpu.dequeue(apqn)
+        actual = r.as_dict()
+        entry.outcome = "ok" if r.rc == 0 else rc_name(r.rc, dqap=a.op == "DQAP")
+        entry.detail = f"cc={r.cc} rc={r.rc:#04x}"
+    except ProgramException as e:
+        actual = {"exception": e.kind}
+        entry.outcome = f"{e.kind} exception"
+        entry.detail = e.reason
+    if a.expect is not None:
+        want = a.expect.model_dump(exclude_none=True)
+        got = {k: actual.get(k) for k in want}
+        _expect(entry, want, got)
+
+
+def _lszcrypt_rows(text: str) -> list[list[str]]:
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("CARD.DOM") or set(line.strip()) == {"-"}:
+            continue
+        if line.startswith("Warning:"):
+            continue
+        rows.append(line.split())
+    return rows
+
+
+def _do_lszcrypt(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    if a.do == "guest.lszcrypt":
+        g = sim.guests[a.guest]
+        text = g.lszcrypt(verbose=a.verbose)
+    else:
+        text = sim.host.lszcrypt(verbose=a.verbose)
+    entry.detail = text
+    if a.expect is None:
+        return
+    got_rows = _lszcrypt_rows(text)
+    want_rows = [r.split() for r in a.expect]
+    ok = len(got_rows) == len(want_rows) and all(
+        g[: len(w)] == w for g, w in zip(got_rows, want_rows))
+    entry.expected = list(a.expect)
+    entry.actual = [" ".join(r[: max(len(w) for w in want_rows) if want_rows else 0]) for r in got_rows]
+    entry.passed = ok
+
+
+def _do_guest(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    if a.do == "guest.start":
+        entry.outcome = start_guest(sim, a.guest)
+    elif a.do == "guest.stop":
+        sim.guests[a.guest].stop()
+    else:
+        sim.guests[a.guest].reset()
+
+
+def _do_fault(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    try:
+        n = sim.machine.checkstop(a.adapter, on=a.do == "fault.checkstop")
+        entry.detail = f"{n} requests dropped"
+    except HardwareOpRefused as e:
+        entry.outcome = "refused"
+        entry.detail = str(e)
+
+
+_HANDLERS = {
+    "se.configure_on": _do_se, "se.configure_off": _do_se, "se.change_lpar_crypto": _do_se,
+    "sclp.configure_ap": _do_sclp, "sclp.deconfigure_ap": _do_sclp,
+    "sysfs.write": _do_sysfs, "sysfs.read": _do_sysfs,
+    "guest.start": _do_guest, "guest.stop": _do_guest, "guest.reset": _do_guest,
+    "guest.instruction": _do_instruction, "guest.lszcrypt": _do_lszcrypt, "host.lszcrypt": _do_lszcrypt,
+    "fault.checkstop": _do_fault, "fault.clear": _do_fault,
+}
+
+
+def _run_action(sim: Simulation, a) -> None:  # noqa: ANN001
+    entry = TimelineEntry(at_ns=sim.env.now, do=a.do, args=a.operands(), line=a.line)
+    try:
+        _HANDLERS[a.do](sim, a, entry)
+    except ApsimError as e:  # a refused operation is an outcome, not a crash
+        entry.outcome = type(e).__name__
+        entry.detail = str(e)
+        if entry.expected is not None or getattr(a, "expect", None) is not None:
+            entry.passed = False
+    sim.timeline.add(entry)
+
+
+def schedule_timeline(sim: Simulation) -> None:
+    """Schedule every action at its time; same-time actions keep file order."""
+    for a in sim.scenario.ordered_timeline():
+        call_at(sim.env, a.at, lambda ev, a=a: _run_action(sim, a))
+
+
+# --- the run ----------------------------------------------------------------------------------------
+def _progress_ticks(sim: Simulation, until: int, progress) -> None:  # noqa: ANN001
+    step = max(1, until // 200)
+
+    def tick(ev) -> None:  # noqa: ANN001
+        progress.update(sim.env.now, until)
+        if sim.env.now + step <= until:
+            call_at(sim.env, step, tick)
+
+    call_at(sim.env, 0, tick)
+
+
+def run_scenario(scenario: Scenario, *, seed: int | None = None, until_ns: int | None = None,
+                 mode: str | None = None, progress=None) -> RunResult:  # noqa: ANN001
+    """Run one replication of *scenario* and return its results."""
+    sim = build(scenario, seed=seed)
+    schedule_timeline(sim)
+    until = scenario.duration if until_ns is None else until_ns
+    if progress is not None:
+        _progress_ticks(sim, until, progress)
+    sim.env.run(until=until)
+    return collect(sim, mode or scenario.mode)
+
+
+def collect(sim: Simulation, mode: str) -> RunResult:
+    """Gather the results of a finished run (and check the books)."""
+    m = sim.machine
+    live = m.live_requests()
+    m.ledger.check(live)
+    if m.ledger.in_flight != live:
+        raise AccountingError(f"ledger in flight {m.ledger.in_flight} != {live} requests held")
+    now = sim.env.now
+    adapters = {
+        apid: {"type": ad.spec.type_name, "engines": ad.spec.engines,
+               "utilization": ad.utilization(now), "completed": ad.completed}
+        for apid, ad in sorted(m.adapters.items())
+    }
+    occupancy = {q.apqn: q.mean_occupancy(now) for ad in m.adapters.values() for q in ad.queues.values()
+                 if q.nqap_count}
+    klog = [f"[{t / 1e9:12.6f}] {line}" for t, line in _klog_lines(sim)]
+    passed = all(e.passed is not False for e in sim.timeline.entries)
+    guests = {}
+    for name, g in sim.guests.items():
+        wl = g.workload
+        guests[name] = {
+            "running": g.running,
+            "apqns": [format_apqn(q) for q in (wl.targets if wl else [])],
+            "foreign_replies": len(wl.foreign_replies) if wl else 0,
+        }
+    return RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,
+                     occupancy, klog, passed, guests, sim)
+
+
+def _klog_lines(sim: Simulation) -> list[tuple[int, str]]:
+    """Kernel log lines of the host and of every guest's Linux (dmesg form), by time."""
+    out = []
+    for who, linux in [("host", sim.host), *sim.hosts.items()]:
+        if linux is None:
+            continue
+        for e in linux.klog.entries:
+            if e.level == "dbf":
+                continue
+            out.append((e.time_ns, e.text if who == "host" else f"{who}: {e.text}"))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
+def lszcrypt_at(scenario: Scenario, at_ns: int, guest: str | None = None, verbose: bool = False) -> str:
+    """Run *scenario* up to *at_ns* and return lszcrypt of the host or of a guest."""
+    sim = build(scenario)
+    schedule_timeline(sim)
+    sim.env.run(until=max(1, at_ns))
+    if guest is None:
+        return sim.host.lszcrypt(verbose=verbose)
+    if guest not in sim.guests:
+        raise ApsimError(f"no guest named {guest!r}")
+    return sim.guests[guest].lszcrypt(verbose=verbose)

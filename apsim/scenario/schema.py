@@ -1,0 +1,371 @@
+"""The scenario format (``apiVersion: apsim/v1``) as pydantic v2 models.
+
+A scenario describes a machine (model, adapters), the host LPAR's crypto
+activation profile (and optionally other LPARs sharing the adapters), the host
+Linux (apmask/aqmask, AP bus timing), the vfio_ap mediated devices, the guests
+(CPU features, workload, nested hosts/mdevs/guests) and a timeline of admin
+actions with expectations. It is design contract 7 plus the keys listed in
+``docs/scenarios.md``; every model refuses unknown keys.
+
+After validation every duration is an ``int`` of nanoseconds, every id an ``int``
+and every APQN an ``int`` (``APID << 8 | APQI``); ``model_dump(mode="json")``
+prints APQNs back as ``"05.0004"``. Cross-references (guest → mdev, timeline →
+guest, ids within the machine's maxima, ...) are checked by
+:func:`apsim.scenario.checks.check_scenario` after the shapes are valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSchema, field_validator,
+                      model_validator)
+
+from apsim.hw.cards import CardSpec, CardType, Mode
+from apsim.hw.machine import MODELS
+from apsim.hw.timing import TimingProfile
+from apsim.scenario.actions import Action, ActionBase
+from apsim.scenario.base import StrictModel
+from apsim.scenario.timing_spec import TimingSpec
+from apsim.scenario.types import Duration, Id, MaskString, Uuid
+from apsim.scenario.workloads import WorkloadConfig, read_arrival_trace
+
+__all__ = [
+    "API_VERSION", "Scenario", "MachineSpec", "AdapterSpec", "LparSpec", "OtherLparSpec",
+    "HostSpec", "MdevSpec", "CpuSpec", "GuestSpec", "WorkloadConfig", "TimingSpec", "GuestRef",
+    "read_arrival_trace", "schema_json",
+]
+
+API_VERSION = "apsim/v1"
+
+
+IdList = list[Id]
+_NAME = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+# --------------------------------------------------------------------------------------
+# machine
+# --------------------------------------------------------------------------------------
+def _card_type(value: Any) -> Any:
+    if isinstance(value, str):
+        return CardType.parse(value).name
+    return value
+
+
+def _mode_optional_in_schema(schema: dict[str, Any]) -> None:
+    # `type: CEX5C` implies the mode, so editors must not demand `mode`.
+    schema["required"] = [k for k in schema.get("required", []) if k != "mode"]
+
+
+class AdapterSpec(StrictModel):
+    """One installed Crypto Express adapter.
+
+    ``type`` may carry the mode letter (``CEX5C``); then ``mode`` may be left out,
+    and if given must agree.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              json_schema_extra=_mode_optional_in_schema)
+
+    id: Id
+    type: Annotated[Literal["CEX4", "CEX5", "CEX6", "CEX7", "CEX8"],
+                    WithJsonSchema({"type": "string", "pattern": "^[Cc][Ee][Xx][4-8][AaCcPpSs]?$",
+                                    "description": "CEX4..CEX8, optionally with the mode letter "
+                                                   "(CEX5C, CEX7A, CEX8P)."})]
+    mode: Literal["accelerator", "cca", "ep11"]
+    """accelerator, cca or ep11 (may be left out when type ends in A, C or P)."""
+    engines: Annotated[int, Field(ge=1, le=5)] = 4
+    """Parallel engines (coprocessor threads) of the adapter."""
+    queue_depth: Annotated[int, Field(ge=1, le=16)] = 8
+    """Firmware request slots per APQN."""
+    ml: Annotated[int, Field(ge=0, le=15)] = 0
+    """TAPQ ml: max message length in 4 KiB units (0 = the kernel's 12 KiB default)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_from_type_letter(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return data
+        text = data["type"].strip().upper()
+        letters = {"A": "accelerator", "C": "cca", "P": "ep11"}
+        if len(text) == 5 and text[:4] in CardType.__members__ and text[4] in letters:
+            mode = letters[text[4]]
+            given = data.get("mode")
+            if given is not None:
+                try:
+                    given_mode = Mode.parse(str(given)).value
+                except ValueError:
+                    given_mode = given
+                if given_mode != mode:
+                    raise ValueError(f"type {data['type']} is a {mode} adapter but mode is {given!r}")
+            data = {**data, "type": text[:4], "mode": mode}
+        return data
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: Any) -> Any:
+        return _card_type(value)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        return Mode.parse(value).value if isinstance(value, str) else value
+
+    def card_spec(self) -> CardSpec:
+        """The hardware description the machine installs."""
+        return CardSpec(CardType[self.type], Mode(self.mode), engines=self.engines,
+                        queue_depth=self.queue_depth, ml=self.ml)
+
+    @property
+    def type_name(self) -> str:
+        """The card's sysfs ``type``, e.g. ``CEX5C``."""
+        return self.card_spec().type_name
+
+
+class MachineSpec(StrictModel):
+    """The CEC: model (sets Na/Nd), AP extended addressing, adapters."""
+
+    model: Literal["z13", "z14", "z15", "z16", "z17"] = "z15"
+    apxa: bool = True
+    """AP extended addressing (QCI Na/Nd up to 255); with msax3 picks CRYCB format 2."""
+    max_adapter_id: Id | None = None
+    """Override of the model's Na (the host's ap_max_adapter_id)."""
+    max_domain_id: Id | None = None
+    """Override of the model's Nd (the host's ap_max_domain_id)."""
+    arbitration: Literal["fifo", "round_robin"] = "fifo"
+    """How an adapter's engines pick the next request among its queues."""
+    adapters: list[AdapterSpec] = []
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def na(self) -> int:
+        """The effective maximum adapter id."""
+        return MODELS[self.model].max_adapter_id if self.max_adapter_id is None else self.max_adapter_id
+
+    @property
+    def nd(self) -> int:
+        """The effective maximum domain id."""
+        return MODELS[self.model].max_domain_id if self.max_domain_id is None else self.max_domain_id
+
+    def adapter(self, apid: int) -> AdapterSpec | None:
+        """The adapter installed at *apid*, if any."""
+        return next((a for a in self.adapters if a.id == apid), None)
+
+
+# --------------------------------------------------------------------------------------
+# LPARs, host, mdevs
+# --------------------------------------------------------------------------------------
+class LparSpec(StrictModel):
+    """The host LPAR's crypto activation profile.
+
+    ``control_domains`` defaults to ``usage_domains``: on the HMC a usage domain is
+    always also a control domain ("Control and Usage").
+    """
+
+    name: _NAME = "lpar1"
+    adapters: IdList = []
+    """Assigned and configured on at start."""
+    standby: IdList = []
+    """Assigned but configured off at start."""
+    usage_domains: IdList = []
+    control_domains: IdList | None = None
+
+    @model_validator(mode="after")
+    def _default_control(self) -> LparSpec:
+        if self.control_domains is None:
+            object.__setattr__(self, "control_domains", list(self.usage_domains))
+        return self
+
+
+class OtherLparSpec(StrictModel):
+    """Another LPAR on the same machine, for cross-LPAR contention on shared adapters."""
+
+    name: _NAME
+    adapters: IdList = []
+    usage_domains: IdList = []
+    control_domains: IdList | None = None
+    workload: WorkloadConfig | None = None
+    """Its own load on its usage domains (issued by its Linux, zcrypt-like)."""
+
+    @model_validator(mode="after")
+    def _default_control(self) -> OtherLparSpec:
+        if self.control_domains is None:
+            object.__setattr__(self, "control_domains", list(self.usage_domains))
+        return self
+
+
+class HostSpec(StrictModel):
+    """A Linux that owns AP queues: the LPAR's host, or a guest that runs its own vfio_ap."""
+
+    apmask: MaskString | None = None
+    """Written to /sys/bus/ap/apmask at start (default: left all ones)."""
+    aqmask: MaskString | None = None
+    """Written to /sys/bus/ap/aqmask at start."""
+    config_time: Duration = 30 * 1_000_000_000
+    """Period of the AP bus's configuration rescan (the kernel's ap_config_time)."""
+    poll: Literal["lpar", "zvm"] = "lpar"
+    """AP bus polling period preset: 250 us in an LPAR, 1.5 ms under z/VM."""
+
+
+class MdevSpec(StrictModel):
+    """A vfio_ap mediated device, created and assigned (in this order) at start."""
+
+    uuid: Uuid
+    assign_adapter: IdList = []
+    assign_domain: IdList = []
+    assign_control_domain: IdList = []
+
+
+# --------------------------------------------------------------------------------------
+# guests
+# --------------------------------------------------------------------------------------
+class CpuSpec(StrictModel):
+    """The guest's CPU model features (QEMU ``-cpu host,ap=on,apft=on,...``)."""
+
+    ap: bool = True
+    apft: bool = True
+    apqci: bool = True
+    apqi: bool = True
+    msax3: bool = True
+
+
+class GuestSpec(StrictModel):
+    """A KVM guest: CPU features, its vfio-ap device (an mdev at its level), a workload.
+
+    A guest with ``host``/``mdevs``/``guests`` runs its own AP bus and vfio_ap over
+    the AP configuration its APCB gives it, and its ``guests`` are nested (guest-2).
+    """
+
+    name: _NAME
+    mdev: Uuid | None = None
+    """UUID of the mdev (listed at the same level) passed to the guest; none = no AP device."""
+    cpu: CpuSpec = CpuSpec()
+    vcpus: Annotated[int, Field(ge=1, le=256)] = 2
+    start: Duration = 0
+    stop: Duration | None = None
+    workload: WorkloadConfig | None = None
+    host: HostSpec | None = None
+    mdevs: list[MdevSpec] = []
+    guests: list[GuestSpec] = []
+
+
+@dataclass(frozen=True)
+class GuestRef:
+    """A guest found by :meth:`Scenario.walk_guests`, with where it sits."""
+
+    spec: GuestSpec
+    parent: GuestSpec | None
+    """The guest it runs in (None: a guest of the LPAR's host)."""
+    depth: int
+    """1 for guests of the LPAR's host, 2 for their guests, ..."""
+    loc: tuple[str | int, ...]
+    """Its path in the scenario, e.g. ``("guests", 0, "guests", 1)``."""
+
+
+# --------------------------------------------------------------------------------------
+# the scenario
+# --------------------------------------------------------------------------------------
+class Scenario(StrictModel):
+    """A whole scenario file (design contract 7 plus apsim's extra keys).
+
+    Durations are ns; ``timeline`` holds the actions in file order (use
+    :meth:`ordered_timeline` for execution order).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              use_attribute_docstrings=True)
+
+    api_version: Literal["apsim/v1"] = Field(API_VERSION, alias="apiVersion")
+    name: _NAME
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=1 << 63)] = 1
+    duration: Duration
+    warmup: Duration = 0
+    """Requests submitted before this time are left out of the statistics."""
+    replications: Annotated[int, Field(ge=1, le=10_000)] = 1
+    mode: Literal["full", "bulk"] = "full"
+    """full: every instruction simulated; bulk: the fast request path for long runs."""
+    timing: TimingSpec = Field(default_factory=TimingSpec)  # type: ignore[valid-type]
+    quirks: bool = False
+    """Model the kernel code quirks (reference §15) instead of the documented behaviour."""
+    machine: MachineSpec
+    lpar: LparSpec = LparSpec()
+    other_lpars: list[OtherLparSpec] = []
+    host: HostSpec = HostSpec()
+    mdevs: list[MdevSpec] = []
+    guests: list[GuestSpec] = []
+    timeline: list[Action] = []
+    _source: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _cross_references(self, info: ValidationInfo) -> Scenario:
+        # The loader defers these checks so it can point each one at its own line.
+        if (info.context or {}).get("defer_checks"):
+            return self
+        from apsim.scenario.checks import check_scenario, format_loc
+
+        problems = check_scenario(self)
+        if problems:
+            loc, msg = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ValueError(f"{format_loc(loc)}: {msg}{more}")
+        return self
+
+    # --- helpers for the builder and the reports -------------------------------------------
+    @property
+    def source(self) -> str | None:
+        """The file the scenario was loaded from (set by the loader)."""
+        return self._source
+
+    def walk_guests(self) -> Iterator[GuestRef]:
+        """Every guest at every level, parents before their guests, in file order."""
+        def walk(guests: list[GuestSpec], parent: GuestSpec | None, depth: int,
+                 loc: tuple[str | int, ...]) -> Iterator[GuestRef]:
+            for i, g in enumerate(guests):
+                gloc = (*loc, "guests", i)
+                yield GuestRef(g, parent, depth, gloc)
+                yield from walk(g.guests, g, depth + 1, gloc)
+        yield from walk(self.guests, None, 1, ())
+
+    def guest(self, name: str) -> GuestSpec:
+        """The guest called *name* (at any level); KeyError if there is none."""
+        for ref in self.walk_guests():
+            if ref.spec.name == name:
+                return ref.spec
+        raise KeyError(name)
+
+    def mdev_of(self, guest: GuestSpec) -> MdevSpec | None:
+        """The mdev a guest uses (looked up at the guest's own level)."""
+        if guest.mdev is None:
+            return None
+        parent = next(r.parent for r in self.walk_guests() if r.spec is guest)
+        mdevs = self.mdevs if parent is None else parent.mdevs
+        return next((m for m in mdevs if m.uuid == guest.mdev), None)
+
+    def ordered_timeline(self) -> list[ActionBase]:
+        """The actions in execution order: by ``at``, ties in file order."""
+        return sorted(self.timeline, key=lambda a: a.at)  # sorted() is stable
+
+    def timing_profile(self) -> TimingProfile:
+        """The resolved timing profile."""
+        return self.timing.resolve()
+
+
+OtherLparSpec.model_rebuild()
+GuestSpec.model_rebuild()
+Scenario.model_rebuild()
+
+
+def schema_json() -> str:
+    """The JSON Schema of the scenario format, as ``apsim schema`` prints it."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://apsim.dev/schema/apsim-v1.json"
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
