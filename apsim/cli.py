@@ -186,9 +186,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     seed = sc.seed if args.seed is None else args.seed
     mode = args.mode or sc.mode
+    if sc.replications > 1:
+        return _run_replications(sc, seed, mode, args)
     with make_progress(quiet=args.quiet) as progress:
         result = run_scenario(sc, seed=seed, until_ns=args.until, mode=mode, progress=progress)
     return _report(result, args)
+
+
+def _run_replications(sc: Any, seed: int, mode: str, args: argparse.Namespace) -> int:
+    """Run every replication (seed, seed+1, ...); report the first in full plus a summary."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from apsim.report.progress import make_progress
+
+    run = _engine("run_scenario")
+    seeds = _engine("replication_seeds")(seed, sc.replications)
+    results = []
+    for s in seeds:
+        with make_progress(quiet=args.quiet) as progress:
+            results.append(run(sc, seed=s, until_ns=args.until, mode=mode, progress=progress))
+    summary = _engine("summarize_replications")(results)
+    first = results[0]
+    first.replications = summary
+    first.expectations_passed = all(r.expectations_passed for r in results)
+    status = _report(first, args)
+    if not args.quiet and args.json != "-":
+        t = Table(title=f"Replications ({summary['count']})")
+        for h in ("seed", "completed", "req/s", "mean µs", "p50 µs", "p99 µs", "dropped", "expectations"):
+            t.add_column(h, justify="right")
+        for row in summary["runs"]:
+            t.add_row(str(row["seed"]), str(row["completed"]), f"{row['throughput_rps']:,.1f}",
+                      *(f"{row[k]:,.1f}" if row[k] is not None else "-" for k in ("mean_us", "p50_us", "p99_us")),
+                      str(row["dropped"]), "ok" if row["expectations_passed"] else "FAILED")
+        Console(highlight=False).print(t)
+        for key, v in summary["aggregate"].items():
+            hw = v["ci95_half_width"]
+            Console(highlight=False).print(
+                f"{key}: {v['mean']:,.2f}" + (f" ± {hw:,.2f} (95% CI)" if hw is not None else ""))
+    return status
 
 
 def _report(result: Any, args: argparse.Namespace) -> int:

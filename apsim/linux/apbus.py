@@ -27,6 +27,10 @@ it matters) and ap_card.c's ``config`` store:
 
 Device removal with a bound driver flushes the queue, calls the driver's
 ``remove``, then resets the queue with ZAPQ, as ``ap_device_remove`` does.
+
+Simulator hooks (no kernel counterpart): ``scan_listeners`` are called without
+arguments after every scan; ``ready_listeners`` are called with the queue device
+when its state machine settles in IDLE/WORKING (the queue can carry requests).
 """
 
 from __future__ import annotations

@@ -180,6 +180,10 @@ def render(host: Host, verbose: bool = False) -> str:
     return "".join(out)
 
 
+def _pending(fs: Sysfs, path: str) -> int:
+    return (_read_int(fs, f"{path}/pendingq_count") or 0) + (_read_int(fs, f"{path}/requestq_count") or 0)
+
+
 def _common(fs: Sysfs, cpath: str) -> dict[str, str]:
     functions = _read_int(fs, f"{cpath}/ap_functions", 16) or 0
     return {"type": _read(fs, f"{cpath}/type") or "-", "mode": _mode(functions)}
@@ -201,8 +205,7 @@ def _card_values(fs: Sysfs, cpath: str, cid: str, verbose: bool, sestat: bool) -
         if config == 0:
             v["pending"] = "-"
         else:
-            p = (_read_int(fs, f"{cpath}/pendingq_count") or 0) + (_read_int(fs, f"{cpath}/requestq_count") or 0)
-            v["pending"] = str(p)
+            v["pending"] = str(_pending(fs, cpath))
         v.update(_verbose_common(fs, cpath))
         kind, name = _driver(fs, cpath)
         v["driver"] = name if kind > 0 else "-no-driver-"
@@ -224,8 +227,7 @@ def _queue_values(fs: Sysfs, cpath: str, qpath: str, qname: str, verbose: bool,
         if cconfig == 0 or kind != 1:
             v["pending"] = "-"
         else:
-            p = (_read_int(fs, f"{qpath}/pendingq_count") or 0) + (_read_int(fs, f"{qpath}/requestq_count") or 0)
-            v["pending"] = str(p)
+            v["pending"] = str(_pending(fs, qpath))
         v.update(_verbose_common(fs, cpath))
         if sestat:
             v["sestat"] = _sestat(fs, qpath)

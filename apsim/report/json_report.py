@@ -77,6 +77,7 @@ def build_report(result: RunResultLike, *, stats: RunStats | None = None,
         "expectations": expectations,
         "expectations_passed": bool(result.expectations_passed),
         "kernel_log": [str(line) for line in result.kernel_log],
+        **({"replications": result.replications} if getattr(result, "replications", None) else {}),
     }
 
 

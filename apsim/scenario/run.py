@@ -43,6 +43,7 @@ class RunResult:
     expectations_passed: bool
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
     sim: Simulation | None = None
+    replications: dict[str, Any] | None = None
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -294,3 +295,49 @@ def lszcrypt_at(scenario: Scenario, at_ns: int, guest: str | None = None, verbos
     if guest not in sim.guests:
         raise ApsimError(f"no guest named {guest!r}")
     return sim.guests[guest].lszcrypt(verbose=verbose)
+
+
+# --- replications ----------------------------------------------------------------------------------
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+        10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 60: 2.000, 120: 1.980}
+
+
+def t95(df: int) -> float:
+    """Two-sided 95% Student-t quantile (table lookup; 1.96 beyond 120 degrees of freedom)."""
+    if df <= 0:
+        return float("nan")
+    keys = [k for k in _T95 if k <= df]
+    return _T95[max(keys)] if df <= 120 else 1.96
+
+
+def replication_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of *n* replications: the scenario's seed, then seed+1, seed+2, ..."""
+    return [seed + i for i in range(n)]
+
+
+def summarize_replications(results: list[RunResult]) -> dict[str, Any]:
+    """Per-replication key figures and their mean with a 95% confidence half-width."""
+    import numpy as np
+
+    rows = []
+    for r in results:
+        cols = r.recorder.arrays()
+        lat = (cols["t_deq"] - cols["t_submit"]) / 1000.0
+        span = max(1, r.sim_time_ns - r.recorder.warmup_ns) / 1e9
+        rows.append({
+            "seed": int(r.seed), "completed": int(lat.size),
+            "throughput_rps": float(lat.size / span),
+            "mean_us": float(lat.mean()) if lat.size else None,
+            "p50_us": float(np.percentile(lat, 50)) if lat.size else None,
+            "p99_us": float(np.percentile(lat, 99)) if lat.size else None,
+            "dropped": int(sum(r.ledger.dropped.values())),
+            "expectations_passed": bool(r.expectations_passed),
+        })
+    agg: dict[str, Any] = {}
+    n = len(rows)
+    for key in ("throughput_rps", "mean_us", "p50_us", "p99_us"):
+        vals = np.array([row[key] for row in rows if row[key] is not None], dtype=float)
+        if vals.size:
+            half = t95(vals.size - 1) * vals.std(ddof=1) / np.sqrt(vals.size) if vals.size > 1 else None
+            agg[key] = {"mean": float(vals.mean()), "ci95_half_width": None if half is None else float(half)}
+    return {"count": n, "runs": rows, "aggregate": agg}

@@ -171,9 +171,10 @@ def test_ap_config_two_fields_and_a_newline_give_an_empty_control_domain_mask(ho
 
 
 # --- create / remove ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("text", ["", "\n", "62177883-f1bb-47f0-914d-32a22e3a880", "62177883f1bb47f0914d32a22e3a8804",
-                                  "62177883-f1bb-47f0-914d-32a22e3a8804\n\n", "g2177883-f1bb-47f0-914d-32a22e3a8804",
-                                  "62177883_f1bb-47f0-914d-32a22e3a8804"])
+@pytest.mark.parametrize("text", [
+    "", "\n", "62177883-f1bb-47f0-914d-32a22e3a880", "62177883f1bb47f0914d32a22e3a8804",
+    "62177883-f1bb-47f0-914d-32a22e3a8804\n\n", "g2177883-f1bb-47f0-914d-32a22e3a8804",
+    "62177883_f1bb-47f0-914d-32a22e3a8804"])
 def test_create_rejects_text_that_is_not_a_uuid_with_einval(text):
     env, m, lp, host = doc_host()
     assert errno_of(host.write, CREATE, text) == errno.EINVAL
