@@ -103,9 +103,20 @@ class GuestPort:
         return r.rc in (0, 7)
 
     def deliver(self, queue) -> None:  # noqa: ANN001 - hw APQueue
+        """An adapter interruption for this guest's GISA.
+
+        A guest that is itself a KVM host gets the interruptions of its guest-2s too
+        (the host AQIC was issued for its GISA); its KVM forwards each to the nested
+        guest whose APCB holds the queue, as KVM does for a guest-2's GISA.
+        """
         h = self._handlers.get(queue.apqn)
         if h is not None:
             h(queue.apqn)
+            return
+        for child in self.guest.children:
+            if child.running and child.kvm is not None and child.kvm.config.table[queue.apqn]:
+                child.port.deliver(queue)
+                return
 
     def ready_at(self, now: int) -> int:
         return self.guest.kvm.ready_at(now)

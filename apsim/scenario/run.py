@@ -148,8 +148,8 @@ def _lszcrypt_rows(text: str) -> list[list[str]]:
     for line in text.splitlines():
         if not line.strip() or line.startswith("CARD.DOM") or set(line.strip()) == {"-"}:
             continue
-        if line.startswith("Warning:"):
-            continue
+        if line.startswith(("Warning:", "lszcrypt:")):
+            continue  # the trailing default-domain warning, or "no devices" messages
         rows.append(line.split())
     return rows
 

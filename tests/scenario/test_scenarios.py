@@ -18,7 +18,7 @@ def test_the_scenario_folder_holds_every_document_example_and_capacity_case():
     for required in ("three-guests", "two-guests", "securing-apqns", "hotplug", "overprovisioning",
                      "se-configure", "sclp-configure", "capacity-1-guests", "capacity-4-guests",
                      "capacity-16-guests", "capacity-64-guests", "mixed-requests",
-                     "configure-off-under-load"):
+                     "configure-off-under-load", "nested", "cpu-features"):
         assert required in names
 
 
