@@ -142,7 +142,7 @@ class Guest:
         self.features = cpu or CpuFeatures()
         self.vcpus = vcpus
         self.workload_spec = workload
-        self.recorder = recorder or RequestRecorder()
+        self.recorder = recorder if recorder is not None else RequestRecorder()
         self.quirks = quirks
         self.config_time_s = config_time_s
         self.notify_ns = notify_ns
