@@ -9,10 +9,12 @@ interpretation against the guest's APCB.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from apsim.hw.config import APConfiguration
 from apsim.hw.instructions import Executor, dqap_fast, nqap_fast
+from apsim.hw.queue import APQueue, deferrable
 from apsim.hw.request import Request
 
 
@@ -39,7 +41,13 @@ class Port(Protocol):
 
 
 class LparPort:
-    """A port straight onto an LPAR's configuration (no SIE): the host's own zcrypt."""
+    """A port straight onto an LPAR's configuration (no SIE): the host's own zcrypt.
+
+    ``always_ready`` tells a workload that this port's vCPUs are never blocked (no
+    KVM mask update can stall them), so it may skip :meth:`ready_at` on its hot path.
+    """
+
+    always_ready = True
 
     def __init__(self, machine, config: APConfiguration, *, name: str = "host",  # noqa: ANN001
                  poll: str = "lpar") -> None:
@@ -52,12 +60,27 @@ class LparPort:
         self._handlers: dict[int, Callable[[int], None]] = {}
         self.cpu = Executor(machine, config, irq_target=self._irq)
         self.target_listeners: list[Callable[[], None]] = []
+        # The hot path calls these once per request: partial objects call the fast
+        # instruction functions without an extra Python frame (they shadow the
+        # methods below, which document the signatures).
+        self.nqap = partial(nqap_fast, config)  # type: ignore[method-assign]
+        self.dqap = partial(dqap_fast, config)  # type: ignore[method-assign]
 
     def nqap(self, apqn: int, req: Request) -> int:
         return nqap_fast(self.config, apqn, req)
 
     def dqap(self, apqn: int) -> tuple[int, Request | None]:
         return dqap_fast(self.config, apqn)
+
+    def link(self, apqn: int) -> APQueue | None:
+        """The physical queue NQAP/DQAP on *apqn* reach now (None if not in the configuration).
+
+        A workload may keep it and call :func:`~apsim.hw.instructions.nqap_queue` /
+        :func:`~apsim.hw.instructions.dqap_queue` directly while
+        ``self.config.generation`` stays what it was when it asked.
+        """
+        cfg = self.config
+        return cfg.lpar.queues.get(apqn) if cfg.table[apqn] else None
 
     def targets(self) -> list[int]:
         """Every APQN of the configuration whose adapter is online."""
@@ -72,12 +95,22 @@ class LparPort:
     def enable_irq(self, apqn: int, handler: Callable[[int], None]) -> bool:
         self._handlers[apqn] = handler
         r = self.cpu.aqic(apqn, enable=True, isc=3, nib=0x1000 + apqn)
-        return r.rc in (0, 7)
+        ok = r.rc in (0, 7)
+        if ok and deferrable(handler):
+            # A workload's pickup timer ignores its argument and only picks replies up
+            # pickup_ns after the interruption: wire it straight into the queue, so a
+            # planned adapter can fold interruption and pickup into one event. AQIC
+            # disable or a reset clears irq_target as usual.
+            q = self.config.lpar.queues.get(apqn)
+            if q is not None and q.irq and q.irq_target == self._irq:
+                q.irq_target = handler
+        return ok
 
     def _irq(self, queue) -> None:  # noqa: ANN001
-        h = self._handlers.get(queue.apqn)
+        apqn = queue.apqn
+        h = self._handlers.get(apqn)
         if h is not None:
-            h(queue.apqn)
+            h(apqn)
 
     def ready_at(self, now: int) -> int:
         return now

@@ -9,25 +9,48 @@ queue instead of provoking "queue full". Replies are picked up on an adapter
 interruption (after the interruption latency) or by a poll timer that runs while
 requests are outstanding (250 µs in an LPAR, 1.5 ms under z/VM).
 
-Cost per request: one event for its arrival (open loop), one for the engine
-completion (in the adapter), and one pickup event shared by all replies of a
-queue that are ready at the same interruption or poll tick.
+Cost per request: one event for its arrival (open loop) and, on a FIFO adapter
+with interrupt pickup, one event that posts the reply and picks it up
+``irq_latency`` later (each target is a *deferrable* interruption target, see
+:func:`apsim.hw.queue.deferrable`); otherwise one event for the engine
+completion or interruption and one pickup event shared by all replies of a
+queue that are ready at the same interruption or poll tick. The arrival clock and
+each target's pickup timer are :class:`~apsim.core.Hook` objects re-armed on
+SimPy's heap, so none of these events allocates an event object; per-target
+state lives in one ``__slots__`` object per APQN instead of five dicts; random
+variates (gaps, request types, random targets) come from numpy in blocks. A port
+that offers queue links (:meth:`apsim.guest.port.LparPort.link`) lets NQAP/DQAP
+go straight to the queue while the configuration is unchanged.
+
+Random-number discipline (the bulk mode replays it exactly): per arrival, the
+request type is taken first (a new block of types is drawn when the previous one
+is used up), then — for ``select: random`` — the target (blocks of uniforms), then
+the gap to the next arrival (blocks of exponential gaps). Blocks are drawn only
+when needed, so the order of generator calls is the same whoever consumes them.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
+from heapq import heappop, heappush
+from typing import Any
 
 import numpy as np
 
-from apsim.core import call_at
+from apsim.core import Hook, call_at
 from apsim.guest.port import Port
+from apsim.hw.instructions import dqap_queue, nqap_queue
 from apsim.hw.request import Request
 from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
+_FLUSH_ROWS = 16384  # recorder rows pending before the workload flushes them
+_NORMAL = 1  # SimPy's NORMAL event priority
+_LL_TOTAL_SHIFT = 16  # least-loaded heap key: load << 56 | total << 16 | target index
+_LL_LOAD_SHIFT = 56
 
 
 @dataclass
@@ -63,6 +86,117 @@ class WorkloadSpec:
             request_type(name)
 
 
+_CHOICE_OK: bool | None = None
+
+
+def _choice_is_cdf_search() -> bool:
+    """Whether ``Generator.choice(a, size, p=p)`` equals ``a[cdf.searchsorted(random(size), 'right')]``.
+
+    That is how numpy implements it; a scratch generator checks values and the
+    generator's position afterwards, once, so a different numpy falls back to
+    ``choice`` itself and sample paths never change.
+    """
+    global _CHOICE_OK
+    if _CHOICE_OK is None:
+        ok = True
+        for p in (np.array([1.0]), np.array([0.7, 0.3]), np.array([0.2, 0.5, 0.1, 0.2])):
+            a = np.arange(3, 3 + p.size)
+            g1, g2 = np.random.default_rng(12345), np.random.default_rng(12345)
+            want = g1.choice(a, size=257, p=p)
+            cdf = p.cumsum()
+            cdf /= cdf[-1]
+            got = a[cdf.searchsorted(g2.random(257), side="right")]
+            ok = ok and np.array_equal(want, got) and g1.random() == g2.random()
+        _CHOICE_OK = bool(ok)
+    return _CHOICE_OK
+
+
+class Target(Hook):
+    """The driver's view of one APQN it sends to; also that APQN's reply-pickup timer.
+
+    ``outstanding`` counts requests NQAP'd and not yet dequeued (or dropped),
+    ``load`` the zcrypt weight of requests dispatched to it and not finished (held
+    ones included), ``total`` every request ever dispatched to it, ``held`` the
+    driver's software queue for it. As a :class:`~apsim.core.Hook` it is on SimPy's
+    heap while a pickup is pending.
+    """
+
+    __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "held", "key",
+                 "weights", "group", "pickup_cbs", "pickup_ns", "pickup", "q", "gen")
+
+    def __init__(self, wl: Workload, apqn: int, depth: int) -> None:
+        self.callbacks = None
+        self.wl = wl
+        self.apqn = apqn
+        self.idx = -1  # position in the workload's active target list (-1: not active)
+        self.outstanding = 0
+        self.load = 0
+        self.total = 0
+        self.depth = depth
+        self.held: deque[Request] = deque()
+        self.key = -1  # current least-loaded heap key
+        self.weights: dict[int, int] = {}  # request type index -> zcrypt weight
+        self.group: _LLGroup | None = None
+        self.pickup_cbs = (wl._drain_target,)  # SimPy passes the target itself
+        # Deferrable interruption target (apsim.hw.queue.deferrable): an interruption
+        # means "pick up pickup_ns later", so a planned adapter folds the two.
+        self.pickup_ns = wl.irq_latency
+        # pickup(queue): the deferred form of an interruption — drain now. A partial
+        # object, so the adapter's reply event reaches the drain without a Python frame.
+        self.pickup = partial(wl._drain_target, self)
+        # The physical queue behind the APQN for a port that offers links (an LPAR's
+        # own zcrypt), valid while the configuration's generation is `gen`.
+        self.q: Any = None
+        self.gen = -1
+
+    def weight(self, rt: int) -> int:
+        """zcrypt weight of one *rt* request on this APQN (1 without a weight function)."""
+        w = self.weights.get(rt)
+        if w is None:
+            wof = self.wl.weight_of
+            w = self.weights[rt] = int(wof(self.apqn, rt)) if wof is not None else 1
+        return w
+
+    def __call__(self, _apqn: object) -> None:
+        """The interruption handler a port calls (with the APQN or the queue)."""
+        self.on_irq(_apqn)
+
+    def on_irq(self, _apqn: object) -> None:
+        """Interruption handler: pick replies up after the interruption latency.
+
+        The argument (the APQN, or the queue when a port wires the handler in
+        directly) is not needed: the target knows its APQN.
+        """
+        if self.callbacks is not None:
+            return  # a pickup is already pending; it will take this reply too
+        wl = self.wl
+        self.callbacks = self.pickup_cbs
+        heappush(wl._heap, (wl.env._now + wl.irq_latency, _NORMAL, next(wl._eid), self))
+
+    def __repr__(self) -> str:
+        return (f"Target({self.apqn:#06x}, outstanding={self.outstanding}, load={self.load}, "
+                f"total={self.total}, held={len(self.held)})")
+
+
+class _LLGroup:
+    """Targets that weigh every request type the same: one lazy heap of their keys.
+
+    zcrypt picks the target with the least (weight + load), ties to the one with
+    fewer requests so far, then (our rule, as the linear scan did) the earlier one
+    in the target list. Inside a group the weight is common, so the order is
+    (load, total, index), packed into one int so heap comparisons are int
+    comparisons. Entries go stale when a target's key changes; a key never repeats
+    (total only grows, and load strictly falls between two dispatches), so an
+    entry is current exactly when it equals its target's ``key``.
+    """
+
+    __slots__ = ("heap", "weights")
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.heap: list[int] = []
+        self.weights = weights
+
+
 class Workload:
     """One issuer's request generator (a guest's applications plus its zcrypt)."""
 
@@ -82,15 +216,11 @@ class Workload:
         self.seq = 0
         self.targets: list[int] = []
         self.rr = 0
-        self.outstanding: dict[int, int] = {}
-        self.load: dict[int, int] = {}
-        self.count_total: dict[int, int] = {}
-        self.depth: dict[int, int] = {}
-        self.held: dict[int, deque[Request]] = {}
+        self._tgt: dict[int, Target] = {}  # every APQN ever targeted -> its state
+        self._active: list[Target] = []  # Target objects of self.targets, same order
+        self._groups: list[_LLGroup] = []
         self.stalled: deque[Request] = deque()
-        self.pickup_pending: set[int] = set()
         self.polling = False
-        self.live = 0  # requests created and not finished (held, queued or outstanding)
         self.completed = 0
         self.dropped = 0
         self.rejected = 0
@@ -99,11 +229,75 @@ class Workload:
         w = np.array([spec.mix[n] for n in names], dtype=float)
         self._mix_idx = np.array([request_type(n).index for n in names])
         self._mix_p = w / w.sum()
+        cdf = self._mix_p.cumsum()
+        self._mix_cdf = cdf / cdf[-1]
         self._lengths = {request_type(n).index: (spec.length or request_type(n).msg_len) for n in names}
         self._types: list[int] = []
         self._ti = 0
         self._gaps: list[int] = []
         self._gi = 0
+        self._uni: list[float] = []
+        self._ui = 0
+        # SimPy internals the hot path pushes onto directly (see apsim.core.Hook).
+        self._heap = self.env._queue  # type: ignore[attr-defined]
+        self._eid = self.env._eid  # type: ignore[attr-defined]
+        self._arr = Hook()
+        self._arr_cbs = (self._arrive,)
+        self._always_ready = bool(getattr(port, "always_ready", False))
+        # Ports that offer queue links (LparPort): their configuration, else None.
+        self._link_cfg = getattr(port, "config", None) if callable(getattr(port, "link", None)) else None
+        self._add_row = recorder.add_row
+        self._pending_rows = recorder._rows  # its length bounds the rows not yet in columns
+        self._closed = spec.kind == "closed"
+        self._pollable = spec.reply == "poll"
+        self._rr = spec.select == "round_robin"
+        self._w1 = weight_of is None  # every request weighs 1: no weight lookups
+        self._ll_rt_pos: dict[int, int] = {}
+        self._poisson = spec.trace is None
+        # The inlined dispatch in _arrive covers: unit weights, no least-loaded heaps,
+        # a never-blocking port, interrupt pickup (poll mode must start its timer).
+        self._fast = (self._w1 and self._always_ready and spec.select != "least_loaded"
+                      and spec.reply == "interrupt")
+
+    # --- compatibility views of the per-target state ------------------------------------
+    @property
+    def outstanding(self) -> dict[int, int]:
+        """APQN -> requests NQAP'd and not yet dequeued or dropped (a snapshot)."""
+        return {q: t.outstanding for q, t in self._tgt.items()}
+
+    @property
+    def load(self) -> dict[int, int]:
+        """APQN -> zcrypt load (a snapshot)."""
+        return {q: t.load for q, t in self._tgt.items()}
+
+    @property
+    def count_total(self) -> dict[int, int]:
+        """APQN -> requests ever dispatched to it (a snapshot)."""
+        return {q: t.total for q, t in self._tgt.items()}
+
+    @property
+    def depth(self) -> dict[int, int]:
+        """APQN -> its queue depth as TAPQ reported it."""
+        return {q: t.depth for q, t in self._tgt.items()}
+
+    @property
+    def held(self) -> dict[int, deque[Request]]:
+        """APQN -> the driver's software queue for it (the live deques)."""
+        return {q: t.held for q, t in self._tgt.items()}
+
+    @property
+    def pickup_pending(self) -> set[int]:
+        """APQNs with a reply pickup scheduled."""
+        return {q for q, t in self._tgt.items() if t.callbacks is not None}
+
+    @property
+    def live(self) -> int:
+        """Requests created and not finished (held, stalled, queued or outstanding)."""
+        return self.seq - self.completed - self.rejected - self.dropped
+
+    def target(self, apqn: int) -> Target | None:
+        """The driver state of one APQN (None if never targeted)."""
+        return self._tgt.get(apqn)
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -113,7 +307,8 @@ class Workload:
         self.running = True
         self.refresh_targets()
         if self.spec.kind == "open":
-            self._schedule_arrival()
+            if self._arr.callbacks is None:  # a stopped chain may still be pending: reuse it
+                self._schedule_arrival()
         else:
             n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
             for _ in range(n):
@@ -127,125 +322,304 @@ class Workload:
         """Re-read the usable APQNs (after a hot plug/unplug seen by the guest's AP bus)."""
         spec_t = self.spec.targets
         avail = self.port.targets()
-        new = avail if spec_t == "all" else [q for q in spec_t if q in set(avail)]
+        if spec_t == "all":
+            new = avail
+        else:
+            have = set(avail)
+            new = [q for q in spec_t if q in have]
         old = set(self.targets)
-        self.targets = new
         for q in new:
             if q not in old:
-                self.outstanding.setdefault(q, 0)
-                self.load.setdefault(q, 0)
-                self.count_total.setdefault(q, 0)
-                self.held.setdefault(q, deque())
-                self.depth[q] = self.port.queue_depth(q)
+                tg = self._tgt.get(q)
+                if tg is None:
+                    tg = self._tgt[q] = Target(self, q, self.port.queue_depth(q))
+                else:
+                    tg.depth = self.port.queue_depth(q)
                 if self.spec.reply == "interrupt":
-                    self.port.enable_irq(q, self._on_irq)
+                    self.port.enable_irq(q, tg)
+        self._set_targets(list(new))
         gone = old - set(new)
         for q in sorted(gone):
-            h = self.held.get(q)
+            h = self._tgt[q].held
             while h:
                 self.stalled.append(h.popleft())
         if self.targets:
-            while self.stalled:
+            # A dispatch can fail and retire the last target (e.g. no queue left that
+            # runs the request type): stop then, or the request would be stalled again
+            # and again at the same instant.
+            while self.stalled and self._active:
                 self._dispatch(self.stalled.popleft())
 
-    # --- request creation ----------------------------------------------------------------
+    def _set_targets(self, new: list[int]) -> None:
+        """Install the active target list (and rebuild the least-loaded heaps)."""
+        for t in self._active:
+            t.idx = -1
+        self.targets = new
+        self._active = [self._tgt[q] for q in new]
+        for i, t in enumerate(self._active):
+            t.idx = i
+        self._groups = []
+        if self.spec.select == "least_loaded" and self._active:
+            rts = [int(x) for x in self._mix_idx]
+            by_w: dict[tuple[int, ...], _LLGroup] = {}
+            for t in self._active:
+                wv = tuple(t.weight(rt) for rt in rts)
+                g = by_w.get(wv)
+                if g is None:
+                    g = by_w[wv] = _LLGroup(wv)
+                    self._groups.append(g)
+                t.group = g
+                t.key = (t.load << _LL_LOAD_SHIFT) | (t.total << _LL_TOTAL_SHIFT) | t.idx
+                g.heap.append(t.key)
+            for g in self._groups:
+                g.heap.sort()
+            self._ll_rt_pos = {rt: i for i, rt in enumerate(rts)}
+
+    # --- random streams (block draws; see the module docstring for the order) ------------
+    # The *_block methods are the only places the workload's generator is used; the
+    # bulk mode calls them too, in the same order, so both modes see the same numbers.
+    def type_block(self) -> np.ndarray:
+        """The next block of request-type indices (drawn from the mix).
+
+        The values and the generator's position are those of
+        ``rng.choice(types, size, p=mix)``; when numpy's ``choice`` is confirmed to be
+        "uniforms, then search the cumulative mix" (checked once per process) that
+        is computed directly, which skips most of ``choice``'s overhead.
+        """
+        if _choice_is_cdf_search():
+            u = self.rng.random(_BLOCK)
+            if self._mix_cdf.size == 1:
+                return np.full(_BLOCK, self._mix_idx[0], dtype=self._mix_idx.dtype)
+            return self._mix_idx[self._mix_cdf.searchsorted(u, side="right")]
+        return self.rng.choice(self._mix_idx, size=_BLOCK, p=self._mix_p)
+
+    def gap_block(self) -> np.ndarray:
+        """The next block of inter-arrival gaps (int64 ns, at least 1)."""
+        mean = 1e9 / self.spec.rate
+        return np.maximum(1, np.rint(self.rng.exponential(mean, _BLOCK))).astype(np.int64)
+
+    def uniform_block(self) -> np.ndarray:
+        """The next block of uniforms for random target selection."""
+        return self.rng.random(_BLOCK)
+
     def _next_type(self) -> int:
         if self._ti >= len(self._types):
-            self._types = self.rng.choice(self._mix_idx, size=_BLOCK, p=self._mix_p).tolist()
+            self._types = self.type_block().tolist()
             self._ti = 0
         t = self._types[self._ti]
         self._ti += 1
         return t
 
+    def _draw_gaps(self) -> list[int]:
+        return self.gap_block().tolist()
+
+    def _draw_uniforms(self) -> list[float]:
+        return self.uniform_block().tolist()
+
+    # --- request creation ----------------------------------------------------------------
     def _schedule_arrival(self) -> None:
         spec = self.spec
+        now = self.env._now  # type: ignore[attr-defined]
         if spec.trace is not None:
             if self._gi >= len(spec.trace):
                 return
-            at = spec.trace[self._gi]
+            at = max(now, spec.trace[self._gi])
             self._gi += 1
-            call_at(self.env, max(0, at - self.env.now), self._arrive)
-            return
-        if self._gi >= len(self._gaps):
-            mean = 1e9 / spec.rate
-            self._gaps = np.maximum(1, np.rint(self.rng.exponential(mean, _BLOCK))).astype(np.int64).tolist()
-            self._gi = 0
-        gap = self._gaps[self._gi]
-        self._gi += 1
-        call_at(self.env, gap, self._arrive)
+        else:
+            if self._gi >= len(self._gaps):
+                self._gaps = self._draw_gaps()
+                self._gi = 0
+            at = now + self._gaps[self._gi]
+            self._gi += 1
+        self._arr.callbacks = self._arr_cbs
+        heappush(self._heap, (at, _NORMAL, next(self._eid), self._arr))
 
     def _arrive(self, ev) -> None:  # noqa: ANN001
+        """The arrival clock fired: one new request, then the next arrival.
+
+        This is ``_new_request`` + ``_dispatch`` + ``_schedule_arrival`` written out
+        for the common case (Poisson arrivals, a port that never blocks, round
+        robin or random selection, the APQN not full); anything else takes the
+        general methods. Same random draws, same order, same effects.
+        """
         if not self.running:
             return
-        self._new_request()
-        self._schedule_arrival()
+        seq = self.seq = self.seq + 1
+        ti = self._ti
+        if ti >= len(self._types):
+            self._types = self.type_block().tolist()
+            ti = 0
+        rt = self._types[ti]
+        self._ti = ti + 1
+        owner = self.owner
+        now = self.env._now  # type: ignore[attr-defined]
+        req = Request((owner << 32) | (seq & 0xFFFFFFFF), rt, self._lengths[rt], owner, now, -1, self)
+        active = self._active
+        if self._fast and active:
+            if self._rr:
+                rr = self.rr = (self.rr + 1) % len(active)
+                tg = active[rr]
+            else:
+                tg = self._select_target(rt)
+            q = req.apqn = tg.apqn
+            tg.load += 1
+            tg.total += 1
+            if tg.outstanding < tg.depth:
+                tg.outstanding += 1
+                cfg = self._link_cfg
+                if cfg is not None and tg.gen == cfg.generation:
+                    rc = nqap_queue(cfg, tg.q, req)
+                else:
+                    rc = self._nqap(tg, req)
+                if rc:
+                    self._failed(q, req)
+            else:
+                tg.held.append(req)
+        else:
+            self._dispatch(req)
+        if self._poisson:
+            gi = self._gi
+            if gi >= len(self._gaps):
+                self._gaps = self._draw_gaps()
+                gi = 0
+            at = now + self._gaps[gi]
+            self._gi = gi + 1
+            ev.callbacks = self._arr_cbs
+            heappush(self._heap, (at, _NORMAL, next(self._eid), ev))
+        else:
+            self._schedule_arrival()
 
     def _new_request(self) -> None:
         self.seq += 1
         rt = self._next_type()
         req = Request((self.owner << 32) | (self.seq & 0xFFFFFFFF), rt, self._lengths[rt], self.owner,
                       self.env._now, -1, self)  # type: ignore[attr-defined]
-        self.live += 1
         self._dispatch(req)
 
     # --- dispatch (zcrypt) ------------------------------------------------------------------
-    def _select(self, rt: int) -> int:
-        targets = self.targets
+    def _select_target(self, rt: int) -> Target:
+        """The target for the next request of type *rt* (the policy's choice)."""
         sel = self.spec.select
+        active = self._active
         if sel == "round_robin":
-            self.rr = (self.rr + 1) % len(targets)
-            return targets[self.rr]
+            rr = self.rr = (self.rr + 1) % len(active)
+            return active[rr]
         if sel == "random":
-            return targets[int(self.rng.integers(len(targets)))]
-        # zcrypt: least (weight + load), ties to the queue with fewer requests so far.
-        wof = self.weight_of
-        best = -1
-        best_key = None
-        load, total = self.load, self.count_total
-        for q in targets:
-            w = wof(q, rt) if wof is not None else 1
-            key = (w + load[q], total[q])
+            ui = self._ui
+            if ui >= len(self._uni):
+                self._uni = self._draw_uniforms()
+                ui = 0
+            self._ui = ui + 1
+            return active[int(self._uni[ui] * len(active))]
+        # zcrypt: least (weight + load), ties to the queue with fewer requests so far,
+        # then to the earlier target.
+        best: Target | None = None
+        best_key: tuple[int, int, int] | None = None
+        pos = self._ll_rt_pos.get(rt)
+        for g in self._groups:
+            heap = g.heap
+            while True:
+                k = heap[0]
+                t = active[k & 0xFFFF]
+                if t.key == k:
+                    break
+                heappop(heap)
+            w = g.weights[pos] if pos is not None else t.weight(rt)
+            key = (w + t.load, t.total, t.idx)
             if best_key is None or key < best_key:
-                best, best_key = q, key
+                best, best_key = t, key
+        assert best is not None
         return best
 
+    def _select(self, rt: int) -> int:
+        """The APQN the policy picks for a request of type *rt* (compatibility form)."""
+        return self._select_target(rt).apqn
+
+    def _ll_update(self, t: Target) -> None:
+        """Re-key an active target in its least-loaded heap after its load or total changed."""
+        if t.group is not None and t.idx >= 0:
+            k = t.key = (t.load << _LL_LOAD_SHIFT) | (t.total << _LL_TOTAL_SHIFT) | t.idx
+            heappush(t.group.heap, k)
+
     def _dispatch(self, req: Request) -> None:
-        if not self.targets:
+        if not self._active:
             self.stalled.append(req)
             return
-        q = self._select(req.rtype)
+        rt = req.rtype
+        if self._rr:
+            active = self._active
+            rr = self.rr = (self.rr + 1) % len(active)
+            tg = active[rr]
+        else:
+            tg = self._select_target(rt)
+        q = tg.apqn
         req.apqn = q
-        w = self.weight_of(q, req.rtype) if self.weight_of is not None else 1
-        self.load[q] += w
-        self.count_total[q] += 1
-        if self.outstanding[q] >= self.depth[q]:
-            self.held[q].append(req)
+        tg.load += 1 if self._w1 else tg.weight(rt)
+        tg.total += 1
+        if self._groups:
+            self._ll_update(tg)
+        if tg.outstanding >= tg.depth:
+            tg.held.append(req)
+            return
+        # _enqueue(), inlined for a port whose vCPUs are never blocked.
+        if self._always_ready:
+            tg.outstanding += 1
+            rc = self._nqap(tg, req)
+            if rc:
+                self._failed(q, req)
+            elif self._pollable and not self.polling:
+                self.polling = True
+                call_at(self.env, self.port.poll_ns(), self._poll)
             return
         self._enqueue(q, req)
 
+    def _nqap(self, tg: Target, req: Request) -> int:
+        """NQAP through the port; refresh the target's queue link first if the port offers one."""
+        cfg = self._link_cfg
+        if cfg is not None:
+            tg.q = self.port.link(tg.apqn)
+            tg.gen = cfg.generation if tg.q is not None else -1
+            if tg.q is not None:
+                return nqap_queue(cfg, tg.q, req)
+        return self.port.nqap(tg.apqn, req)
+
+    def _dqap(self, tg: Target) -> tuple[int, Request | None]:
+        """DQAP through the port or the target's (re-validated) queue link."""
+        cfg = self._link_cfg
+        if cfg is not None:
+            if tg.gen != cfg.generation:
+                tg.q = self.port.link(tg.apqn)
+                tg.gen = cfg.generation if tg.q is not None else -1
+            if tg.q is not None:
+                return dqap_queue(tg.q)
+        return self.port.dqap(tg.apqn)
+
     def _enqueue(self, q: int, req: Request) -> None:
         now = self.env._now  # type: ignore[attr-defined]
-        ready = self.port.ready_at(now)
+        ready = now if self._always_ready else self.port.ready_at(now)
+        tg = self._tgt[q]
         if ready > now:
             # vCPUs are blocked by a mask update; the instruction runs when released.
-            self.outstanding[q] += 1
+            tg.outstanding += 1
             call_at(self.env, ready - now, self._enqueue_later, (q, req))
             return
-        self.outstanding[q] += 1
-        rc = self.port.nqap(q, req)
+        tg.outstanding += 1
+        rc = self._nqap(tg, req)
         if rc:
             self._failed(q, req)
-        elif self.spec.reply == "poll" and not self.polling:
+        elif self._pollable and not self.polling:
             self.polling = True
             call_at(self.env, self.port.poll_ns(), self._poll)
 
     def _enqueue_later(self, ev) -> None:  # noqa: ANN001
         q, req = ev._value
-        self.outstanding[q] -= 1
-        if q in self.outstanding and q in set(self.targets):
+        tg = self._tgt[q]
+        tg.outstanding -= 1
+        if tg.idx >= 0:
             self._enqueue(q, req)
         else:
-            self.load[q] -= self.weight_of(q, req.rtype) if self.weight_of is not None else 1
+            tg.load -= tg.weight(req.rtype)
+            self._ll_update(tg)
             self.stalled.append(req)
             self.refresh_targets()
 
@@ -256,15 +630,16 @@ class Workload:
         sees it again, and the application retries after a back-off rather than at
         once, so a dead queue cannot spin the simulation at one instant.
         """
-        self.outstanding[q] -= 1
-        self.load[q] -= self.weight_of(q, req.rtype) if self.weight_of is not None else 1
+        tg = self._tgt[q]
+        tg.outstanding -= 1
+        tg.load -= tg.weight(req.rtype)
+        self._ll_update(tg)
         self.rejected += 1
-        if q in self.targets:
-            self.targets = [t for t in self.targets if t != q]
-            h = self.held.get(q)
+        if tg.idx >= 0:
+            self._set_targets([t for t in self.targets if t != q])
+            h = tg.held
             while h:
                 self.stalled.append(h.popleft())
-        self.live -= 1
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
@@ -273,7 +648,6 @@ class Workload:
             self._new_request()
 
     def _finish(self) -> None:
-        self.live -= 1
         if self.running and self.spec.kind == "closed":
             if self.spec.think_ns:
                 call_at(self.env, self.spec.think_ns, self._retry_later)
@@ -282,62 +656,95 @@ class Workload:
 
     # --- replies ------------------------------------------------------------------------------
     def _on_irq(self, apqn: int) -> None:
-        if apqn in self.pickup_pending:
-            return
-        self.pickup_pending.add(apqn)
-        call_at(self.env, self.irq_latency, self._pickup_irq, apqn)
+        """Interruption for *apqn* (the per-target handlers are what ports normally call)."""
+        tg = self._tgt.get(apqn)
+        if tg is not None:
+            tg.on_irq(apqn)
 
     def _pickup_irq(self, ev) -> None:  # noqa: ANN001
-        apqn = ev._value
-        self.pickup_pending.discard(apqn)
-        self._drain(apqn)
+        tg = self._tgt.get(ev._value)
+        if tg is not None:
+            self._drain_target(tg)
 
     def _poll(self, ev) -> None:  # noqa: ANN001
         busy = False
-        for q in [q for q, n in self.outstanding.items() if n > 0]:
-            self._drain(q)
-            busy = busy or self.outstanding.get(q, 0) > 0
+        for tg in [t for t in self._tgt.values() if t.outstanding > 0]:
+            self._drain_target(tg)
+            busy = busy or tg.outstanding > 0
         if busy:
             call_at(self.env, self.port.poll_ns(), self._poll)
         else:
             self.polling = False
 
     def _drain(self, apqn: int) -> None:
-        now = self.env._now  # type: ignore[attr-defined]
-        ready = self.port.ready_at(now)
-        if ready > now:
-            call_at(self.env, ready - now, lambda ev: self._drain(apqn))
-            return
-        port = self.port
-        rec = self.recorder
+        """Dequeue every reply waiting on *apqn* (compatibility form)."""
+        tg = self._tgt.get(apqn)
+        if tg is not None:
+            self._drain_target(tg)
+
+    def _drain_target(self, tg: Target, _queue: object = None) -> None:
+        """Dequeue every reply waiting on the target's APQN (*_queue*: the deferred-pickup call)."""
+        env = self.env
+        now = env._now  # type: ignore[attr-defined]
+        if not self._always_ready:
+            ready = self.port.ready_at(now)
+            if ready > now:
+                call_at(env, ready - now, lambda ev: self._drain_target(tg))
+                return
+        apqn = tg.apqn
+        cfg = self._link_cfg
+        lq = tg.q if cfg is not None and tg.gen == cfg.generation else None
+        add_row = self._add_row
+        owner = self.owner
+        dq = self.dqap_ns
+        closed = self._closed
         k = 0
         while True:
-            rc, req = port.dqap(apqn)
+            rc, req = dqap_queue(lq) if lq is not None else self._dqap(tg)
             if rc or req is None:
                 break
             k += 1
             # The status word's R bit (replies waiting) tells the driver whether
             # another DQAP would find a reply; without it, stop after this one.
-            more = bool(req.queue.replies)
+            # (DQAP has just settled the queue, so its reply list is current.)
+            more = bool(req.queue._replies)
             if req.tag is not self:
-                self.foreign_replies.append(req)  # an isolation breach: never expected
+                # A reply to a request this guest sent outside the workload (a scenario's
+                # guest.instruction NQAP) is the guest's own; any other is an isolation breach.
+                if req.owner != self.owner:
+                    self.foreign_replies.append(req)
                 if not more:
                     break
                 continue
-            rec.record(self.owner, apqn, req.rtype, req.t_submit, req.t_done, now + k * self.dqap_ns)
+            rt = req.rtype
+            add_row((owner, apqn, rt, req.t_submit, req.t_start, req.t_done, now + k * dq))
             self.completed += 1
-            self._release(apqn, req)
-            self._finish()
+            # _release(): a slot of the APQN is free again; send the next held request.
+            tg.outstanding -= 1
+            tg.load -= 1 if self._w1 else tg.weight(rt)
+            if self._groups:
+                self._ll_update(tg)
+            if tg.held and tg.outstanding < tg.depth:
+                self._enqueue(apqn, tg.held.popleft())
+            # _finish()
+            if closed and self.running:
+                if self.spec.think_ns:
+                    call_at(env, self.spec.think_ns, self._retry_later)
+                else:
+                    self._new_request()
             if not more:
                 break
+        if len(self._pending_rows) >= _FLUSH_ROWS:
+            self.recorder.flush()
 
     def _release(self, apqn: int, req: Request) -> None:
         """A slot of *apqn* is free again: account and send the next held request."""
-        self.outstanding[apqn] -= 1
-        self.load[apqn] -= self.weight_of(apqn, req.rtype) if self.weight_of is not None else 1
-        h = self.held.get(apqn)
-        if h and self.outstanding[apqn] < self.depth[apqn]:
-            self._enqueue(apqn, h.popleft())
+        tg = self._tgt[apqn]
+        tg.outstanding -= 1
+        tg.load -= tg.weight(req.rtype)
+        self._ll_update(tg)
+        if tg.held and tg.outstanding < tg.depth:
+            self._enqueue(apqn, tg.held.popleft())
 
     def on_dropped(self, req: Request, cause: str) -> None:
         """The hardware dropped one of our requests (reset, configure off, unplug, ...).
@@ -346,20 +753,24 @@ class Workload:
         freed slot and the closed loop's replacement are handled a moment later.
         """
         self.dropped += 1
-        apqn = req.apqn
-        self.outstanding[apqn] -= 1
-        self.load[apqn] -= self.weight_of(apqn, req.rtype) if self.weight_of is not None else 1
-        call_at(self.env, 0, self._after_drop, apqn)
+        tg = self._tgt[req.apqn]
+        tg.outstanding -= 1
+        tg.load -= tg.weight(req.rtype)
+        self._ll_update(tg)
+        call_at(self.env, 0, self._after_drop, req.apqn)
 
     def _after_drop(self, ev) -> None:  # noqa: ANN001
-        apqn = ev._value
-        h = self.held.get(apqn)
-        if h and self.outstanding[apqn] < self.depth[apqn] and apqn in self.targets:
-            self._enqueue(apqn, h.popleft())
-        self.live -= 1
+        tg = self._tgt[ev._value]
+        if tg.held and tg.outstanding < tg.depth and tg.idx >= 0:
+            self._enqueue(tg.apqn, tg.held.popleft())
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
     def in_software_queues(self) -> int:
         """Requests the driver holds that were never NQAP'd (not yet in the ledger)."""
-        return sum(len(h) for h in self.held.values()) + len(self.stalled)
+        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled)
+
+    def state(self) -> dict[str, Any]:
+        """Counters for reports and debugging."""
+        return {"completed": self.completed, "dropped": self.dropped, "rejected": self.rejected,
+                "live": self.live, "held": self.in_software_queues(), "seq": self.seq}

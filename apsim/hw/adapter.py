@@ -7,23 +7,36 @@ the adapter first) or ``round_robin`` (one request per APQN in turn). The firmwa
 real policy is not public, so both are offered and the choice is documented in
 ``docs/hardware.md``.
 
-The adapter is a state machine driven by callbacks: starting a request schedules
-exactly one SimPy event (its completion); nothing else on the request path needs
-an event of its own. Each engine is a :class:`~apsim.core.Hook` — the engine
-object itself is what sits on SimPy's heap until its request completes, so an
-engine start allocates nothing but the heap entry.
+The adapter is a state machine driven by callbacks, in one of two ways:
+
+* **Planned (``fifo``).** With FIFO arbitration and the service time drawn at
+  acceptance, when a request starts and ends is known the moment it is accepted:
+  it starts when it arrives if an engine is idle, else when the earliest engine
+  frees (the Kiefer–Wolfowitz earliest-free-server recursion over the engines'
+  free times). So nothing happens at engine start or completion that needs an
+  event: the queue *settles* replies lazily (see :mod:`apsim.hw.queue`) and the
+  request's only event is its interruption — at ``t_done`` for a plain
+  interruption target, or folded with the pickup at ``t_done + pickup_ns`` for a
+  workload's driver. A reset that drops requests re-plans the ones behind them.
+* **Engine by engine (``round_robin``).** Which request an engine takes next
+  depends on the state when it frees, so each engine is a
+  :class:`~apsim.core.Hook` on SimPy's heap until its request completes, and the
+  completion hands the engine to the next request.
+
+Both give the same start and completion times for FIFO (the planned form is what
+``fifo`` uses); ``docs/performance.md`` has the argument.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappush
-from typing import TYPE_CHECKING
+from heapq import heapify, heappush, heapreplace
+from typing import TYPE_CHECKING, Any
 
 from apsim.core import Hook, disarm
 from apsim.hw.cards import CardSpec
-from apsim.hw.queue import APQueue
-from apsim.hw.request import QUEUED, REPLY, SERVICE, Ledger, Request
+from apsim.hw.queue import GENERIC, APQueue
+from apsim.hw.request import DROPPED, PLANNED, QUEUED, REPLY, SERVICE, Ledger, Request
 
 if TYPE_CHECKING:
     import simpy
@@ -36,7 +49,7 @@ _NORMAL = 1  # SimPy's NORMAL priority
 
 
 class _Fifo:
-    """Oldest request on the adapter first.
+    """Oldest request on the adapter first (engine-by-engine FIFO, kept for validation).
 
     Dropped requests are not removed from the deque (that would cost a search);
     ``pop`` skips anything no longer QUEUED.
@@ -52,20 +65,20 @@ class _Fifo:
         q = self.q
         while q:
             req = q.popleft()
-            if req.state == QUEUED:
+            if req._state == QUEUED:
                 return req
         return None
 
     def of_queue(self, queue: APQueue) -> list[Request]:
         """The waiting requests of one APQN, oldest first."""
-        return [r for r in self.q if r.queue is queue and r.state == QUEUED]
+        return [r for r in self.q if r.queue is queue and r._state == QUEUED]
 
     def items(self) -> list[Request]:
         """Every waiting request, in the order engines will take them."""
-        return [r for r in self.q if r.state == QUEUED]
+        return [r for r in self.q if r._state == QUEUED]
 
     def __len__(self) -> int:
-        return sum(1 for r in self.q if r.state == QUEUED)
+        return sum(1 for r in self.q if r._state == QUEUED)
 
 
 class _RoundRobin:
@@ -93,7 +106,7 @@ class _RoundRobin:
             d = self.per_queue[q]
             while d:
                 req = d.popleft()
-                if req.state == QUEUED:
+                if req._state == QUEUED:
                     if d:
                         ring.append(q)
                     return req
@@ -101,14 +114,58 @@ class _RoundRobin:
 
     def of_queue(self, queue: APQueue) -> list[Request]:
         """The waiting requests of one APQN, oldest first."""
-        return [r for r in self.per_queue.get(queue, ()) if r.state == QUEUED]
+        return [r for r in self.per_queue.get(queue, ()) if r._state == QUEUED]
 
     def items(self) -> list[Request]:
         """Every waiting request (ring order, then per-APQN order)."""
-        return [r for d in self.per_queue.values() for r in d if r.state == QUEUED]
+        return [r for d in self.per_queue.values() for r in d if r._state == QUEUED]
 
     def __len__(self) -> int:
-        return sum(1 for d in self.per_queue.values() for r in d if r.state == QUEUED)
+        return sum(1 for d in self.per_queue.values() for r in d if r._state == QUEUED)
+
+
+class _PlannedWaiting:
+    """The waiting line of a planned adapter: requests accepted whose start lies ahead."""
+
+    __slots__ = ("adapter",)
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+
+    def items(self) -> list[Request]:
+        """Every waiting request, in the order engines will take them."""
+        now = self.adapter.env._now  # type: ignore[attr-defined]
+        out = [r for q in self.adapter.queues.values() for r in q._plan if r.t_start > now]
+        out.sort(key=_accept_order)
+        return out
+
+    def of_queue(self, queue: APQueue) -> list[Request]:
+        """The waiting requests of one APQN, oldest first."""
+        now = self.adapter.env._now  # type: ignore[attr-defined]
+        return [r for r in queue._plan if r.t_start > now]
+
+    def push(self, req: Request) -> None:
+        raise RuntimeError("a planned (fifo) adapter schedules requests in submit(), not in a waiting line")
+
+    def pop(self) -> Request | None:
+        raise RuntimeError("a planned (fifo) adapter has no waiting line to pop from")
+
+    def __len__(self) -> int:
+        return len(self.items())
+
+
+class _Rearm(Hook):
+    """A re-planned request's event (its own heap entry went stale when it was re-planned)."""
+
+    __slots__ = ("req",)
+
+    def __init__(self, req: Request) -> None:
+        self.callbacks = None
+        self.req = req
+
+
+def _accept_order(req: Request) -> int:
+    return req.order
 
 
 class Engine(Hook):
@@ -140,33 +197,102 @@ class Adapter:
         self.ledger = ledger
         self.arbitration = arbitration
         self.profile_reset_ns = reset_ns
-        self.waiting = _Fifo() if arbitration == "fifo" else _RoundRobin()
+        self.planned = arbitration == "fifo"
         self.checkstopped = False
-        self.busy_until = 0
+        self._busy_until = 0
         self.queues: dict[int, APQueue] = {}  # APQI -> queue
-        self.busy_ns = 0  # engine time spent on finished or aborted requests
-        self.completed = 0
-        # Engines: all of them, and a stack of the idle ones (pop/append are C calls).
+        # Engine by engine: completed requests and the engine time of completed and
+        # aborted ones. Planned: accepted requests (_order), their total service
+        # (_svc_sum, cut back for drops) and the drops before completion (_n_lost);
+        # what has completed by `now` follows from those and the plans.
+        self._n_done = 0
+        self._busy_done = 0
+        self._svc_sum = 0
+        self._n_lost = 0
+        # Engine by engine: all engines, and a stack of the idle ones (C-level pop/append).
         self.engines: list[Engine] = [Engine(i) for i in range(spec.engines)]
         self._idle: list[Engine] = list(reversed(self.engines))
+        self._rr_waiting = _RoundRobin() if not self.planned else None
+        # Planned: each engine's free time (a heap), and an acceptance counter.
+        self._free_at: list[int] = [0] * spec.engines
+        self._order = 0
         # Constants the hot path reads without property calls or nested lookups.
         self.max_msg = spec.max_msg_size
         self.mean_ns: list[int] = sampler.mean_ns
         self.draw = sampler.draw
+        # The NQAP hot path reads the sampler's block state directly (the fast path
+        # of ServiceSampler.draw) when the sampler has it; else it calls draw().
+        self._sampler_inline = all(hasattr(sampler, a) for a in ("_pos", "_n", "_rows"))
         self._done_cbs = (self._complete,)
+        self._reply_cbs = (self._reply_event,)
+        self._ready_cbs = (self._ready_event,)
+        self._rearm_reply_cbs = (self._rearm_reply,)
+        self._rearm_ready_cbs = (self._rearm_ready,)
         self._heap = env._queue  # type: ignore[attr-defined]
         self._eid = env._eid  # type: ignore[attr-defined]
 
+    def use_engine_events(self) -> None:
+        """Simulate FIFO engine by engine instead of planned (validation only).
+
+        Must be called before the adapter takes its first request. The sample path
+        is the same; this form costs one more event per request.
+        """
+        if self.arbitration != "fifo" or self._order or self._n_done:
+            raise RuntimeError("engine-by-engine FIFO must be chosen before any request")
+        self.planned = False
+        self._rr_waiting = _Fifo()
+
+    @property
+    def busy_until(self) -> int:
+        """Every queue of the adapter answers BUSY (0x05) before this time (fault injection)."""
+        return self._busy_until
+
+    @busy_until.setter
+    def busy_until(self, t: int) -> None:
+        self._busy_until = t
+        for q in self.queues.values():
+            q._regate()
+
     # --- views ------------------------------------------------------------------------
+    @property
+    def waiting(self) -> Any:
+        """The requests waiting for an engine (``len()``, ``items()``, ``of_queue(q)``)."""
+        return self._rr_waiting if self._rr_waiting is not None else _PlannedWaiting(self)
+
     @property
     def free(self) -> int:
         """Idle engines."""
+        if self.planned:
+            now = self.env._now  # type: ignore[attr-defined]
+            return sum(1 for f in self._free_at if f <= now)
         return len(self._idle)
+
+    def _planned_requests(self) -> list[Request]:
+        return [r for q in self.queues.values() for r in q._plan]
 
     @property
     def on_engine(self) -> set[Request]:
         """Requests being served right now."""
+        if self.planned:
+            now = self.env._now  # type: ignore[attr-defined]
+            return {r for r in self._planned_requests() if r.t_start <= now < r.t_done}
         return {e.req for e in self.engines if e.req is not None}
+
+    @property
+    def completed(self) -> int:
+        """Requests whose service finished (replied, dequeued or dropped after)."""
+        if not self.planned:
+            return self._n_done
+        now = self.env._now  # type: ignore[attr-defined]
+        return self._order - self._n_lost - sum(1 for r in self._planned_requests() if r.t_done > now)
+
+    @property
+    def busy_ns(self) -> int:
+        """Engine time spent on finished or aborted requests."""
+        if not self.planned:
+            return self._busy_done
+        now = self.env._now  # type: ignore[attr-defined]
+        return self._svc_sum - sum(r.service_ns for r in self._planned_requests() if r.t_done > now)
 
     # --- queues -----------------------------------------------------------------------
     def queue(self, apqi: int, owner_lpar: object) -> APQueue:
@@ -178,30 +304,143 @@ class Adapter:
                 q.cfg_rc = 4
         return q
 
-    # --- engines (hot path) -------------------------------------------------------------
+    # --- planned engines (hot path) -----------------------------------------------------
     def submit(self, req: Request) -> None:
-        """A queue accepted *req* (service time drawn): start it on a free engine or let it wait."""
+        """A queue accepted *req* (service time drawn): schedule it on the engines.
+
+        Planned: start at max(now, earliest engine free time); the request's only
+        event is its interruption (see the module docstring). Engine by engine:
+        start on an idle engine or wait.
+        """
+        now = self.env._now  # type: ignore[attr-defined]
+        if self.planned:
+            fa = self._free_at
+            f = fa[0]
+            start = f if f > now else now
+            done = start + req.service_ns
+            heapreplace(fa, done)
+            req.t_start = start
+            req.t_done = done
+            req._state = PLANNED
+            self._order += 1
+            req.order = self._order
+            self._svc_sum += req.service_ns
+            q = req.queue
+            q._plan.append(req)
+            sink = q._sink
+            req.sink = sink
+            if sink is None:
+                req.hook = None
+            elif sink is GENERIC:
+                req.hook = req
+                req.callbacks = self._ready_cbs
+                heappush(self._heap, (done, 1, next(self._eid), req))
+            else:
+                req.hook = req
+                req.callbacks = self._reply_cbs
+                heappush(self._heap, (done + sink.pickup_ns, 1, next(self._eid), req))
+            return
         idle = self._idle
         if idle:
-            eng = idle.pop()
-            eng.req = req
-            now = self.env._now  # type: ignore[attr-defined]
-            req.state = SERVICE
-            req.t_start = now
-            eng.callbacks = self._done_cbs
-            heappush(self._heap, (now + req.service_ns, _NORMAL, next(self._eid), eng))
+            self._start_on(idle.pop(), req, now)
         else:
-            self.waiting.push(req)
+            self._rr_waiting.push(req)  # type: ignore[union-attr]
 
+    def _reply_event(self, req: Request) -> None:
+        """SimPy callback at ``t_done + pickup_ns``: the deferred pickup of *req*'s reply.
+
+        If an earlier pickup already took the reply (or a reset dropped it) there
+        is nothing to do — the same as an interruption arriving while a pickup is
+        pending.
+        """
+        st = req._state
+        if st == PLANNED:
+            q = req.queue
+            plan = q._plan
+            if len(plan) == 1:
+                # The common case, APQueue._settle for one request written out.
+                plan.clear()
+                req._state = REPLY
+                q._replies.append(req)
+                q.irq_count += 1
+            else:
+                q._settle(self.env._now)  # type: ignore[attr-defined]
+            req.sink.pickup(q)
+        elif st == REPLY:
+            req.sink.pickup(req.queue)
+
+    def _ready_event(self, req: Request) -> None:
+        """SimPy callback at ``t_done`` for a plain interruption target: post and interrupt."""
+        st = req._state
+        if st == DROPPED:
+            return
+        q = req.queue
+        if st == PLANNED:
+            q._settle(self.env._now)  # type: ignore[attr-defined]
+        if q._irq and q._irq_target is not None:
+            q.irq_count += 1
+            q._irq_target(q)
+
+    def _rearm_reply(self, hook: _Rearm) -> None:
+        self._reply_event(hook.req)
+
+    def _rearm_ready(self, hook: _Rearm) -> None:
+        self._ready_event(hook.req)
+
+    def _arm(self, req: Request, sink: Any) -> None:
+        """(Re)schedule the event of a planned request whose reply is not ready yet."""
+        h = req.hook
+        if h is not None:
+            disarm(h)  # its heap entry stays and fires as a no-op
+        req.sink = sink
+        if sink is None:
+            req.hook = None
+            return
+        w = _Rearm(req)
+        req.hook = w
+        if sink is GENERIC:
+            w.callbacks = self._rearm_ready_cbs
+            at = req.t_done
+        else:
+            w.callbacks = self._rearm_reply_cbs
+            at = req.t_done + sink.pickup_ns
+        heappush(self._heap, (at, 1, next(self._eid), w))
+
+    def replan(self, now: int) -> None:
+        """Re-plan after requests were dropped: the engines they held free up now.
+
+        Requests on an engine keep it until their ``t_done``; waiting ones take the
+        engines again in acceptance order, as an engine-by-engine adapter hands a
+        freed engine to the oldest waiting request.
+        """
+        if not self.planned:
+            return
+        plan = self._planned_requests()
+        running = [r.t_done for r in plan if r.t_start <= now < r.t_done]
+        waiting = sorted((r for r in plan if r.t_start > now), key=_accept_order)
+        fa = running + [now] * (self.spec.engines - len(running))
+        heapify(fa)
+        for r in waiting:
+            f = fa[0]
+            start = f if f > now else now
+            done = start + r.service_ns
+            heapreplace(fa, done)
+            if start != r.t_start:
+                r.t_start = start
+                r.t_done = done
+                self._arm(r, r.sink)
+        self._free_at = fa
+
+    # --- engine by engine -----------------------------------------------------------------
     def _start_on(self, eng: Engine, req: Request, now: int) -> None:
         eng.req = req
-        req.state = SERVICE
+        req._state = SERVICE
         req.t_start = now
         eng.callbacks = self._done_cbs
-        heappush(self._heap, (now + req.service_ns, _NORMAL, next(self._eid), eng))
+        heappush(self._heap, (now + req.service_ns, 1, next(self._eid), eng))
 
     def _complete(self, eng: Engine) -> None:
-        """SimPy callback: *eng* finished its request.
+        """SimPy callback: *eng* finished its request (engine-by-engine adapters).
 
         The engine takes the next waiting request before the reply is posted, so an
         interruption handler that runs synchronously already sees the engine busy
@@ -209,45 +448,44 @@ class Adapter:
         """
         req = eng.req
         now = self.env._now  # type: ignore[attr-defined]
-        self.busy_ns += req.service_ns
-        self.completed += 1
-        nxt = self.waiting.pop()
+        self._busy_done += req.service_ns
+        self._n_done += 1
+        nxt = self._rr_waiting.pop()  # type: ignore[union-attr]
         if nxt is None:
             eng.req = None
             self._idle.append(eng)
         else:
-            eng.req = nxt
-            nxt.state = SERVICE
-            nxt.t_start = now
-            eng.callbacks = self._done_cbs
-            heappush(self._heap, (now + nxt.service_ns, _NORMAL, next(self._eid), eng))
-        # APQueue.reply_ready, inlined (the hot path's most frequent call).
+            self._start_on(eng, nxt, now)
+        # APQueue.reply_ready, inlined.
         q = req.queue
-        req.state = REPLY
+        req._state = REPLY
         req.t_done = now
-        q.replies.append(req)
-        if q.irq and q.irq_target is not None:
+        q._replies.append(req)
+        if q._irq and q._irq_target is not None:
             q.irq_count += 1
-            q.irq_target(q)
+            q._irq_target(q)
 
     def abort(self, req: Request) -> None:
         """A request on an engine was dropped: free its engine for the next one.
 
-        The engine's completion entry stays on SimPy's heap, so the engine object
-        is retired (its entry fires as a no-op) and a fresh one takes its place.
+        Engine by engine: the engine's completion entry stays on SimPy's heap, so
+        the engine object is retired (its entry fires as a no-op) and a fresh one
+        takes its place. Planned: the engines are re-planned.
         """
-        for i, eng in enumerate(self.engines):
-            if eng.req is req:
-                break
-        else:
-            return
         now = self.env._now  # type: ignore[attr-defined]
-        self.busy_ns += now - req.t_start
+        if self.planned:
+            self.replan(now)
+            return
+        i = next((k for k, e in enumerate(self.engines) if e.req is req), -1)
+        if i < 0:
+            return
+        eng = self.engines[i]
+        self._busy_done += now - req.t_start
         disarm(eng)
         eng.req = None
         fresh = Engine(eng.index)
         self.engines[i] = fresh
-        nxt = self.waiting.pop()
+        nxt = self._rr_waiting.pop()  # type: ignore[union-attr]
         if nxt is not None:
             self._start_on(fresh, nxt, now)
         else:
@@ -269,7 +507,11 @@ class Adapter:
         """Fraction of engine capacity used from 0 to *now*."""
         if now <= 0:
             return 0.0
-        running = sum(now - e.req.t_start for e in self.engines if e.req is not None)
+        if self.planned:
+            plan = self._planned_requests()
+            running = sum(now - r.t_start for r in plan if r.t_start <= now < r.t_done)
+        else:
+            running = sum(now - e.req.t_start for e in self.engines if e.req is not None)
         return (self.busy_ns + running) / (now * self.spec.engines)
 
     def waiting_count(self) -> int:

@@ -16,12 +16,16 @@ make the same checks without building register images or result objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
 from typing import TYPE_CHECKING
 
 from apsim.errors import ProgramException
 from apsim.hw import codes
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
+from apsim.hw.queue import GENERIC as _GENERIC
+from apsim.hw.request import DONE as _DONE
+from apsim.hw.request import PLANNED as _PLANNED
 from apsim.hw.request import Request
 
 if TYPE_CHECKING:
@@ -103,6 +107,11 @@ def gr0_for(fc: int, apqn: int, *, t: bool = False, f: bool = False) -> int:
 
 
 # --- hot path ---------------------------------------------------------------------------
+# Enum members read through the class cost ~150 ns each; module globals hold the same objects.
+_RC_Q_NOT_AVAIL = RC.Q_NOT_AVAIL
+_RC_NO_PENDING_REPLY = RC.Q_FULL  # DQAP's NO_PENDING_REPLY
+
+
 def nqap_fast(config: APConfiguration, apqn: int, req: Request) -> int:
     """Enqueue *req* on *apqn* for *config*; returns the response code.
 
@@ -112,28 +121,104 @@ def nqap_fast(config: APConfiguration, apqn: int, req: Request) -> int:
     lpar = config.lpar
     q = lpar.queues.get(apqn) if config.table[apqn] else None
     if q is None:
-        lpar.machine.ledger.reject(RC.Q_NOT_AVAIL)
-        return RC.Q_NOT_AVAIL
-    rc = q.accept(req, config)
-    if rc:
-        q.ledger.reject(rc)
+        lpar.machine.ledger.reject(_RC_Q_NOT_AVAIL)
+        return _RC_Q_NOT_AVAIL
+    return nqap_queue(config, q, req)
+
+
+def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
+    """NQAP on a queue already known to be in *config* (``nqap_fast`` after its lookup).
+
+    A caller may cache *q* for an APQN while ``config.generation`` is unchanged
+    (every mask swap and every change of the LPAR's queue map bumps it).
+
+    This is ``APQueue.accept`` plus the planned ``Adapter.submit`` written out in
+    one frame — the one NQAP every request makes; keep the three in step.
+    """
+    adapter = q.adapter
+    now = q.env._now
+    rt = req.rtype
+    if (q._gate > now or req.length > adapter.max_msg or req.ctrl_domain >= 0 or config.secure
+            or q.count >= q.depth or not adapter.mean_ns[rt] or not adapter.planned):
+        # Anything but the plain case: the reference path answers the exact code.
+        rc = q.accept(req, config)
+        if rc:
+            q.ledger.reject(rc)
+        else:
+            q.ledger.submitted += 1  # Ledger.accept(), inlined
+        return rc
+    q.touched += 1
+    q._occ_sum -= now
+    q.count += 1
+    q.nqap_count += 1
+    req.apqn = q.apqn
+    req.queue = q
+    # ServiceSampler.draw, fast path inlined (same value, same stream position).
+    smp = adapter.sampler
+    pos = smp._pos
+    row = smp._rows[rt] if adapter._sampler_inline and pos < smp._n else None
+    if row is not None:
+        smp._pos = pos + 1
+        svc = row[pos]
     else:
-        q.ledger.submitted += 1  # Ledger.accept(), inlined
-    return rc
+        svc = adapter.draw(rt)
+    req.service_ns = svc
+    adapter._svc_sum += svc
+    # Adapter.submit, planned form.
+    fa = adapter._free_at
+    f = fa[0]
+    start = f if f > now else now
+    done = start + svc
+    heapreplace(fa, done)
+    req.t_start = start
+    req.t_done = done
+    req._state = _PLANNED
+    order = adapter._order = adapter._order + 1
+    req.order = order
+    q._plan.append(req)
+    sink = q._sink
+    req.sink = sink
+    if sink is None:
+        req.hook = None
+    elif sink is _GENERIC:
+        req.hook = req
+        req.callbacks = adapter._ready_cbs
+        heappush(adapter._heap, (done, 1, next(adapter._eid), req))
+    else:
+        req.hook = req
+        req.callbacks = adapter._reply_cbs
+        heappush(adapter._heap, (done + sink.pickup_ns, 1, next(adapter._eid), req))
+    q.ledger.submitted += 1  # Ledger.accept(), inlined
+    return 0
 
 
 def dqap_fast(config: APConfiguration, apqn: int) -> tuple[int, Request | None]:
     """Dequeue one reply from *apqn*; returns (response code, request or None)."""
     q = config.lpar.queues.get(apqn) if config.table[apqn] else None
     if q is None:
-        return RC.Q_NOT_AVAIL, None
+        return _RC_Q_NOT_AVAIL, None
+    return dqap_queue(q)
+
+
+def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
+    """DQAP on a queue already known to be in the issuer's configuration (see nqap_queue)."""
     now = q.env._now
-    if q.cfg_rc or q.reset_until > now or q.adapter.busy_until > now:
+    if q._gate > now and (q._cfg_rc or q._reset_until > now or q.adapter._busy_until > now):
         q.touched += 1
         return q.state_rc(), None
-    req = q.take_reply()
-    if req is None:
-        return RC.Q_FULL, None  # NO_PENDING_REPLY
+    # APQueue.take_reply(), inlined (keep the two in step).
+    q.touched += 1
+    if q._plan:
+        q._settle(now)
+    replies = q._replies
+    if not replies:
+        return _RC_NO_PENDING_REPLY, None
+    req = replies.popleft()
+    q._occ_sum += now
+    q.count -= 1
+    q.dqap_count += 1
+    req._state = _DONE
+    q.ledger.completed += 1
     return 0, req
 
 

@@ -8,30 +8,59 @@ register and configuration checks are made before it by :mod:`apsim.hw.instructi
 A reset (RAPQ) or reset-and-zeroize (ZAPQ) drops every request the queue holds,
 each accounted in the ledger with its cause, disables interruptions and leaves the
 queue answering "reset in progress" for the profile's reset duration.
+
+Planned requests (FIFO adapters, see :mod:`apsim.hw.adapter`): the engine
+schedule of a request is fixed when it is accepted, so the moment its reply is
+ready needs no event of its own. The queue keeps such requests in ``_plan`` and
+*settles* them — moves every request whose ``t_done`` has passed into the reply
+list, in completion order — whenever anything looks at the replies (DQAP, the
+status word, ``replies``, a reset). An interruption target that only picks
+replies up a fixed latency after the interruption (a workload's driver, see
+``pickup_ns`` below) gets one event per request at ``t_done + pickup_ns`` that
+settles and drains; any other target gets an event at ``t_done`` that settles
+and calls it, exactly when an engine-by-engine simulation would.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apsim.hw import codes
 from apsim.hw.codes import RC
-from apsim.hw.request import DONE, QUEUED, REPLY, SERVICE, Request
+from apsim.hw.request import DONE, PLANNED, QUEUED, REPLY, SERVICE, Request
 
 if TYPE_CHECKING:
     from apsim.hw.adapter import Adapter
+
+GENERIC = object()
+"""``Request.sink`` marker: interruptions go to a plain target, called at ``t_done``."""
+
+# Enum members read through the class cost ~150 ns each; module globals hold the same objects.
+_RC_Q_FULL = RC.Q_FULL
+_FOREVER = 1 << 62  # a time after every simulation
+
+
+def deferrable(target: Any) -> bool:
+    """Whether an interruption target only picks replies up ``pickup_ns`` after the interruption.
+
+    Such a target has ``pickup_ns`` (int) and ``pickup(queue)``; calling it with the
+    queue (the plain interruption) must be equivalent to calling ``pickup(queue)``
+    ``pickup_ns`` later unless a pickup is already pending. A workload's
+    :class:`~apsim.guest.workload.Target` is one.
+    """
+    return target is not None and getattr(target, "pickup_ns", None) is not None \
+        and callable(getattr(target, "pickup", None))
 
 
 class APQueue:
     """Firmware state of one APQN."""
 
     __slots__ = ("adapter", "apqn", "apid", "apqi", "owner_lpar", "env", "ledger", "depth",
-                 "count", "replies", "cfg_rc", "reset_until", "irq", "isc", "nib",
-                 "gisa", "irq_target", "bound_by", "assoc_until", "assoc_index", "associated",
-                 "async_rc", "assoc_fail", "touched", "nqap_count", "dqap_count", "occ_area",
-                 "occ_t", "irq_count")
+                 "count", "_replies", "_cfg_rc", "_reset_until", "_irq", "isc", "nib",
+                 "gisa", "_irq_target", "bound_by", "_assoc_until", "assoc_index", "associated",
+                 "async_rc", "assoc_fail", "touched", "nqap_count", "dqap_count", "_occ_sum",
+                 "irq_count", "_plan", "_sink", "_gate")
 
     def __init__(self, adapter: Adapter, apqi: int, owner_lpar: object) -> None:
         self.adapter = adapter
@@ -43,17 +72,20 @@ class APQueue:
         self.ledger = adapter.ledger
         self.depth = adapter.spec.queue_depth
         self.count = 0
-        self.replies: deque[Request] = deque()
-        self.cfg_rc = 0  # 0 operational, 3 deconfigured (standby), 4 checkstopped
-        self.reset_until = 0
-        self.irq = False
+        self._replies: deque[Request] = deque()
+        self._cfg_rc = 0  # 0 operational, 3 deconfigured (standby), 4 checkstopped
+        self._reset_until = 0
+        self._assoc_until = 0
+        # The hot path's one state test: no instruction is answered from the queue's
+        # state alone before this time (cfg_rc, reset, association, adapter busy).
+        self._gate = 0
+        self._irq = False
         self.isc = 0
         self.nib = 0
         self.gisa = 0
-        self.irq_target = None  # callable(queue) receiving adapter interruptions
+        self._irq_target = None  # callable(queue) receiving adapter interruptions
         self.bound_by = None  # SE configuration that bound the queue (BAPQ)
         self.associated = False
-        self.assoc_until = 0
         self.assoc_index = -1
         self.async_rc = 0
         self.assoc_fail = False
@@ -61,14 +93,109 @@ class APQueue:
         self.nqap_count = 0
         self.dqap_count = 0
         self.irq_count = 0
-        self.occ_area = 0  # integral of count over time, for mean occupancy
-        self.occ_t = 0
+        # Occupancy integral without per-event bookkeeping: every entry subtracts its
+        # time, every exit adds it, so the area up to `now` is _occ_sum + count * now.
+        self._occ_sum = 0
+        self._plan: list[Request] = []  # planned requests whose reply is not settled yet
+        self._sink: Any = None  # what new planned requests interrupt: None, GENERIC or a target
+        self._regate()
+
+    # --- state that can refuse instructions (setters keep the hot path's gate current) ----
+    @property
+    def cfg_rc(self) -> int:
+        """0 operational, 3 deconfigured (standby), 4 checkstopped."""
+        return self._cfg_rc
+
+    @cfg_rc.setter
+    def cfg_rc(self, rc: int) -> None:
+        self._cfg_rc = rc
+        self._regate()
+
+    @property
+    def reset_until(self) -> int:
+        """The queue answers "reset in progress" before this time."""
+        return self._reset_until
+
+    @reset_until.setter
+    def reset_until(self, t: int) -> None:
+        self._reset_until = t
+        self._regate()
+
+    @property
+    def assoc_until(self) -> int:
+        """An SE association runs until this time (NQAP answers 0x0A meanwhile)."""
+        return self._assoc_until
+
+    @assoc_until.setter
+    def assoc_until(self, t: int) -> None:
+        self._assoc_until = t
+        self._regate()
+
+    def _regate(self) -> None:
+        self._gate = _FOREVER if self._cfg_rc else max(self._reset_until, self._assoc_until,
+                                                        self.adapter.busy_until)
+
+    # --- interruption state (setters keep planned requests consistent) -------------------
+    @property
+    def irq(self) -> bool:
+        """Whether adapter interruptions are enabled (AQIC)."""
+        return self._irq
+
+    @irq.setter
+    def irq(self, on: bool) -> None:
+        self._irq = bool(on)
+        self._irq_changed()
+
+    @property
+    def irq_target(self):  # noqa: ANN201
+        """``callable(queue)`` receiving the queue's adapter interruptions (or None)."""
+        return self._irq_target
+
+    @irq_target.setter
+    def irq_target(self, target) -> None:  # noqa: ANN001
+        self._irq_target = target
+        self._irq_changed()
+
+    def _sink_now(self) -> Any:
+        t = self._irq_target
+        if not self._irq or t is None:
+            return None
+        return t if deferrable(t) else GENERIC
+
+    def _irq_changed(self) -> None:
+        """Interruptions were switched or re-targeted: re-plan the replies not ready yet.
+
+        Replies already ready keep the pickup their interruption scheduled, as they
+        would after a real interruption; only requests still waiting or on an engine
+        follow the new setting.
+        """
+        new = self._sink_now()
+        if new is self._sink:
+            return
+        self._sink = new
+        if self._plan:
+            now = self.env._now  # type: ignore[attr-defined]
+            self._settle(now)
+            for req in self._plan:
+                self.adapter._arm(req, new)
 
     # --- state ----------------------------------------------------------------------
-    def _occ(self) -> None:
-        now = self.env._now  # type: ignore[attr-defined]
-        self.occ_area += self.count * (now - self.occ_t)
-        self.occ_t = now
+    @property
+    def replies(self) -> deque[Request]:
+        """Replies waiting to be dequeued, oldest first (settled to the current time)."""
+        if self._plan:
+            self._settle(self.env._now)  # type: ignore[attr-defined]
+        return self._replies
+
+    @property
+    def occ_area(self) -> int:
+        """Integral of ``count`` over time from 0 to now (entries × ns)."""
+        return self._occ_sum + self.count * self.env._now  # type: ignore[attr-defined]
+
+    @property
+    def occ_t(self) -> int:
+        """The time ``occ_area`` is integrated up to (always now)."""
+        return self.env._now  # type: ignore[attr-defined]
 
     def state_rc(self) -> int:
         """The response code every instruction would get from the queue's state alone."""
@@ -85,7 +212,39 @@ class APQueue:
         """The AP queue status word with the queue's E/R/F/I bits and *rc*."""
         return codes.make_status(
             rc, empty=self.count == 0, replies=bool(self.replies), full=self.count >= self.depth,
-            irq=self.irq, async_=bool(self.async_rc))
+            irq=self._irq, async_=bool(self.async_rc))
+
+    def _settle(self, now: int) -> None:
+        """Move every planned request whose reply is ready by *now* to the reply list.
+
+        Completion order is (t_done, acceptance order): the order in which an
+        engine-by-engine simulation posts the replies.
+        """
+        plan = self._plan
+        if len(plan) == 1:
+            req = plan[0]
+            if req.t_done > now:
+                return
+            plan.clear()
+            ready = [req]
+        else:
+            ready = [r for r in plan if r.t_done <= now]
+            if not ready:
+                return
+            if len(ready) == len(plan):
+                plan.clear()
+            else:
+                self._plan = [r for r in plan if r.t_done > now]
+            if len(ready) > 1:
+                ready.sort(key=_done_order)
+        replies = self._replies
+        for req in ready:
+            req._state = REPLY
+            replies.append(req)
+            # Interruptions to a deferrable target are counted here; a plain target's
+            # are counted by the event at t_done that calls it.
+            if req.sink is not None and req.sink is not GENERIC:
+                self.irq_count += 1
 
     # --- NQAP / DQAP (hot path) ---------------------------------------------------------
     def accept(self, req: Request, config) -> int:  # noqa: ANN001 - APConfiguration
@@ -96,6 +255,7 @@ class APQueue:
         control domain outside the issuer's ADM (0x42), SE binding, queue full
         (0x10). The caller has already checked registers and the configuration.
         The service time is drawn here, at acceptance, in acceptance order.
+        (:func:`apsim.hw.instructions.nqap_fast` inlines this; keep them in step.)
         """
         self.touched += 1
         if self.cfg_rc:
@@ -122,72 +282,69 @@ class APQueue:
                 return RC.Q_BOUND_TO_ANOTHER
         count = self.count
         if count >= self.depth:
-            return RC.Q_FULL
-        self.occ_area += count * (now - self.occ_t)
-        self.occ_t = now
+            return _RC_Q_FULL
+        self._occ_sum -= now
         self.count = count + 1
         self.nqap_count += 1
         req.apqn = self.apqn
         req.queue = self
-        req.state = QUEUED
+        req._state = QUEUED
         req.service_ns = adapter.draw(rt)
-        # Adapter.submit, inlined: start on an idle engine or wait.
-        idle = adapter._idle
-        if idle:
-            eng = idle.pop()
-            eng.req = req
-            req.state = SERVICE
-            req.t_start = now
-            eng.callbacks = adapter._done_cbs
-            heappush(adapter._heap, (now + req.service_ns, 1, next(adapter._eid), eng))
-        else:
-            adapter.waiting.push(req)
+        adapter.submit(req)
         return 0
 
     def take_reply(self) -> Request | None:
-        """Dequeue the oldest reply (DQAP); None when no reply is pending."""
+        """Dequeue the oldest reply (DQAP); None when no reply is pending.
+
+        (:func:`apsim.hw.instructions.dqap_fast` inlines this; keep them in step.)
+        """
         self.touched += 1
-        if not self.replies:
-            return None
-        req = self.replies.popleft()
         now = self.env._now  # type: ignore[attr-defined]
-        count = self.count
-        self.occ_area += count * (now - self.occ_t)
-        self.occ_t = now
-        self.count = count - 1
+        if self._plan:
+            self._settle(now)
+        replies = self._replies
+        if not replies:
+            return None
+        req = replies.popleft()
+        self._occ_sum += now
+        self.count -= 1
         self.dqap_count += 1
-        req.state = DONE
+        req._state = DONE
         self.ledger.completed += 1
         return req
 
     def reply_ready(self, req: Request) -> None:
         """An engine finished *req*: queue its reply and raise an interruption if enabled.
 
-        (:meth:`Adapter._complete` inlines this on the hot path; keep them in step.)
+        (Engine-by-engine adapters inline this in ``Adapter._complete``.)
         """
-        req.state = REPLY
+        req._state = REPLY
         req.t_done = self.env._now  # type: ignore[attr-defined]
-        self.replies.append(req)
-        if self.irq and self.irq_target is not None:
+        self._replies.append(req)
+        if self._irq and self._irq_target is not None:
             self.irq_count += 1
-            self.irq_target(self)
+            self._irq_target(self)
 
     # --- the requests the queue holds ------------------------------------------------------
     @property
     def live(self) -> set[Request]:
         """Every request the queue holds: waiting for an engine, on one, or replied.
 
-        Computed on demand from where the requests are (the adapter's waiting line
-        and engines, this queue's reply list) instead of being maintained per
-        request on the hot path; ``count`` is the same number, kept incrementally.
+        Computed on demand from where the requests are (the plan or the adapter's
+        waiting line and engines, and this queue's reply list) instead of being
+        maintained per request on the hot path; ``count`` is the same number.
         """
         return set(self._held())
 
     def _held(self) -> list[Request]:
+        if self._plan:
+            self._settle(self.env._now)  # type: ignore[attr-defined]
+        out = list(self._plan)
         adapter = self.adapter
-        out = adapter.waiting.of_queue(self)
-        out.extend(e.req for e in adapter.engines if e.req is not None and e.req.queue is self)
-        out.extend(self.replies)
+        if not adapter.planned:
+            out.extend(adapter.waiting.of_queue(self))
+            out.extend(e.req for e in adapter.engines if e.req is not None and e.req.queue is self)
+        out.extend(self._replies)
         return out
 
     # --- resets and state changes ------------------------------------------------------
@@ -195,22 +352,39 @@ class APQueue:
         """Drop every request the queue holds, accounting each with *cause*."""
         if not self.count:
             return 0
-        self._occ()
+        now = self.env._now  # type: ignore[attr-defined]
         adapter = self.adapter
         # Deterministic order (submit time, PSMID) so drop listeners see a stable sequence.
         victims = sorted(self._held(), key=_req_order)
-        on_engine = [r for r in victims if r.state == SERVICE]
+        planned = adapter.planned
+        on_engine = [] if planned else [r for r in victims if r._state == SERVICE]
+        for req in victims:
+            if req._state == PLANNED:
+                # Undo the parts of the plan that have not happened.
+                adapter._n_lost += 1
+                if req.t_start > now:
+                    adapter._svc_sum -= req.service_ns
+                    req.t_start = -1
+                else:
+                    adapter._svc_sum -= req.service_ns - (now - req.t_start)
+                req.t_done = -1
+                req._state = QUEUED
         dropped = 0
         for req in victims:
-            if req.state != DONE:
+            if req._state != DONE:
                 self.ledger.drop(req, cause)
                 dropped += 1
-        self.replies.clear()
+        self._replies.clear()
+        self._plan = []
+        self._occ_sum += self.count * now
         self.count = 0
         # Free engines only after every victim is marked, so the dispatcher cannot
         # hand a freed engine to another request of this very queue.
-        for req in on_engine:
-            adapter.abort(req)
+        if planned:
+            adapter.replan(now)
+        else:
+            for req in on_engine:
+                adapter.abort(req)
         return dropped
 
     def reset(self, *, zeroize: bool, cause: str | None = None, unbind: bool = False) -> int:
@@ -228,11 +402,12 @@ class APQueue:
         return dropped
 
     def _disable_irq(self) -> None:
-        self.irq = False
+        self._irq = False
         self.isc = 0
         self.nib = 0
         self.gisa = 0
-        self.irq_target = None
+        self._irq_target = None
+        self._irq_changed()
 
     def set_config_rc(self, rc: int, cause: str) -> int:
         """Enter or leave standby (0x03) / checkstop (0x04); entering drops all requests."""
@@ -254,8 +429,7 @@ class APQueue:
 
     def mean_occupancy(self, now: int) -> float:
         """Time-average number of entries from 0 to *now*."""
-        area = self.occ_area + self.count * (now - self.occ_t)
-        return area / now if now > 0 else 0.0
+        return (self._occ_sum + self.count * now) / now if now > 0 else 0.0
 
     def __repr__(self) -> str:
         return f"APQueue({self.apid:02x}.{self.apqi:04x}, count={self.count})"
@@ -263,3 +437,7 @@ class APQueue:
 
 def _req_order(req: Request) -> tuple[int, int]:
     return (req.t_submit, req.psmid)
+
+
+def _done_order(req: Request) -> tuple[int, int]:
+    return (req.t_done, req.order)

@@ -19,16 +19,32 @@ SERVICE = 1  # on an engine
 REPLY = 2  # reply waiting in the queue
 DONE = 3  # reply dequeued
 DROPPED = 4  # lost to a reset, configure off, checkstop, ...
+PLANNED = 5  # internal: scheduled on a FIFO adapter; QUEUED/SERVICE/REPLY follow from the times
 
 DROP_CAUSES = ("reset", "zeroize", "configure_off", "checkstop", "lpar_crypto_change",
                "hot_unplug", "guest_stop", "guest_reset", "mdev_remove", "queue_removed")
 
 
 class Request:
-    """One AP request message from NQAP to its reply's DQAP."""
+    """One AP request message from NQAP to its reply's DQAP.
+
+    ``state`` is one of QUEUED, SERVICE, REPLY, DONE, DROPPED. On a FIFO adapter
+    the engine schedule is computed when the request is accepted (``t_start`` and
+    ``t_done`` then hold the planned times) and the request is internally
+    PLANNED: reading ``state`` derives QUEUED / SERVICE / REPLY from the clock,
+    so observers see exactly what an engine-by-engine simulation would show.
+
+    A request can sit on SimPy's heap as its own reply event (``callbacks``, see
+    :class:`apsim.core.Hook`); ``hook`` is whatever heap entry currently stands
+    for it, ``sink`` the interruption target that will pick its reply up and
+    ``order`` its acceptance number on the adapter. These four are set when the
+    request is planned and not before.
+    """
 
     __slots__ = ("psmid", "rtype", "length", "owner", "apqn", "t_submit", "t_start", "t_done",
-                 "service_ns", "state", "queue", "ctrl_domain", "drop_cause", "tag")
+                 "service_ns", "_state", "queue", "ctrl_domain", "drop_cause", "tag",
+                 "callbacks", "hook", "sink", "order")
+    _ok = True  # SimPy reads it after firing the request as an event
 
     def __init__(self, psmid: int, rtype: int, length: int, owner: int = -1, t_submit: int = 0,
                  ctrl_domain: int = -1, tag: object = None) -> None:
@@ -41,11 +57,28 @@ class Request:
         self.t_start = -1
         self.t_done = -1
         self.service_ns = 0
-        self.state = QUEUED
+        self._state = QUEUED
         self.queue = None
         self.ctrl_domain = ctrl_domain
         self.drop_cause = ""
         self.tag = tag
+
+    @property
+    def state(self) -> int:
+        """QUEUED, SERVICE, REPLY, DONE or DROPPED (as of the current simulated time)."""
+        st = self._state
+        if st != PLANNED:
+            return st
+        now = self.queue.env._now  # type: ignore[union-attr]
+        if now < self.t_start:
+            return QUEUED
+        if now < self.t_done:
+            return SERVICE
+        return REPLY
+
+    @state.setter
+    def state(self, value: int) -> None:
+        self._state = value
 
     def __repr__(self) -> str:
         return (f"Request(psmid={self.psmid:#x}, apqn={self.apqn:#06x}, owner={self.owner}, "

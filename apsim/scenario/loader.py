@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from apsim.errors import ScenarioError
 from apsim.scenario.actions import ACTION_MODELS, ACTION_NAMES
@@ -100,6 +101,14 @@ def _parse_yaml(text: str, file: str) -> Any:
             where = f" at line {ctx_line}" if ctx_line is not None and ctx_line != line else ""
             what = f"{e.problem} ({e.context}{where})"
         raise ScenarioError(f"malformed YAML: {what}", file=file, line=line) from None
+    except ReaderError as e:
+        # A character YAML does not allow (a control character, say): the reader gives
+        # its position in the text, not a line.
+        pos = e.position if isinstance(e.position, int) and 0 <= e.position <= len(text) else 0
+        line = text.count("\n", 0, pos) + 1
+        char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "\0")
+        raise ScenarioError(f"malformed YAML: character {char:#06x} is not allowed in a YAML file "
+                            f"({e.reason})", file=file, line=line) from None
     except YAMLError as e:
         raise ScenarioError(f"malformed YAML: {e}", file=file) from None
 

@@ -10,7 +10,11 @@ Rules (reference §10.1, §11.2, §11.4, §3):
   the adapter is installed with type CEX4 or newer; it is bound to vfio_ap when it
   exists and is not host-owned.
 * An assignment is accepted when no APQN of the new matrix is host-owned and no
-  APQN is in another mdev's matrix.
+  APQN is in another mdev's matrix (in that order: EADDRNOTAVAIL before EADDRINUSE).
+* A write of apmask/aqmask that sets bits R that were clear is refused (EBUSY)
+  when some mdev holds an APQN of R × all domains (apmask) or all adapters × R
+  (aqmask); clearing bits is never refused.
+* A guest can open an mdev that exists and that no other guest has open.
 * Guest APCB (vfio_ap filtering): AQM = assigned ∩ host AQM; APM = the assigned
   adapters in the host APM all of whose APQNs (a, q∈AQM) are bound to vfio_ap;
   ADM = assigned control domains ∩ host ADM. A guest without a running mdev has
@@ -64,6 +68,36 @@ class RefSystem:
             if other != uuid and apm & m.apm and aqm & m.aqm:
                 return "EADDRINUSE"
         return None
+
+    def mask_write_errno(self, which: str, new: set[int]) -> str | None:
+        """None when *new* may replace apmask/aqmask (*which*), else the errno name."""
+        cur = self.apmask if which == "apmask" else self.aqmask
+        added = new - cur
+        if not added:
+            return None
+        for m in self.mdevs.values():
+            mine, other = (m.apm, m.aqm) if which == "apmask" else (m.aqm, m.apm)
+            if added & mine and other:
+                return "EBUSY"
+        return None
+
+    def set_mask(self, which: str, new: set[int]) -> None:
+        """Mirror an accepted apmask/aqmask write."""
+        setattr(self, which, set(new))
+
+    def open_errno(self, uuid: str) -> str | None:
+        """None when a guest may open *uuid* now, else the errno name."""
+        if uuid not in self.mdevs:
+            return "ENOENT"
+        if uuid in self.running.values():
+            return "EBUSY"
+        return None
+
+    def remove_mdev(self, uuid: str) -> None:
+        """Mirror an mdev removal: a guest using it loses its AP device."""
+        self.mdevs.pop(uuid, None)
+        for g in [g for g, u in self.running.items() if u == uuid]:
+            del self.running[g]
 
     def shadow(self, uuid: str) -> tuple[set[int], set[int], set[int]]:
         """What vfio_ap gives a guest of this mdev."""
