@@ -78,6 +78,7 @@ def build_report(result: RunResultLike, *, stats: RunStats | None = None,
         "expectations_passed": bool(result.expectations_passed),
         "kernel_log": [str(line) for line in result.kernel_log],
         **({"replications": result.replications} if getattr(result, "replications", None) else {}),
+        **({"bulk": result.bulk} if getattr(result, "bulk", None) is not None else {}),
     }
 
 

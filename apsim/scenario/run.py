@@ -44,6 +44,7 @@ class RunResult:
     guests: dict[str, dict[str, Any]] = field(default_factory=dict)
     sim: Simulation | None = None
     replications: dict[str, Any] | None = None
+    bulk: dict[str, Any] | None = None  # what the bulk mode did (mode: bulk only)
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -238,8 +239,44 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until_ns: int |
     until = scenario.duration if until_ns is None else until_ns
     if progress is not None:
         _progress_ticks(sim, until, progress)
-    sim.env.run(until=until)
-    return collect(sim, mode or scenario.mode)
+    mode = mode or scenario.mode
+    bulk = None
+    if mode == "bulk":
+        bulk = _run_bulk(sim, until)
+    else:
+        sim.env.run(until=until)
+    result = collect(sim, "bulk" if bulk and bulk["bulk_requests"] else "full")
+    if bulk is not None:
+        result.bulk = bulk
+    return result
+
+
+def _run_bulk(sim: Simulation, until: int) -> dict[str, Any]:
+    """Bulk mode: vectorized stretches where the semantics allow, the event engine elsewhere.
+
+    Guests boot with the event engine; then :func:`apsim.bulk.window.run_window`
+    advances the rest, computing stationary open-loop stretches with recursions
+    and handing back to events for admin actions, congestion and anything it
+    cannot reproduce exactly (its reasons are reported). The sample path is the
+    one the full mode produces.
+    """
+    from apsim.bulk.window import applicable, run_window
+
+    starts = [ref.spec.start for ref in sim.scenario.walk_guests()]
+    boot = min(until, (max(starts) if starts else 0) + 1)
+    sim.env.run(until=max(1, boot))
+    wls = [g.workload for g in sim.guests.values() if g.workload is not None] + sim.other_workloads
+    reason = applicable(wls) if wls else "no workloads"
+    if not wls:
+        sim.env.run(until=until)
+        return {"bulk_requests": 0, "bulk_us": 0.0, "event_us": until / 1000, "stretches": 0,
+                "fallbacks": {"no workloads": 1}}
+    stats = run_window(sim.env, wls, until)
+    fallbacks = dict(sorted(stats.fallbacks.items()))
+    if reason and not fallbacks:
+        fallbacks[reason] = 1
+    return {"bulk_requests": int(stats.bulk_requests), "bulk_us": stats.bulk_ns / 1000,
+            "event_us": stats.event_ns / 1000, "stretches": int(stats.stretches), "fallbacks": fallbacks}
 
 
 def collect(sim: Simulation, mode: str) -> RunResult:

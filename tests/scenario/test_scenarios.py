@@ -18,7 +18,7 @@ def test_the_scenario_folder_holds_every_document_example_and_capacity_case():
     for required in ("three-guests", "two-guests", "securing-apqns", "hotplug", "overprovisioning",
                      "se-configure", "sclp-configure", "capacity-1-guests", "capacity-4-guests",
                      "capacity-16-guests", "capacity-64-guests", "mixed-requests",
-                     "configure-off-under-load", "nested", "cpu-features"):
+                     "configure-off-under-load", "nested", "cpu-features", "bulk-lpar-capacity"):
         assert required in names
 
 
@@ -54,3 +54,15 @@ def test_hotplug_drops_the_unplugged_domains_requests_and_serves_the_new_adapter
     assert 0x0A04 in apqns, "adapter 0x0a was plugged and used"
     late = cols["t_submit"] > 80_000_000
     assert 0x0505 not in set(cols["apqn"][late].tolist()), "domain 5 is gone after the unplug"
+
+
+def test_bulk_mode_reproduces_the_full_modes_sample_path_and_says_what_ran():
+    sc = load_scenario(next(p for p in SCENARIOS if p.stem == "bulk-lpar-capacity"))
+    bulk = run_scenario(sc, mode="bulk")
+    full = run_scenario(sc, mode="full")
+    assert bulk.mode == "bulk" and bulk.bulk["bulk_requests"] > 0
+    assert full.mode == "full" and full.bulk is None
+    a, b = bulk.recorder.arrays(), full.recorder.arrays()
+    for col in ("owner", "apqn", "rtype", "t_submit", "t_done", "t_deq"):
+        assert (a[col] == b[col]).all(), col
+    assert bulk.ledger.summary() == full.ledger.summary()
