@@ -738,6 +738,9 @@ def _finish(st: _State, t0: int, t_end: int, new: dict[str, np.ndarray], sched: 
         from_c = np.flatnonzero(fn < 0) if n_c else np.empty(0, dtype=np.int64)
 
         def col(carry_col: np.ndarray, new_col: np.ndarray) -> np.ndarray:
+            if new_col.size == 0:
+                # No new arrival in this chunk: every finished row comes from the carry.
+                return np.asarray(carry_col)[fo].astype(np.int64, copy=False)
             out = new_col.take(fn, mode="clip")
             if from_c.size:
                 out[from_c] = carry_col[fo[from_c]]

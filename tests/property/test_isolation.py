@@ -116,12 +116,10 @@ class IsolationMachine(RuleBasedStateMachine):
         """A typical start: some adapters or domains released to vfio_ap, one to three mdevs
         with (possibly conflicting) assignments, some guests running, maybe a nested guest."""
         w = self.w
-        if data.draw(st.booleans(), label="release adapters"):
-            ids = data.draw(st.sets(st.sampled_from(INSTALLED), min_size=1), label="released")
-            which = "apmask"
-        else:
-            ids = data.draw(st.sets(st.sampled_from((3, 5, 7, 17)), min_size=1), label="released")
-            which = "aqmask"
+        which = ("apmask", "aqmask")[data.draw(st.integers(0, 1), label="release by")]
+        pool = INSTALLED if which == "apmask" else [3, 5, 7, 17]
+        kept = data.draw(st.sets(st.sampled_from(pool), max_size=len(pool) - 1), label="kept for the host")
+        ids = set(pool) - kept
         w.set_mask("host", which, relative_text([("-", i, i) for i in sorted(ids)], len(ids)),
                    set(range(256)) - ids)
         n = 3 - data.draw(st.integers(0, 2), label="fewer mdevs")
@@ -194,9 +192,15 @@ class IsolationMachine(RuleBasedStateMachine):
         run = w.running()
         cands = sorted((n, w.psmid_apqn[p]) for n in GUESTS if n in run and run[n].kvm.mdev
                        for p in w.outstanding[n] if p in w.psmid_apqn)
-        if not cands:
-            return
-        owner, apqn = data.draw(st.sampled_from(cands), label="sender, apqn")
+        if not cands:  # put a request in flight first
+            cands = [(n, k) for n in GUESTS if n in run and run[n].kvm.mdev
+                     for k in self._apqns(run[n].kvm.config) if w.may_send(n, k)]
+            if not cands:
+                return
+            owner, apqn = data.draw(st.sampled_from(cands), label="sender, apqn")
+            w.instruction(owner, "NQAP", apqn)
+        else:
+            owner, apqn = data.draw(st.sampled_from(cands), label="sender, apqn")
         others = sorted(n for n in GUESTS if n in run and n != owner and run[n].kvm.mdev)
         if not others:
             return
@@ -209,7 +213,7 @@ class IsolationMachine(RuleBasedStateMachine):
         w.assign("host", move[0], dst, f"{move[1]}\n", move[1])
         w.tick(1_000_000)
         for _ in range(2):
-            self._op(taker, "DQAP", apqn)
+            w.instruction(taker, "DQAP", apqn)
 
     @rule(level=LEVEL, i=SLOT, cfg=AP_CONFIG)
     def ap_config(self, level, i, cfg):  # noqa: ANN001
@@ -318,8 +322,6 @@ class IsolationMachine(RuleBasedStateMachine):
 
     # --- instructions -------------------------------------------------------------------------------
     def _op(self, name: str, op: str, apqn: int) -> None:
-        if op == "DQAP" and name == "g2":
-            op = "TAPQ"  # g2's workload collects g2's replies
         if op in ("NQAP", "DQAP") and not self.w.may_send(name, apqn):
             op = "TAPQ"
         self.w.instruction(name, op, apqn)
