@@ -222,7 +222,7 @@ SCHEDULE = st.lists(
     max_size=14)
 
 
-@settings(max_examples=300 if SOAK else 25, deadline=None, phases=phases())
+@settings(max_examples=400 if SOAK else 40, deadline=None, phases=phases())
 @given(schedule=SCHEDULE, rate=st.sampled_from((5_000, 40_000, 250_000)), seed=st.integers(0, 3))
 def test_any_fault_schedule_keeps_the_books_and_terminates(schedule, rate, seed):
     timeline = [_action(*s) for s in schedule]

@@ -36,7 +36,7 @@ from tests.property.test_isolation_world import (CREATE, MATRIX, NUUIDS, SOAK, U
                                                  mask_hex, phases)
 
 ROOT = Path(__file__).resolve().parents[2]
-FUZZ = settings(max_examples=1000 if SOAK else 60, deadline=None, derandomize=not SOAK, database=None,
+FUZZ = settings(max_examples=2000 if SOAK else 150, deadline=None, derandomize=not SOAK, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], phases=phases())
 
 # --- text mutation ---------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def check_located(path: Path, res: object) -> None:
         assert "Traceback" not in msg and res.rule.strip(), msg
 
 
-@settings(FUZZ, max_examples=300 if SOAK else 25)
+@settings(FUZZ, max_examples=300 if SOAK else 40)
 @given(text=mutated_yaml())
 def test_cli_validate_and_run_exit_cleanly_on_mutated_scenarios(text):
     with scenario_file(text) as (path, res):

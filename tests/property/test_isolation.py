@@ -45,7 +45,7 @@ from tests.property.test_isolation_world import (ADAPTER_IDS, ADAPTERS, DOMAIN_I
                                                  relative_text)
 
 ISOLATION_SETTINGS = settings(
-    max_examples=1500 if SOAK else 400,
+    max_examples=2000 if SOAK else 600,
     stateful_step_count=60 if SOAK else 30,
     deadline=None,
     derandomize=not SOAK,

@@ -749,7 +749,23 @@ class World:
                 assert not extra.any(), (f"{n} reaches {_apqns(extra)} outside mdev {m.uuid}'s "
                                          f"assignment ∩ {level}'s configuration ∩ vfio_ap-bound queues")
                 assert cfg.adm.issubset(m.matrix.adm & info.adm), f"{n} ADM {cfg.adm} not assigned"
-        # 4. Workloads never got a reply of another issuer.
+        # 4. A request never outlives its issuer's access to the queue: unplug, filtering,
+        #    close and reconfiguration reset (or the hardware flushes) every queue a guest
+        #    loses, so no reply can wait there for the next owner.
+        owners = {self.owner[n]: n for n in self.owner}
+        for ad in self.machine.adapters.values():
+            for q in ad.queues.values():
+                if not q.count:
+                    continue
+                for req in q.live:
+                    n = owners.get(req.owner)
+                    if n is None:
+                        continue
+                    g = run.get(n)
+                    assert g is not None and g.kvm.config.table[q.apqn], (
+                        f"{n}'s request {req.psmid:#x} is still in queue {q.apqn >> 8:02x}."
+                        f"{q.apqn & 0xFF:04x}, which {n} can no longer reach")
+        #    And workloads never got a reply of another issuer.
         for n, g in run.items():
             wl = g.workload
             if wl is not None:
