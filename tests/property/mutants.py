@@ -55,7 +55,8 @@ MUTANTS = (
     Mutant("skip-sie-apcb-check", "apsim/kvm/sie.py",
            (("super().__init__(kvm.machine, kvm.config, irq_target=kvm.deliver_irq)",
              "super().__init__(kvm.machine, kvm.lpar.config, irq_target=kvm.deliver_irq)"),
-            ("    return nqap_fast(kvm.config, apqn, req)", "    return nqap_fast(kvm.lpar.config, apqn, req)"),
+            ("    return nqap_fast(kvm.config, apqn, req)",
+             "    return nqap_fast(kvm.lpar.config, apqn, req)"),
             ("    return dqap_fast(kvm.config, apqn)", "    return dqap_fast(kvm.lpar.config, apqn)")),
            "SIE interprets guest instructions against the LPAR's configuration, not the APCB"),
     Mutant("skip-eaddrinuse", "apsim/linux/vfio_ap/ops.py",
@@ -67,24 +68,28 @@ MUTANTS = (
              "    owned = None\n"),),
            "assignments may take APQNs that apmask/aqmask reserve for the host"),
     Mutant("skip-apmask-ebusy", "apsim/linux/apbus.py",
-           (("                if drv.in_use(apm, aqm):\n", "                if False and drv.in_use(apm, aqm):\n"),),
+           (("                if drv.in_use(apm, aqm):\n",
+             "                if False and drv.in_use(apm, aqm):\n"),),
            "apmask/aqmask may take back APQNs an mdev holds"),
     Mutant("no-reset-on-unplug-or-close", "apsim/linux/vfio_ap/reset.py",
-           (("    for q in queues:\n        reset_queue(vfio, q)\n", "    for q in queues:\n        pass\n"),),
+           (("    for q in queues:\n        reset_queue(vfio, q)\n",
+             "    for q in queues:\n        pass\n"),),
            "hot unplug, close, remove and VFIO reset leave the queues' requests and replies in place"),
     Mutant("skip-vsie-and", "apsim/kvm/vsie.py",
            (("    shadow[cb.APCB1_OFFSET:end] = _and(data, host[cb.APCB1_OFFSET:end])\n",
              "    shadow[cb.APCB1_OFFSET:end] = data\n"),),
            "a nested guest gets the masks its guest-1 wrote, not ANDed with guest-1's own"),
     Mutant("drop-without-ledger", "apsim/hw/queue.py",
-           (("                self.ledger.drop(req, cause)\n", "                req.state = 4  # DROPPED, unrecorded\n"),),
+           (("                self.ledger.drop(req, cause)\n",
+             "                req.state = 4  # DROPPED, unrecorded\n"),),
            "a reset/configure-off/checkstop drops requests without a ledger entry"),
     # The bugs the property tests found, put back: their regression tests must notice.
     Mutant("bug-workload-stall-loop", "apsim/guest/workload.py",
            (("            while self.stalled and self._active:\n", "            while self.stalled:\n"),),
            "regression: a workload whose last queue rejects its request type loops forever"),
     Mutant("bug-own-reply-counted-foreign", "apsim/guest/workload.py",
-           (("                if req.owner != self.owner:\n                    self.foreign_replies.append(req)\n",
+           (("                if req.owner != self.owner:\n"
+              "                    self.foreign_replies.append(req)\n",
              "                if True:\n                    self.foreign_replies.append(req)\n"),),
            "regression: a guest's own instruction reply is counted as an isolation breach"),
     Mutant("bug-yaml-reader-error-unlocated", "apsim/scenario/loader.py",
@@ -134,11 +139,13 @@ def check_import(dest: Path) -> None:
 def run_suite(dest: Path) -> tuple[int | None, str, float]:
     t0 = time.monotonic()
     try:
-        p = subprocess.run([sys.executable, "-m", "pytest", "tests/property", "-x", "-q", "-p", "no:cacheprovider"],
-                           cwd=dest, env=env_for(dest), capture_output=True, text=True, timeout=TIMEOUT_S)
+        p = subprocess.run([sys.executable, "-m", "pytest", "tests/property", "-x", "-q", "-p",
+                            "no:cacheprovider"], cwd=dest, env=env_for(dest), capture_output=True, text=True,
+                           timeout=TIMEOUT_S)
         code, out = p.returncode, p.stdout + p.stderr
     except subprocess.TimeoutExpired as e:
-        code, out = None, (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        raw = e.stdout or ""
+        code, out = None, raw.decode(errors="replace") if isinstance(raw, bytes) else raw
     return code, out, time.monotonic() - t0
 
 

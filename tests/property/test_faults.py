@@ -217,8 +217,10 @@ def _action(kind: str, at_us: int, a: int, guest: str, apqn: str) -> dict:
 KINDS = ("checkstop", "clear", "off", "on", "sclp_off", "sclp_on", "stop", "start", "reset", "rapq",
          "zapq", "nqap", "unplug", "plug")
 SCHEDULE = st.lists(
-    st.tuples(st.sampled_from(KINDS), st.integers(0, 40_000).map(lambda t: T0 * 1000 - 10_000 + t), st.sampled_from((1, 2)),
-              st.sampled_from(("gA", "gB")), st.sampled_from(("01.0003", "02.0003", "01.0005", "02.0005"))),
+    st.tuples(st.sampled_from(KINDS),
+              st.integers(0, 40_000).map(lambda t: T0 * 1000 - 10_000 + t),  # µs, around the load start
+              st.sampled_from((1, 2)), st.sampled_from(("gA", "gB")),
+              st.sampled_from(("01.0003", "02.0003", "01.0005", "02.0005"))),
     max_size=14)
 
 

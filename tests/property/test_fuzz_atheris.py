@@ -31,9 +31,9 @@ def test_atheris_finds_no_crash():
     pytest.importorskip("atheris")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    p = subprocess.run([sys.executable, __file__, f"-runs={RUNS}", "-seed=1", "-max_len=512",
-                        "-rss_limit_mb=4096", "-len_control=0"], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=1200)
+    args = [sys.executable, __file__, f"-runs={RUNS}", "-seed=1", "-max_len=512", "-rss_limit_mb=4096",
+            "-len_control=0"]
+    p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     tail = (p.stdout + p.stderr)[-4000:]
     assert p.returncode == 0, f"atheris found a crash:\n{tail}"
     assert "Done" in tail, tail

@@ -19,6 +19,7 @@ After every step the invariants of :meth:`World.check` hold:
    (RC 0x01 or a program exception; ``APQueue.touched`` unchanged);
 4. every reply a guest dequeues is one of its own outstanding requests (PSMIDs are
    tracked per guest; dropped requests leave the set); workloads see no foreign reply;
+   and no request outlives its issuer's access to its queue;
 5. a rejected sysfs write changes nothing (checked inside every write);
 6. the request ledger balances and matches the requests the queues hold;
 7. the nested guest never reaches more than its guest-1;
@@ -27,9 +28,11 @@ and every write's outcome (errno) is the one the reference model predicts. After
 settle step every running guest's APCB equals what :mod:`tests.property.refmodel`
 computes (or, once a queue was seen non-passable, is a subset of it).
 
-Settings (docs/robustness.md): the ``ci`` profile runs 40 derandomized examples of
-up to 25 steps with no example database; ``HYPOTHESIS_PROFILE=soak`` (``make soak``)
-runs 1500 random examples of up to 60 steps.
+Settings (docs/robustness.md): the ``ci`` profile runs 600 derandomized examples of
+a boot step and up to 30 more steps, with no example database (about 25 s);
+``HYPOTHESIS_PROFILE=soak`` (``make soak``) runs 2000 random examples of up to 60
+steps and keeps failures in ``.hypothesis/``. A hang guard turns an endless loop
+into a failure after 30 s.
 """
 
 from __future__ import annotations
@@ -113,8 +116,9 @@ class IsolationMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data())
     def boot(self, data):  # noqa: ANN001
-        """A typical start: some adapters or domains released to vfio_ap, one to three mdevs
-        with (possibly conflicting) assignments, some guests running, maybe a nested guest."""
+        """A typical start: adapters or domains released to vfio_ap, one to three mdevs
+        (disjoint for the simplest draws, conflicting for others), guests running on
+        them, maybe the nested guest."""
         w = self.w
         which = ("apmask", "aqmask")[data.draw(st.integers(0, 1), label="release by")]
         pool = INSTALLED if which == "apmask" else [3, 5, 7, 17]

@@ -21,7 +21,8 @@ compares every running guest's APCB with the reference model once time has settl
 
 The Hypothesis state machine in ``test_isolation.py`` and the plain regression tests
 in ``test_regressions.py`` both use this class, so a shrunk counterexample becomes a
-regression test by replaying the same method calls.
+regression test by replaying the same method calls. (This module defines no tests;
+it is named like one only to sit with the tests it serves.)
 """
 
 from __future__ import annotations
