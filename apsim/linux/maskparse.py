@@ -88,12 +88,12 @@ def kstrtoul(text: str, *, path: str = "<value>", what: str = "number") -> int:
     if val > ULONG_MAX:
         raise SysfsError(errno.ERANGE, path, f"{what} {s.strip()!r} does not fit in an unsigned long")
     if not consumed:
-        raise SysfsError(errno.EINVAL, path, f"{s!r} is not a {what} (decimal, 0x hex or 0 octal)")
+        raise SysfsError(errno.EINVAL, path, f"{s!r} is not {_article(what)} {what} (decimal, 0x hex or 0 octal)")
     if s[j:j + 1] == "\n":
         j += 1
     if j != len(s):
         raise SysfsError(errno.EINVAL, path,
-                         f"{s!r} is not a {what}: unexpected {s[j]!r} after the digits")
+                         f"{s!r} is not {_article(what)} {what}: unexpected {s[j]!r} after the digits")
     return val
 
 
@@ -238,3 +238,8 @@ def parse_mask(text: str, current: Mask, *, path: str = "<mask>") -> Mask:
 def format_mask(mask: Mask) -> str:
     """A mask as the AP bus prints it: ``0x`` + 64 hex digits + newline."""
     return mask.sysfs() + "\n"
+
+
+def _article(noun: str) -> str:
+    """'an' before a vowel sound ("an adapter id"), else 'a'."""
+    return "an" if noun[:1].lower() in "aeio" else "a"
