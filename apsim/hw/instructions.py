@@ -16,16 +16,13 @@ make the same checks without building register images or result objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from heapq import heappush, heapreplace
 from typing import TYPE_CHECKING
 
 from apsim.errors import ProgramException
 from apsim.hw import codes
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
-from apsim.hw.queue import GENERIC as _GENERIC
 from apsim.hw.request import DONE as _DONE
-from apsim.hw.request import PLANNED as _PLANNED
 from apsim.hw.request import Request
 
 if TYPE_CHECKING:
@@ -132,8 +129,8 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     A caller may cache *q* for an APQN while ``config.generation`` is unchanged
     (every mask swap and every change of the LPAR's queue map bumps it).
 
-    This is ``APQueue.accept`` plus the planned ``Adapter.submit`` written out in
-    one frame — the one NQAP every request makes; keep the three in step.
+    This is ``APQueue.accept`` written out in one frame for the plain case (the one
+    NQAP every request makes); scheduling on the engines stays in ``Adapter.submit``.
     """
     adapter = q.adapter
     now = q.env._now
@@ -163,31 +160,7 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     else:
         svc = adapter.draw(rt)
     req.service_ns = svc
-    adapter._svc_sum += svc
-    # Adapter.submit, planned form.
-    fa = adapter._free_at
-    f = fa[0]
-    start = f if f > now else now
-    done = start + svc
-    heapreplace(fa, done)
-    req.t_start = start
-    req.t_done = done
-    req._state = _PLANNED
-    order = adapter._order = adapter._order + 1
-    req.order = order
-    q._plan.append(req)
-    sink = q._sink
-    req.sink = sink
-    if sink is None:
-        req.hook = None
-    elif sink is _GENERIC:
-        req.hook = req
-        req.callbacks = adapter._ready_cbs
-        heappush(adapter._heap, (done, 1, next(adapter._eid), req))
-    else:
-        req.hook = req
-        req.callbacks = adapter._reply_cbs
-        heappush(adapter._heap, (done + sink.pickup_ns, 1, next(adapter._eid), req))
+    adapter.submit(req)  # the planned engines: one place owns the scheduling
     q.ledger.submitted += 1  # Ledger.accept(), inlined
     return 0
 
