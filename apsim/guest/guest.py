@@ -30,6 +30,7 @@ from collections.abc import Callable
 from apsim.core import call_at
 from apsim.guest.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
+from apsim.hw.queue import APQueue
 from apsim.hw.request import Request
 from apsim.hw.timing import rating, request_type
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
@@ -52,9 +53,32 @@ class GuestPort:
         self.profile = guest.machine.profile
         self._handlers: dict[int, Callable[[int], None]] = {}
         self._weights: dict[tuple[int, int], int] = {}
+        kvm = guest.kvm
+        self.kvm = kvm
+        # What SIE checks the guest's instructions against: a workload may cache the
+        # queue link() gives while this configuration's generation is unchanged.
+        self.config = kvm.config
+        self.ready_at = kvm.ready_at  # type: ignore[method-assign]  # no extra frame per call
 
     def nqap(self, apqn: int, req: Request) -> int:
         return sie_nqap(self.guest.kvm, apqn, req)
+
+    def link(self, apqn: int) -> APQueue | None:
+        """The physical queue NQAP/DQAP on *apqn* reach under SIE now (None: not reachable).
+
+        The SIE interpretation check — ECA_APIE (and, nested, a valid shadow) plus
+        the APQN in the guest's APCB — made once; a workload may keep the queue
+        and call :func:`~apsim.hw.instructions.nqap_queue` directly while
+        ``self.config.generation`` is unchanged. Every APCB update and every change
+        of the LPAR's configuration below it bumps that generation. With None the
+        workload takes the full instruction path (which raises when SIE cannot
+        interpret).
+        """
+        kvm = self.kvm
+        if not kvm.interpretive:
+            return None
+        cfg = self.config
+        return cfg.lpar.queues.get(apqn) if cfg.table[apqn] else None
 
     def dqap(self, apqn: int) -> tuple[int, Request | None]:
         return sie_dqap(self.guest.kvm, apqn)
@@ -100,7 +124,13 @@ class GuestPort:
             return False
         self._handlers[apqn] = handler
         r = g.cpu.aqic(apqn, enable=True, isc=3, nib=0x10000 + apqn)
-        return r.rc in (0, 7)
+        ok = r.rc in (0, 7)
+        kvm = g.kvm
+        if ok and len(kvm.irq_listeners) == 1 and kvm.irq_listeners[0] == self.deliver:
+            # deliver() hands this APQN's interruptions to `handler` and nothing else
+            # listens: let the adapter fold interruption and pickup (KVM.fold_irq).
+            kvm.fold_irq(apqn, handler)
+        return ok
 
     def deliver(self, queue) -> None:  # noqa: ANN001 - hw APQueue
         """An adapter interruption for this guest's GISA.
@@ -119,6 +149,7 @@ class GuestPort:
                 return
 
     def ready_at(self, now: int) -> int:
+        """Earliest time the guest's vCPUs can issue an instruction (shadowed per instance)."""
         return self.guest.kvm.ready_at(now)
 
     def poll_ns(self) -> int:

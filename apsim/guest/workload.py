@@ -244,6 +244,7 @@ class Workload:
         self._arr = Hook()
         self._arr_cbs = (self._arrive,)
         self._always_ready = bool(getattr(port, "always_ready", False))
+        self._ready_at = None if self._always_ready else port.ready_at
         # Ports that offer queue links (LparPort): their configuration, else None.
         self._link_cfg = getattr(port, "config", None) if callable(getattr(port, "link", None)) else None
         self._add_row = recorder.add_row
@@ -254,10 +255,6 @@ class Workload:
         self._w1 = weight_of is None  # every request weighs 1: no weight lookups
         self._ll_rt_pos: dict[int, int] = {}
         self._poisson = spec.trace is None
-        # The inlined dispatch in _arrive covers: unit weights, no least-loaded heaps,
-        # a never-blocking port, interrupt pickup (poll mode must start its timer).
-        self._fast = (self._w1 and self._always_ready and spec.select != "least_loaded"
-                      and spec.reply == "interrupt")
 
     # --- compatibility views of the per-target state ------------------------------------
     @property
@@ -438,9 +435,9 @@ class Workload:
         """The arrival clock fired: one new request, then the next arrival.
 
         This is ``_new_request`` + ``_dispatch`` + ``_schedule_arrival`` written out
-        for the common case (Poisson arrivals, a port that never blocks, round
-        robin or random selection, the APQN not full); anything else takes the
-        general methods. Same random draws, same order, same effects.
+        in one frame (the one every request of an open loop runs through); the
+        rarer branches (several weight classes, blocked vCPUs, a refused NQAP) call
+        the general methods. Same random draws, same order, same effects.
         """
         if not self.running:
             return
@@ -455,16 +452,40 @@ class Workload:
         now = self.env._now  # type: ignore[attr-defined]
         req = Request((owner << 32) | (seq & 0xFFFFFFFF), rt, self._lengths[rt], owner, now, -1, self)
         active = self._active
-        if self._fast and active:
+        if not active:
+            self.stalled.append(req)
+        else:
+            # _dispatch(), written out.
+            groups = self._groups
             if self._rr:
                 rr = self.rr = (self.rr + 1) % len(active)
                 tg = active[rr]
+            elif len(groups) == 1:
+                # Least loaded with one weight class: the heap's current top.
+                heap = groups[0].heap
+                while True:
+                    k = heap[0]
+                    tg = active[k & 0xFFFF]
+                    if tg.key == k:
+                        break
+                    heappop(heap)
             else:
                 tg = self._select_target(rt)
             q = req.apqn = tg.apqn
-            tg.load += 1
+            if self._w1:
+                tg.load += 1
+            else:
+                w = tg.weights.get(rt)
+                tg.load += w if w is not None else tg.weight(rt)
             tg.total += 1
-            if tg.outstanding < tg.depth:
+            if groups:
+                k = tg.key = (tg.load << _LL_LOAD_SHIFT) | (tg.total << _LL_TOTAL_SHIFT) | tg.idx
+                heappush(tg.group.heap, k)
+            if tg.outstanding >= tg.depth:
+                tg.held.append(req)
+            elif self._ready_at is not None and self._ready_at(now) > now:
+                self._enqueue(q, req)  # the vCPUs are blocked: NQAP when released
+            else:
                 tg.outstanding += 1
                 cfg = self._link_cfg
                 if cfg is not None and tg.gen == cfg.generation:
@@ -473,10 +494,9 @@ class Workload:
                     rc = self._nqap(tg, req)
                 if rc:
                     self._failed(q, req)
-            else:
-                tg.held.append(req)
-        else:
-            self._dispatch(req)
+                elif self._pollable and not self.polling:
+                    self.polling = True
+                    call_at(self.env, self.port.poll_ns(), self._poll)
         if self._poisson:
             gi = self._gi
             if gi >= len(self._gaps):
@@ -577,8 +597,9 @@ class Workload:
         """NQAP through the port; refresh the target's queue link first if the port offers one."""
         cfg = self._link_cfg
         if cfg is not None:
-            tg.q = self.port.link(tg.apqn)
-            tg.gen = cfg.generation if tg.q is not None else -1
+            if tg.gen != cfg.generation:
+                tg.q = self.port.link(tg.apqn)
+                tg.gen = cfg.generation if tg.q is not None else -1
             if tg.q is not None:
                 return nqap_queue(cfg, tg.q, req)
         return self.port.nqap(tg.apqn, req)

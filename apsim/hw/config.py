@@ -10,6 +10,7 @@ instruction can observe a half-updated configuration.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,8 @@ class APConfiguration:
     """Masks, maxima and facilities of one issuer of AP instructions."""
 
     __slots__ = ("name", "lpar", "apm", "aqm", "adm", "na", "nd", "apxa", "facilities", "secure",
-                 "table", "generation", "se_secrets", "se_bind_limit", "se_bound", "__weakref__")
+                 "table", "generation", "se_secrets", "se_bind_limit", "se_bound", "dependents",
+                 "__weakref__")
 
     def __init__(self, name: str, lpar: object, *, na: int, nd: int, apxa: bool,
                  facilities: Facilities | None = None, secure: bool = False,
@@ -69,6 +71,9 @@ class APConfiguration:
         self.aqm = Mask.empty()
         self.adm = Mask.empty()
         self.table = np.zeros(65536, dtype=bool)
+        # Configurations that reach the queues through this one (a guest's APCB over its
+        # LPAR's): a change here invalidates what callers cached against them too.
+        self.dependents: weakref.WeakSet[APConfiguration] = weakref.WeakSet()
         self.set_masks(apm or Mask.empty(), aqm or Mask.empty(), adm or Mask.empty())
 
     @property
@@ -85,7 +90,19 @@ class APConfiguration:
         """Replace all three masks and the APQN table in one step."""
         table = apqn_table(apm, aqm)
         self.apm, self.aqm, self.adm, self.table = apm, aqm, adm, table
+        self.bump()
+
+    def bump(self) -> None:
+        """Invalidate queue links cached against this configuration and its dependents.
+
+        Callers may keep the physical queue of an APQN while ``generation`` is
+        unchanged (see :func:`apsim.hw.instructions.nqap_queue`); a guest's links
+        also depend on its LPAR's queue map, so the LPAR's changes bump the guest's
+        configuration as well.
+        """
         self.generation += 1
+        for d in list(self.dependents):
+            d.bump()
 
     def allows(self, apqn: int) -> bool:
         """Whether APQN is in APM × AQM."""

@@ -33,6 +33,7 @@ import simpy
 from apsim.core import call_at
 from apsim.errors import ConfigError, ProgramException, ValidityIntercept
 from apsim.hw.config import APConfiguration, Facilities
+from apsim.hw.queue import deferrable
 from apsim.kvm import crycb as cb
 from apsim.kvm import vsie
 from apsim.masks import Mask
@@ -85,6 +86,55 @@ class KvmOptions:
     memory_size: int = 4 * GiB
     crycb_addr: int | None = None
 
+
+
+class _Listeners(list):
+    """``KVM.irq_listeners``: a list that tells the VM when it changes (to un-fold)."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_change = on_change
+
+    def _changed(self) -> None:
+        self._on_change()
+
+    def append(self, fn: Any) -> None:  # noqa: D102
+        super().append(fn)
+        self._changed()
+
+    def extend(self, fns: Any) -> None:  # noqa: D102
+        super().extend(fns)
+        self._changed()
+
+    def insert(self, i: Any, fn: Any) -> None:  # noqa: D102
+        super().insert(i, fn)
+        self._changed()
+
+    def remove(self, fn: Any) -> None:  # noqa: D102
+        super().remove(fn)
+        self._changed()
+
+    def pop(self, i: Any = -1) -> Any:  # noqa: D102
+        v = super().pop(i)
+        self._changed()
+        return v
+
+    def clear(self) -> None:  # noqa: D102
+        super().clear()
+        self._changed()
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        super().__setitem__(i, v)
+        self._changed()
+
+    def __delitem__(self, i: Any) -> None:
+        super().__delitem__(i)
+        self._changed()
+
+    def __iadd__(self, other: Any) -> Any:
+        r = super().__iadd__(other)
+        self._changed()
+        return r
 
 class KVM:
     """One VM: CRYCB, APIE/AIV, GISA, PQAP hook and the APCB SIE checks against.
@@ -157,9 +207,16 @@ class KVM:
             facilities=Facilities(ap=self.cpu.ap, apft=self.cpu.apft, apqci=self.cpu.apqci,
                                   apqi=self.cpu.apqi, qact=hf.qact, apsc=hf.apsc, rc8a=hf.rc8a,
                                   apsb=False))
+        # Queue links cached against this APCB also depend on the LPAR's queue map (a
+        # nested guest's shadow is rebuilt, and so bumped, when its guest-1 changes).
+        self.lpar.config.dependents.add(self.config)
         self.pqap_hook: PqapHook | None = None
         self.mdev: Any = None
-        self.irq_listeners: list[Callable[[APQueue], None]] = []
+        # Queues whose interruptions are wired straight to a guest driver's deferrable
+        # pickup (fold_irq): APQN -> (queue, handler). Any change of irq_listeners
+        # undoes the wiring, so the listeners see every interruption again.
+        self._folded: dict[int, tuple[APQueue, Any]] = {}
+        self.irq_listeners: list[Callable[[APQueue], None]] = _Listeners(self.unfold_irqs)
         self.mask_listeners: list[Callable[[KVM], None]] = []
         self.mask_history: list[tuple[int, Mask, Mask, Mask]] = []
         self.blocked_until: int = 0
@@ -231,6 +288,38 @@ class KVM:
         for fn in list(self.irq_listeners):
             fn(queue)
 
+    def fold_irq(self, apqn: int, handler: Any) -> bool:
+        """Wire the interruptions of *apqn* straight to the guest driver's *handler*.
+
+        Allowed when delivering through the GISA could only end in *handler*: a
+        first-level guest, the queue's interruptions enabled for this VM's GISA
+        (or already folded), and *handler* deferrable (it only picks replies up
+        ``pickup_ns`` after the interruption, :func:`apsim.hw.queue.deferrable`).
+        The caller guarantees that its listener is the only one and routes *apqn*
+        to *handler*. A planned adapter then folds interruption and pickup into one
+        event, as for an LPAR's own zcrypt. AQIC disable, a reset, a change of
+        ``irq_listeners`` and the VM's destruction undo it.
+        """
+        if self.parent is not None or self.destroyed or not deferrable(handler):
+            return False
+        q = self.lpar.queues.get(apqn)
+        if q is None or not q.irq or q.gisa != self.gisa_origin:
+            return False
+        prev = self._folded.get(apqn)
+        target = q.irq_target
+        if target != self.deliver_irq and (prev is None or target is not prev[1]):
+            return False
+        q.irq_target = handler
+        self._folded[apqn] = (q, handler)
+        return True
+
+    def unfold_irqs(self) -> None:
+        """Route every folded queue's interruptions through the GISA again (deliver_irq)."""
+        folded, self._folded = self._folded, {}
+        for q, handler in folded.values():
+            if q.irq and q.irq_target is handler:
+                q.irq_target = self.deliver_irq
+
     # --- mask update (§8) -------------------------------------------------------------------
     def set_masks(self, apm: Mask, aqm: Mask, adm: Mask) -> None:
         """``kvm_arch_crypto_set_masks``: block vCPUs, copy per format, restart vSIE, release."""
@@ -290,7 +379,9 @@ class KVM:
         guest-1's).
         """
         t = int(self.env.now) if now is None else now
-        t = max(t, self.blocked_until)
+        b = self.blocked_until
+        if b > t:
+            t = b
         if self.parent is not None:
             t = max(t, self.parent.ready_at(t))
         return t
@@ -323,7 +414,7 @@ class KVM:
         if self.parent is not None and self in self.parent.children:
             self.parent.children.remove(self)
         self.pqap_hook = None
-        self.irq_listeners.clear()
+        self.irq_listeners.clear()  # also un-folds
         self.mask_listeners.clear()
         self.destroyed = True
 
