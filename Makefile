@@ -6,15 +6,27 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test bench soak clean
 
-setup: $(STAMP)
+EXT_STAMP := $(VENV)/.ext-built
+# The request path Cython compiles (setup.py) and the C types declared beside it.
+COMPILED_SRC := apsim/core.py apsim/hw/request.py apsim/hw/config.py apsim/hw/queue.py \
+	apsim/hw/adapter.py apsim/hw/instructions.py apsim/guest/workload.py $(wildcard apsim/*.pxd apsim/*/*.pxd)
+
+setup: $(STAMP) $(EXT_STAMP)
 
 # Re-install only when the package metadata changes; the install is editable,
 # so source edits need no re-install.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,plot]'
+	APSIM_PURE_BUILD=1 $(BIN)/python -m pip install --quiet -e '.[test,plot,build]'
 	@touch $(STAMP)
+
+# Re-compile the request path in place when its source changed (without a C
+# compiler this does nothing and apsim runs as pure Python; see apsim/_engine.py).
+$(EXT_STAMP): $(STAMP) setup.py $(COMPILED_SRC)
+	find apsim -name '*.c' -delete
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	@touch $(EXT_STAMP)
 
 demo: setup
 	$(BIN)/apsim demo
@@ -30,3 +42,4 @@ soak: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	find apsim -name '*.so' -delete -o -name '*.c' -delete

@@ -7,6 +7,14 @@ Layers (bottom to top): identifiers and masks (:mod:`apsim.ids`,
 (:mod:`apsim.guest`), scenarios (:mod:`apsim.scenario`), results
 (:mod:`apsim.report`) and the command line (:mod:`apsim.cli`). A lower layer never
 imports a higher one.
+
+The request path runs compiled with Cython when the package was built with a C
+compiler, else as the same source in pure Python; ``APSIM_PURE=1`` forces the
+pure form (:mod:`apsim._engine`).
 """
 
 __version__ = "0.1.0"
+
+from apsim import _engine
+
+_engine.choose()

@@ -710,7 +710,7 @@ class Workload:
         if not self._always_ready:
             ready = self.port.ready_at(now)
             if ready > now:
-                call_at(env, ready - now, lambda ev: self._drain_target(tg))
+                call_at(env, ready - now, self._drain_later, tg)
                 return
         apqn = tg.apqn
         cfg = self._link_cfg
@@ -719,6 +719,7 @@ class Workload:
         owner = self.owner
         dq = self.dqap_ns
         closed = self._closed
+        groups = self._groups
         k = 0
         while True:
             rc, req = dqap_queue(lq) if lq is not None else self._dqap(tg)
@@ -728,7 +729,8 @@ class Workload:
             # The status word's R bit (replies waiting) tells the driver whether
             # another DQAP would find a reply; without it, stop after this one.
             # (DQAP has just settled the queue, so its reply list is current.)
-            more = bool(req.queue._replies)
+            rq = req.queue
+            more = bool(rq._replies)
             if req.tag is not self:
                 # A reply to a request this guest sent outside the workload (a scenario's
                 # guest.instruction NQAP) is the guest's own; any other is an isolation breach.
@@ -742,9 +744,15 @@ class Workload:
             self.completed += 1
             # _release(): a slot of the APQN is free again; send the next held request.
             tg.outstanding -= 1
-            tg.load -= 1 if self._w1 else tg.weight(rt)
-            if self._groups:
-                self._ll_update(tg)
+            if self._w1:
+                tg.load -= 1
+            else:
+                w = tg.weights.get(rt)
+                tg.load -= w if w is not None else tg.weight(rt)
+            if groups and tg.idx >= 0:
+                # _ll_update(), inlined.
+                kk = tg.key = (tg.load << _LL_LOAD_SHIFT) | (tg.total << _LL_TOTAL_SHIFT) | tg.idx
+                heappush(tg.group.heap, kk)
             if tg.held and tg.outstanding < tg.depth:
                 self._enqueue(apqn, tg.held.popleft())
             # _finish()
@@ -757,6 +765,10 @@ class Workload:
                 break
         if len(self._pending_rows) >= _FLUSH_ROWS:
             self.recorder.flush()
+
+    def _drain_later(self, ev) -> None:  # noqa: ANN001
+        """The vCPUs were blocked at the interruption: drain when they are released."""
+        self._drain_target(ev._value)
 
     def _release(self, apqn: int, req: Request) -> None:
         """A slot of *apqn* is free again: account and send the next held request."""

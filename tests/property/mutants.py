@@ -99,7 +99,9 @@ MUTANTS = (
 
 
 def copy_tree(dest: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "*.egg-info", ".pytest_cache")
+    # Compiled extensions would shadow the patched source: the copy is pure Python.
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "*.egg-info", ".pytest_cache",
+                                    "*.so", "*.c")
     for name in COPY:
         src = ROOT / name
         if src.is_dir():
@@ -126,6 +128,7 @@ def env_for(dest: Path) -> dict[str, str]:
     env["HYPOTHESIS_PROFILE"] = "ci"
     env["APSIM_NO_SHRINK"] = "1"  # a caught mutant needs no minimal example
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["APSIM_PURE"] = "1"  # import the patched .py files, never a compiled module
     return env
 
 

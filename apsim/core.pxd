@@ -1,0 +1,2 @@
+cdef class Hook:
+    cdef public object callbacks

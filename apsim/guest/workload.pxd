@@ -1,0 +1,83 @@
+import cython
+from apsim.core cimport Hook
+from apsim.hw.request cimport Request
+from apsim.hw.queue cimport APQueue
+from apsim.hw.config cimport APConfiguration
+
+cdef class Target(Hook):
+    cdef public object wl
+    cdef public int apqn
+    cdef public long long idx
+    cdef public long long outstanding
+    cdef public long long load
+    cdef public long long total
+    cdef public long long depth
+    cdef public object held
+    cdef public object key
+    cdef public dict weights
+    cdef public object group
+    cdef public tuple pickup_cbs
+    cdef public long long pickup_ns
+    cdef public object pickup
+    cdef public object q
+    cdef public long long gen
+
+cdef class _LLGroup:
+    cdef public list heap
+    cdef public tuple weights
+
+cdef class Workload:
+    cdef public object port
+    cdef public object env
+    cdef public object spec
+    cdef public object recorder
+    cdef public long long owner
+    cdef public object rng
+    cdef public object weight_of
+    cdef public long long irq_latency
+    cdef public long long dqap_ns
+    cdef public bint running
+    cdef public long long seq
+    cdef public list targets
+    cdef public long long rr
+    cdef public dict _tgt
+    cdef public list _active
+    cdef public list _groups
+    cdef public object stalled
+    cdef public bint polling
+    cdef public long long completed
+    cdef public long long dropped
+    cdef public long long rejected
+    cdef public list foreign_replies
+    cdef public object _mix_idx
+    cdef public object _mix_p
+    cdef public object _mix_cdf
+    cdef public dict _lengths
+    cdef public list _types
+    cdef public long long _ti
+    cdef public list _gaps
+    cdef public long long _gi
+    cdef public list _uni
+    cdef public long long _ui
+    cdef public list _heap
+    cdef public object _eid
+    cdef public object _arr
+    cdef public tuple _arr_cbs
+    cdef public bint _always_ready
+    cdef public object _ready_at
+    cdef public APConfiguration _link_cfg
+    cdef public object _add_row
+    cdef public list _pending_rows
+    cdef public bint _closed
+    cdef public bint _pollable
+    cdef public bint _rr
+    cdef public bint _w1
+    cdef public dict _ll_rt_pos
+    cdef public bint _poisson
+    cdef dict __dict__
+
+    @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration)
+    cpdef _arrive(self, ev)
+
+    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong)
+    cpdef _drain_target(self, Target tg, _queue=*)

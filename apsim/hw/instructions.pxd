@@ -1,0 +1,11 @@
+import cython
+from apsim.hw.queue cimport APQueue
+from apsim.hw.request cimport Request
+from apsim.hw.adapter cimport Adapter
+from apsim.hw.config cimport APConfiguration
+
+@cython.locals(adapter=Adapter, now=cython.longlong, rt=cython.int, pos=cython.longlong)
+cpdef int nqap_queue(APConfiguration config, APQueue q, Request req) except? -1
+
+@cython.locals(now=cython.longlong, req=Request)
+cpdef tuple dqap_queue(APQueue q)

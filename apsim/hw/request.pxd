@@ -1,0 +1,26 @@
+cdef class Request:
+    cdef public object psmid
+    cdef public int rtype
+    cdef public long long length
+    cdef public long long owner
+    cdef public long long apqn
+    cdef public long long t_submit
+    cdef public long long t_start
+    cdef public long long t_done
+    cdef public long long service_ns
+    cdef public int _state
+    cdef public object queue
+    cdef public long long ctrl_domain
+    cdef public object drop_cause
+    cdef public object tag
+    cdef public object callbacks
+    cdef public object hook
+    cdef public object sink
+    cdef public long long order
+
+cdef class Ledger:
+    cdef public long long submitted
+    cdef public long long completed
+    cdef public object rejected
+    cdef public object dropped
+    cdef public object drop_listeners
