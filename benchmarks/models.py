@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,21 +97,39 @@ def build_capacity(*, adapters: int = 4, engines: int = 4, domains: int = 16, gu
                               rho=rho, select=select, reply=reply, seed=seed))
 
 
-def _scenario_builder(path: str, **_kw: Any) -> CapacityModel:
-    """Plug-in point for scenario files (``--scenario FILE``).
+class ScenarioModel(CapacityModel):
+    """A scenario file as a capacity model: guests, mdevs and the timeline exactly as ``apsim run``.
 
-    The scenario runner is being written in ``apsim.scenario``; until it offers a
-    ``build`` that returns the machine, the workloads and the recorder, this
-    raises. Once it does, wrap its result in a :class:`CapacityModel` here.
+    ``start()`` schedules the timeline and boots the guests (their workloads exist
+    only once a guest has started), then lists the workloads.
     """
-    import apsim.scenario as sc
 
-    build = getattr(sc, "build", None)
-    if build is None:
-        raise NotImplementedError("apsim.scenario has no build() yet: use the built-in capacity model")
-    sim = build(sc.load_scenario(path))  # pragma: no cover - depends on the scenario layer
-    return CapacityModel(sim.env, sim.machine, list(sim.workloads), sim.recorder,
-                         float(getattr(sim, "offered_rps", 0.0)) or 1.0, f"scenario {path}")
+    def __init__(self, sim: Any, path: str) -> None:
+        rate = sum(float(ref.spec.workload.rate or 0.0) for ref in sim.scenario.walk_guests()
+                   if ref.spec.workload is not None and ref.spec.workload.kind == "open")
+        super().__init__(sim.env, sim.machine, [], sim.recorder, rate or 1.0, f"scenario {path}",
+                         {"scenario": path})
+        self.sim = sim
+
+    def start(self) -> None:
+        """Schedule the timeline, boot the guests (time 0) and collect their workloads."""
+        from apsim.scenario.run import schedule_timeline
+
+        schedule_timeline(self.sim)
+        self.env.run(until=self.env.now + 1)
+        self.workloads = [g.workload for g in self.sim.guests.values() if g.workload is not None]
+        self.workloads += list(self.sim.other_workloads)
+
+
+def _scenario_builder(path: str, **_kw: Any) -> CapacityModel:
+    """A scenario file (``--scenario FILE``, and the standard full-fidelity model)."""
+    from apsim.scenario import load_scenario
+    from apsim.scenario.build import build
+
+    sc = load_scenario(path)
+    model = ScenarioModel(build(sc), path)
+    model.description = f"scenario {Path(path).name}: {sc.name}"
+    return model
 
 
 MODEL_BUILDERS: dict[str, Callable[..., CapacityModel]] = {
