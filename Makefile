@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 
 EXT_STAMP := $(VENV)/.ext-built
 # The request path Cython compiles (setup.py) and the C types declared beside it.
-COMPILED_SRC := apsim/core.py apsim/hw/request.py apsim/hw/config.py apsim/hw/queue.py \
-	apsim/hw/adapter.py apsim/hw/instructions.py apsim/guest/workload.py $(wildcard apsim/*.pxd apsim/*/*.pxd)
+# Every compiled module has a .pxd beside it (the list itself is in apsim/_engine.py).
+PXD := $(wildcard apsim/*.pxd apsim/*/*.pxd)
+COMPILED_SRC := $(PXD) $(PXD:.pxd=.py)
 
 setup: $(STAMP) $(EXT_STAMP)
 

@@ -9,18 +9,14 @@ results, only slower.
 """
 
 import os
+import runpy
 
 from setuptools import Extension, setup
 
-COMPILED = (
-    "apsim/core.py",
-    "apsim/hw/request.py",
-    "apsim/hw/config.py",
-    "apsim/hw/queue.py",
-    "apsim/hw/adapter.py",
-    "apsim/hw/instructions.py",
-    "apsim/guest/workload.py",
-)
+# The list lives in apsim/_engine.py (read without importing the package, which is
+# not installed yet while this runs).
+COMPILED = tuple(m.replace(".", "/") + ".py"
+                 for m in runpy.run_path("apsim/_engine.py")["COMPILED_MODULES"])
 
 
 def ext_modules() -> list:
