@@ -27,6 +27,7 @@ from types import ModuleType
 
 COMPILED_MODULES = (
     "apsim.core",
+    "apsim.calendar",
     "apsim.hw.request",
     "apsim.hw.config",
     "apsim.hw.queue",

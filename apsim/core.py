@@ -7,12 +7,13 @@ from named, seeded numpy streams (:class:`Streams`), so two runs with the same
 seed draw the same numbers whatever order components are built in.
 
 For the per-request path there is a cheaper form still: a :class:`Hook` is a
-long-lived object (an engine, a workload's arrival clock, a queue's pickup timer)
-that is pushed onto SimPy's own heap again and again with :func:`arm`. SimPy's
-``Environment.step`` only needs ``callbacks`` and ``_ok`` from what it pops, so a
-hook costs one heap entry per firing and no allocation besides that entry's
-tuple. The event loop stays SimPy's: hooks interleave with every other event by
-(time, priority, event id) exactly as :func:`call_at` events do.
+long-lived object (an engine, a workload's arrival clock, a queue's pickup timer,
+a request's reply event) that is scheduled again and again on the environment's
+:class:`~apsim.calendar.Calendar`. SimPy's ``Environment.step`` only needs
+``callbacks`` and ``_ok`` from what it pops, and the calendar does the same, so a
+hook firing allocates no event object. The order stays SimPy's: hooks interleave
+with every other event by (time, priority, event id) exactly as :func:`call_at`
+events do.
 """
 
 from __future__ import annotations
@@ -58,14 +59,16 @@ def call_at(env: simpy.Environment, delay: int, fn: Callable[[Event], Any], arg:
 
 
 class Hook:
-    """A reusable SimPy heap entry that calls one function each time it fires.
+    """A reusable event: an object that calls its callbacks each time it fires.
 
     ``Environment.step`` pops ``(time, priority, eid, event)``, sets
     ``event.callbacks`` to None after calling each callback with the event, and
     reads ``event._ok``. A Hook provides exactly that, so it can sit on SimPy's
-    heap without being an :class:`~simpy.events.Event`: no per-firing object, no
-    callback list. Invariant: a hook is on the heap at most once — it is pending
-    while ``callbacks is not None`` (SimPy clears it when the hook fires).
+    heap — or, on the request path, on the environment's
+    :class:`~apsim.calendar.Calendar` — without being an
+    :class:`~simpy.events.Event`: no per-firing object, no callback list.
+    Invariant: a hook is scheduled at most once — it is pending while
+    ``callbacks is not None`` (cleared when the hook fires).
     Subclasses add ``__slots__`` for their own state; the callback receives the
     hook itself.
     """
@@ -78,19 +81,8 @@ class Hook:
 
     @property
     def pending(self) -> bool:
-        """Whether the hook is on SimPy's heap (armed and not yet fired)."""
+        """Whether the hook is scheduled and has not fired yet."""
         return self.callbacks is not None
-
-
-def arm(env: simpy.Environment, hook: Hook, at: int, callbacks: tuple[Callable[[Any], Any], ...],
-        priority: int = NORMAL) -> None:
-    """Put *hook* on SimPy's heap to fire at absolute time *at* with *callbacks*.
-
-    The caller guarantees ``at >= env.now`` and that the hook is not pending
-    (hot paths inline these two lines with cached locals; this is the readable form).
-    """
-    hook.callbacks = callbacks
-    heappush(env._queue, (at, priority, next(env._eid), hook))  # type: ignore[attr-defined]
 
 
 def disarm(hook: Hook) -> None:

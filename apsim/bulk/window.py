@@ -20,7 +20,7 @@ request's fate then follows from a few recursions over whole arrays:
    which runs until the congestion is over, and the bulk mode resumes.
 
 :func:`run_window` drives a window ``[env.now, until)``: it takes the in-flight
-requests and the workloads' pending arrivals off SimPy's heap, computes the
+requests and the workloads' pending arrivals off the event list, computes the
 window chunk by chunk, writes the same recorder rows, ledger counts, queue,
 adapter and workload counters the event engine would, and puts the requests
 still in flight at the end back as ordinary planned requests with their events.
@@ -32,13 +32,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from heapq import heapify, heappush
+from heapq import heapify
 from typing import Any
 
 import numpy as np
 import simpy
 
 from apsim.bulk.kernels import fifo_starts_multi, pickup_starts
+from apsim.calendar import calendar, pending
 from apsim.core import _NOOP
 from apsim.guest.workload import _BLOCK, Target, Workload
 from apsim.hw.adapter import Adapter, _Rearm
@@ -354,10 +355,10 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
     queues = set(tq)
     hooks = {id(wl._arr) for wl in wls}
     heap = env._queue  # type: ignore[attr-defined]
+    cal = calendar(env)
     eid_of: dict[int, int] = {}
     arr_time: dict[int, int] = {}
-    keep = []
-    for entry in heap:
+    for entry in pending(env):
         ev = entry[3]
         if _ours(ev, queues, hooks):
             if isinstance(ev, Request):
@@ -368,10 +369,9 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
             elif id(ev) in hooks:
                 arr_time[id(ev)] = entry[0]
                 eid_of[id(ev)] = entry[2]
-        else:
-            keep.append(entry)
-    heap[:] = keep
+    heap[:] = [e for e in heap if e[3] is cal or not _ours(e[3], queues, hooks)]
     heapify(heap)
+    cal.remove(lambda ev: _ours(ev, queues, hooks))
     # In-flight requests of the managed queues, in acceptance order per adapter.
     rows = []
     objs: list[Request] = []
@@ -424,9 +424,7 @@ def _weights(wls: list[Workload], targets: list[Target]) -> np.ndarray | None:
 
 def _materialize(st: _State, now: int) -> None:
     """Put the requests still in flight back as planned requests, with their events."""
-    env = st.env
-    heap = env._queue  # type: ignore[attr-defined]
-    eid = env._eid  # type: ignore[attr-defined]
+    cal = calendar(st.env)
     c = st.carry
     n = len(c["tgt"])
     items: list[tuple[int, int, Any, int]] = []  # (key, phase, obj, time)
@@ -469,7 +467,7 @@ def _materialize(st: _State, now: int) -> None:
     # Push in scheduling order so equal-time events keep the event engine's order.
     items.sort(key=lambda x: (x[0], x[1]))
     for _k, _ph, obj, t in items:
-        heappush(heap, (t, 1, next(eid), obj))
+        cal.push(t, obj)
     for q in st.tq:
         q._replies = type(q._replies)(sorted(q._replies, key=lambda r: (r.t_done, r.order)))
 
@@ -873,7 +871,7 @@ def _foreign_time(env: simpy.Environment, wls: list[Workload]) -> float:
                 queues.add(q)
     hooks = {id(wl._arr) for wl in wls}
     t = float("inf")
-    for entry in env._queue:  # type: ignore[attr-defined]
+    for entry in pending(env):
         if entry[0] < t and not _ours(entry[3], queues, hooks):
             t = entry[0]
     return t

@@ -1,5 +1,6 @@
 import cython
 from apsim.core cimport Hook
+from apsim.calendar cimport Calendar
 from apsim.hw.request cimport Request
 from apsim.hw.queue cimport APQueue
 from apsim.hw.config cimport APConfiguration
@@ -59,8 +60,7 @@ cdef class Workload:
     cdef public long long _gi
     cdef public list _uni
     cdef public long long _ui
-    cdef public list _heap
-    cdef public object _eid
+    cdef public Calendar _cal
     cdef public object _arr
     cdef public tuple _arr_cbs
     cdef public bint _always_ready

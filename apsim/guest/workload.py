@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from apsim.calendar import calendar
 from apsim.core import Hook, call_at
 from apsim.guest.port import Port
 from apsim.hw.instructions import dqap_queue, nqap_queue
@@ -48,7 +49,6 @@ from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
 _FLUSH_ROWS = 16384  # recorder rows pending before the workload flushes them
-_NORMAL = 1  # SimPy's NORMAL event priority
 _LL_TOTAL_SHIFT = 16  # least-loaded heap key: load << 56 | total << 16 | target index
 _LL_LOAD_SHIFT = 56
 
@@ -171,7 +171,7 @@ class Target(Hook):
             return  # a pickup is already pending; it will take this reply too
         wl = self.wl
         self.callbacks = self.pickup_cbs
-        heappush(wl._heap, (wl.env._now + wl.irq_latency, _NORMAL, next(wl._eid), self))
+        wl._cal.push(wl.env._now + wl.irq_latency, self)
 
     def __repr__(self) -> str:
         return (f"Target({self.apqn:#06x}, outstanding={self.outstanding}, load={self.load}, "
@@ -238,9 +238,7 @@ class Workload:
         self._gi = 0
         self._uni: list[float] = []
         self._ui = 0
-        # SimPy internals the hot path pushes onto directly (see apsim.core.Hook).
-        self._heap = self.env._queue  # type: ignore[attr-defined]
-        self._eid = self.env._eid  # type: ignore[attr-defined]
+        self._cal = calendar(self.env)  # where the arrival clock and pickup timers fire
         self._arr = Hook()
         self._arr_cbs = (self._arrive,)
         self._always_ready = bool(getattr(port, "always_ready", False))
@@ -429,7 +427,7 @@ class Workload:
             at = now + self._gaps[self._gi]
             self._gi += 1
         self._arr.callbacks = self._arr_cbs
-        heappush(self._heap, (at, _NORMAL, next(self._eid), self._arr))
+        self._cal.push(at, self._arr)
 
     def _arrive(self, ev) -> None:  # noqa: ANN001
         """The arrival clock fired: one new request, then the next arrival.
@@ -505,7 +503,7 @@ class Workload:
             at = now + self._gaps[gi]
             self._gi = gi + 1
             ev.callbacks = self._arr_cbs
-            heappush(self._heap, (at, _NORMAL, next(self._eid), ev))
+            self._cal.push(at, ev)
         else:
             self._schedule_arrival()
 

@@ -2,6 +2,7 @@ import cython
 from apsim.hw.queue cimport APQueue
 from apsim.hw.request cimport Request, Ledger
 from apsim.core cimport Hook
+from apsim.calendar cimport Calendar
 
 cdef class Adapter:
     cdef public object env
@@ -33,8 +34,7 @@ cdef class Adapter:
     cdef public tuple _ready_cbs
     cdef public tuple _rearm_reply_cbs
     cdef public tuple _rearm_ready_cbs
-    cdef public list _heap
-    cdef public object _eid
+    cdef public Calendar _cal
     cdef dict __dict__
 
     @cython.locals(now=cython.longlong, f=cython.longlong, start=cython.longlong, done=cython.longlong, q=APQueue)

@@ -30,9 +30,10 @@ Both give the same start and completion times for FIFO (the planned form is what
 from __future__ import annotations
 
 from collections import deque
-from heapq import heapify, heappush, heapreplace
+from heapq import heapify, heapreplace
 from typing import TYPE_CHECKING, Any
 
+from apsim.calendar import calendar
 from apsim.core import Hook, disarm
 from apsim.hw.cards import CardSpec
 from apsim.hw.queue import GENERIC, APQueue
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
     from apsim.hw.timing import ServiceSampler
 
 ARBITRATION_POLICIES = ("fifo", "round_robin")
-
-_NORMAL = 1  # SimPy's NORMAL priority
 
 
 class _Fifo:
@@ -228,8 +227,7 @@ class Adapter:
         self._ready_cbs = (self._ready_event,)
         self._rearm_reply_cbs = (self._rearm_reply,)
         self._rearm_ready_cbs = (self._rearm_ready,)
-        self._heap = env._queue  # type: ignore[attr-defined]
-        self._eid = env._eid  # type: ignore[attr-defined]
+        self._cal = calendar(env)
 
     def use_engine_events(self) -> None:
         """Simulate FIFO engine by engine instead of planned (validation only).
@@ -334,11 +332,11 @@ class Adapter:
             elif sink is GENERIC:
                 req.hook = req
                 req.callbacks = self._ready_cbs
-                heappush(self._heap, (done, 1, next(self._eid), req))
+                self._cal.push(done, req)
             else:
                 req.hook = req
                 req.callbacks = self._reply_cbs
-                heappush(self._heap, (done + sink.pickup_ns, 1, next(self._eid), req))
+                self._cal.push(done + sink.pickup_ns, req)
             return
         idle = self._idle
         if idle:
@@ -404,7 +402,7 @@ class Adapter:
         else:
             w.callbacks = self._rearm_reply_cbs
             at = req.t_done + sink.pickup_ns
-        heappush(self._heap, (at, 1, next(self._eid), w))
+        self._cal.push(at, w)
 
     def replan(self, now: int) -> None:
         """Re-plan after requests were dropped: the engines they held free up now.
@@ -437,7 +435,7 @@ class Adapter:
         req._state = SERVICE
         req.t_start = now
         eng.callbacks = self._done_cbs
-        heappush(self._heap, (now + req.service_ns, 1, next(self._eid), eng))
+        self._cal.push(now + req.service_ns, eng)
 
     def _complete(self, eng: Engine) -> None:
         """SimPy callback: *eng* finished its request (engine-by-engine adapters).

@@ -1,4 +1,6 @@
-cdef class Request:
+from apsim.core cimport Hook
+
+cdef class Request(Hook):
     cdef public object psmid
     cdef public int rtype
     cdef public long long length
@@ -13,7 +15,6 @@ cdef class Request:
     cdef public long long ctrl_domain
     cdef public object drop_cause
     cdef public object tag
-    cdef public object callbacks
     cdef public object hook
     cdef public object sink
     cdef public long long order

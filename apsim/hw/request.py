@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from apsim.core import Hook
 from apsim.errors import AccountingError
 
 # Request states.
@@ -25,7 +26,7 @@ DROP_CAUSES = ("reset", "zeroize", "configure_off", "checkstop", "lpar_crypto_ch
                "hot_unplug", "guest_stop", "guest_reset", "mdev_remove", "queue_removed")
 
 
-class Request:
+class Request(Hook):
     """One AP request message from NQAP to its reply's DQAP.
 
     ``state`` is one of QUEUED, SERVICE, REPLY, DONE, DROPPED. On a FIFO adapter
@@ -34,8 +35,8 @@ class Request:
     PLANNED: reading ``state`` derives QUEUED / SERVICE / REPLY from the clock,
     so observers see exactly what an engine-by-engine simulation would show.
 
-    A request can sit on SimPy's heap as its own reply event (``callbacks``, see
-    :class:`apsim.core.Hook`); ``hook`` is whatever heap entry currently stands
+    A request is a :class:`~apsim.core.Hook`: it can be scheduled as its own reply
+    event (``callbacks``); ``hook`` is whatever heap entry currently stands
     for it, ``sink`` the interruption target that will pick its reply up and
     ``order`` its acceptance number on the adapter. These four are set when the
     request is planned and not before.
@@ -43,11 +44,11 @@ class Request:
 
     __slots__ = ("psmid", "rtype", "length", "owner", "apqn", "t_submit", "t_start", "t_done",
                  "service_ns", "_state", "queue", "ctrl_domain", "drop_cause", "tag",
-                 "callbacks", "hook", "sink", "order")
-    _ok = True  # SimPy reads it after firing the request as an event
+                 "hook", "sink", "order")
 
     def __init__(self, psmid: int, rtype: int, length: int, owner: int = -1, t_submit: int = 0,
                  ctrl_domain: int = -1, tag: object = None) -> None:
+        self.callbacks = None
         self.psmid = psmid
         self.rtype = rtype
         self.length = length

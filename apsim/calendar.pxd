@@ -1,0 +1,41 @@
+import cython
+from apsim.core cimport Hook
+
+cdef long long _PRIO_SHIFT
+cdef long long _EID_MASK
+cdef bint _COMPILED
+
+cdef class Calendar(Hook):
+    cdef public object env
+    cdef public bint own_heap
+    cdef list _sq
+    cdef object _eid
+    cdef public long long _n
+    cdef long long _cap
+    cdef long long[::1] _tt
+    cdef long long[::1] _kk
+    cdef list _oo
+    cdef public list armed
+    cdef bint _running
+    cdef tuple _cbs
+    cdef public long long fired
+
+    @cython.locals(e=cython.longlong, k=cython.longlong, armed=list, top=tuple)
+    cpdef push(self, long long at, Hook hook, long long priority=*)
+
+    cdef _arm(self, long long t, long long k)
+
+    @cython.locals(sq=list, t=cython.longlong,
+                   k=cython.longlong, h=tuple, hv=cython.longlong, p=cython.longlong,
+                   hp=cython.longlong, he=cython.longlong, hook=Hook, armed=list, top=tuple)
+    cpdef _fire(self, _ev)
+
+    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1], oo=list,
+                   i=cython.longlong, p=cython.longlong, pt=cython.longlong)
+    cdef _hpush(self, long long t, long long k, Hook o)
+
+    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1], oo=list,
+                   t=cython.longlong, k=cython.longlong, i=cython.longlong, c=cython.longlong,
+                   r=cython.longlong, ct=cython.longlong, ck=cython.longlong, rt=cython.longlong,
+                   top=Hook, o=Hook)
+    cdef Hook _hpop(self)

@@ -1,0 +1,301 @@
+# cython: boundscheck=False, wraparound=False
+"""The request path's future-event list: hooks run in SimPy's order behind one SimPy entry.
+
+Every timed step of a request (a workload's next arrival, a reply's folded
+interruption and pickup, an engine's completion, a target's pickup timer) is a
+:class:`~apsim.core.Hook` that fires at a known time. Putting each firing on
+SimPy's own heap costs a Python tuple, a heap of Python-level comparisons whose
+depth grows with the model (one pending arrival per issuer, one reply per busy
+engine), and a pass through ``Environment.step``. The :class:`Calendar` keeps
+those firings in a heap of C integers instead and stands on SimPy's heap with
+one entry: that of its earliest firing.
+
+**Order is SimPy's.** Every firing takes its event id from SimPy's own counter
+when it is scheduled and is keyed ``(time, priority, event id)``, exactly the
+key SimPy would have given it. When SimPy pops the calendar's entry, the calendar
+runs its firings one after another, setting the clock to each one's time, for
+as long as its next key is smaller than the key at the head of SimPy's heap;
+then it puts itself back on SimPy's heap under its new earliest key. So every
+event — the calendar's and every other SimPy event, processes and timeouts
+included — runs in the same order as if each firing had been its own SimPy
+event, and a run is the same sample path either way (``APSIM_PURE=1`` runs the
+source as Python, where :meth:`Calendar.push` puts each firing on SimPy's heap
+itself, and the reports are byte-identical).
+
+**On SimPy's heap.** When a firing is scheduled from outside the calendar's own
+run (a timeline action, a SimPy process) with a key smaller than the one the
+calendar stands under, the calendar pushes a second entry under the new key; the
+older one stays and fires later with nothing due, like a disarmed hook. Entries
+are always popped smallest first, so the keys the calendar stands under form a
+stack (:attr:`Calendar.armed`).
+
+Cost per firing: one C heap push and pop, a clock update and the hook's callback;
+no allocation except the clock's int.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappush
+from typing import Any
+
+import numpy as np
+import simpy
+
+from apsim.core import Hook
+
+_COMPILED = not __file__.endswith(".py")  # a Cython build: the C heap; else heapq on SimPy's heap
+_PRIO_SHIFT = 56  # key = priority << 56 | event id (SimPy's ids stay far below 2**56)
+_EID_MASK = 0xFFFFFFFFFFFFFF  # the low 56 bits
+_NORMAL = 1
+
+
+class Calendar(Hook):
+    """Hooks scheduled on *env* in SimPy's order, kept in a C heap behind one SimPy heap entry.
+
+    Use :func:`calendar` to get the one calendar of an environment.
+    """
+
+    __slots__ = ("env", "own_heap", "_sq", "_eid", "_n", "_cap", "_tt", "_kk", "_oo", "armed",
+                 "_running", "_cbs", "fired")
+
+    def __init__(self, env: simpy.Environment, own_heap: bool | None = None) -> None:
+        self.callbacks = None
+        self.env = env
+        # Whether firings wait in the calendar's own heap (default: when compiled) or
+        # go straight onto SimPy's heap, one entry each (the same order either way).
+        self.own_heap = _COMPILED if own_heap is None else bool(own_heap)
+        self._sq: list = env._queue  # type: ignore[attr-defined]
+        self._eid = env._eid  # type: ignore[attr-defined]
+        self._n = 0
+        self._cap = 64
+        self._tt = np.zeros(self._cap, dtype=np.longlong)
+        self._kk = np.zeros(self._cap, dtype=np.longlong)
+        self._oo: list[Any] = [None] * self._cap
+        # (time, key) of every entry the calendar has on SimPy's heap, smallest last.
+        self.armed: list[tuple[int, int]] = []
+        self._running = False
+        self._cbs = (self._fire,)
+        self.fired = 0  # firings run (statistics)
+
+    # --- scheduling ------------------------------------------------------------------------
+    def push(self, at: int, hook: Hook, priority: int = _NORMAL) -> None:
+        """Fire *hook* (its ``callbacks`` already set) at absolute time *at* (``>= env.now``).
+
+        The hook must not be pending (see :class:`~apsim.core.Hook`).
+        """
+        e = next(self._eid)
+        if not self.own_heap:
+            heappush(self._sq, (at, priority, e, hook))
+            return
+        k = (priority << _PRIO_SHIFT) | e
+        self._hpush(at, k, hook)
+        if not self._running:
+            armed = self.armed
+            if not armed:
+                self._arm(at, k)
+            else:
+                top = armed[len(armed) - 1]
+                if at < top[0] or (at == top[0] and k < top[1]):
+                    self._arm(at, k)
+
+    def _arm(self, t: int, k: int) -> None:
+        """Stand on SimPy's heap under key (t, k)."""
+        t = int(t)
+        k = int(k)
+        self.armed.append((t, k))
+        self.callbacks = self._cbs
+        heappush(self._sq, (t, k >> _PRIO_SHIFT, k & _EID_MASK, self))
+
+    # --- running -----------------------------------------------------------------------------
+    def _fire(self, _ev: object) -> None:
+        """SimPy popped one of the calendar's entries: run every firing due before SimPy's head."""
+        self.armed.pop()  # SimPy pops the smallest entry first: the top of the stack
+        env = self.env
+        sq = self._sq
+        self._running = True
+        try:
+            while self._n:
+                # Read through self: a callback's push may have grown (replaced) the arrays.
+                t = self._tt[0]
+                k = self._kk[0]
+                if sq:
+                    h = sq[0]
+                    ht = h[0]
+                    if type(ht) is int:
+                        hv = ht
+                        if t > hv:
+                            break
+                        if t == hv:
+                            p = k >> _PRIO_SHIFT
+                            hp = h[1]
+                            he = h[2]
+                            if p > hp or (p == hp and (k & _EID_MASK) > he):
+                                break
+                    elif (t, k >> _PRIO_SHIFT, k & _EID_MASK) > (ht, h[1], h[2]):
+                        break
+                hook = self._hpop()
+                env._now = int(t)  # type: ignore[attr-defined]
+                self.fired += 1
+                cbs = hook.callbacks
+                hook.callbacks = None
+                for cb in cbs:
+                    cb(hook)
+        finally:
+            self._running = False
+            if self._n:
+                t = self._tt[0]
+                k = self._kk[0]
+                armed = self.armed
+                if not armed:
+                    self._arm(t, k)
+                else:
+                    top = armed[len(armed) - 1]
+                    if t < top[0] or (t == top[0] and k < top[1]):
+                        self._arm(t, k)
+            if self.armed:
+                self.callbacks = self._cbs
+
+    # --- the C heap (compiled form) -------------------------------------------------------------
+    def _grow(self) -> None:
+        cap = self._cap * 2
+        tt = np.zeros(cap, dtype=np.longlong)
+        kk = np.zeros(cap, dtype=np.longlong)
+        tt[:self._cap] = self._tt
+        kk[:self._cap] = self._kk
+        self._tt = tt
+        self._kk = kk
+        self._oo.extend([None] * (cap - self._cap))
+        self._cap = cap
+
+    def _hpush(self, t: int, k: int, o: Hook) -> None:
+        n = self._n
+        if n == self._cap:
+            self._grow()
+        tt = self._tt
+        kk = self._kk
+        oo = self._oo
+        i = n
+        while i > 0:
+            p = (i - 1) >> 1
+            pt = tt[p]
+            if t < pt or (t == pt and k < kk[p]):
+                tt[i] = pt
+                kk[i] = kk[p]
+                oo[i] = oo[p]
+                i = p
+            else:
+                break
+        tt[i] = t
+        kk[i] = k
+        oo[i] = o
+        self._n = n + 1
+
+    def _hpop(self) -> Hook:
+        tt = self._tt
+        kk = self._kk
+        oo = self._oo
+        n = self._n - 1
+        top = oo[0]
+        t = tt[n]
+        k = kk[n]
+        o = oo[n]
+        oo[n] = None
+        self._n = n
+        if n:
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= n:
+                    break
+                ct = tt[c]
+                ck = kk[c]
+                r = c + 1
+                if r < n:
+                    rt = tt[r]
+                    if rt < ct or (rt == ct and kk[r] < ck):
+                        c = r
+                        ct = rt
+                        ck = kk[r]
+                if ct < t or (ct == t and ck < k):
+                    tt[i] = ct
+                    kk[i] = ck
+                    oo[i] = oo[c]
+                    i = c
+                else:
+                    break
+            tt[i] = t
+            kk[i] = k
+            oo[i] = o
+        return top
+
+    # --- inspection and surgery (the bulk mode) ---------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def entries(self) -> list[tuple[int, int, int, Hook]]:
+        """Every pending firing as SimPy would key it: (time, priority, event id, hook)."""
+        return [(int(self._tt[i]), int(self._kk[i]) >> _PRIO_SHIFT, int(self._kk[i]) & _EID_MASK,
+                 self._oo[i]) for i in range(self._n)]
+
+    def remove(self, drop: Any) -> list[tuple[int, int, int, Hook]]:
+        """Take out every pending firing whose hook satisfies ``drop(hook)``; return them.
+
+        The calendar's own entries on SimPy's heap are replaced by one under its
+        new earliest key.
+        """
+        keep: list[tuple[int, int, Hook]] = []
+        out = []
+        for i in range(self._n):
+            t = int(self._tt[i])
+            k = int(self._kk[i])
+            o = self._oo[i]
+            if drop(o):
+                out.append((t, k >> _PRIO_SHIFT, k & _EID_MASK, o))
+            else:
+                keep.append((t, k, o))
+            self._oo[i] = None
+        self._n = 0
+        for t, k, o in sorted(keep, key=_tk):
+            self._hpush(t, k, o)
+        self._rearm()
+        return out
+
+    def _rearm(self) -> None:
+        """Replace the calendar's entries on SimPy's heap by one under its earliest key."""
+        sq = self._sq
+        if self.armed:
+            sq[:] = [e for e in sq if e[3] is not self]
+            heapify(sq)
+            self.armed = []
+        self.callbacks = None
+        if self._n and not self._running:
+            self._arm(int(self._tt[0]), int(self._kk[0]))
+
+    def __repr__(self) -> str:
+        return f"Calendar(pending={self._n}, armed={len(self.armed)}, fired={self.fired})"
+
+
+def _tk(e: tuple[int, int, Any]) -> tuple[int, int]:
+    return (e[0], e[1])
+
+
+def calendar(env: simpy.Environment) -> Calendar:
+    """The calendar of *env* (created on first use)."""
+    cal = getattr(env, "_apsim_calendar", None)
+    if cal is None:
+        cal = Calendar(env)
+        env._apsim_calendar = cal  # type: ignore[attr-defined]
+    return cal
+
+
+def pending(env: simpy.Environment) -> list[tuple[Any, int, int, Any]]:
+    """Every scheduled event of *env*: SimPy's heap entries and the calendar's firings.
+
+    SimPy's entries that only stand for the calendar are left out (its firings are
+    listed instead); the list is in no particular order.
+    """
+    cal = getattr(env, "_apsim_calendar", None)
+    out = [e for e in env._queue if e[3] is not cal]  # type: ignore[attr-defined]
+    if cal is not None:
+        out.extend(cal.entries())
+    return out
