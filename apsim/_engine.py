@@ -28,6 +28,7 @@ from types import ModuleType
 COMPILED_MODULES = (
     "apsim.core",
     "apsim.calendar",
+    "apsim.rows",
     "apsim.hw.request",
     "apsim.hw.config",
     "apsim.hw.queue",

@@ -85,6 +85,39 @@ class Hook:
         return self.callbacks is not None
 
 
+class Pickup(Hook):
+    """A deferrable interruption target (see :func:`apsim.hw.queue.deferrable`).
+
+    An interruption for it means "pick the replies of the queue up ``pickup_ns``
+    later", so a planned adapter folds the interruption and the pickup into one
+    firing that calls :meth:`pickup`. Subclassing it (a workload's ``Target`` does)
+    lets the compiled adapter make that call without a Python-level lookup.
+    """
+
+    __slots__ = ("pickup_ns",)
+
+    def __init__(self) -> None:
+        self.callbacks = None
+        self.pickup_ns = 0
+
+    def pickup(self, queue: object) -> None:
+        """Take the replies waiting on *queue* now."""
+        raise NotImplementedError
+
+
+class VcpuGate:
+    """When a VM's vCPUs can issue instructions again: ``until`` (ns), 0 if never blocked.
+
+    KVM keeps it current whenever it blocks the vCPUs for a mask update, so a
+    workload's hot path reads one integer instead of calling ``KVM.ready_at``.
+    """
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = 0
+
+
 def disarm(hook: Hook) -> None:
     """Make a pending hook fire as a no-op (its heap entry stays until SimPy pops it).
 

@@ -9,17 +9,15 @@ from all samples.
 from __future__ import annotations
 
 from array import array
-from itertools import chain
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from apsim.rows import RowBuffer
+
 
 COLUMNS = ("owner", "apqn", "rtype", "t_submit", "t_start", "t_done", "t_deq")
 """Every column of a :class:`RequestRecorder`, in row order."""
-
-
-_FLUSH_ROWS = 16384  # pending rows kept as tuples before they go into the columns
 
 
 class RequestRecorder:
@@ -27,14 +25,15 @@ class RequestRecorder:
 
     ``t_start`` (added for waiting-time analysis) is when an engine took the
     request; rows recorded through the old six-argument :meth:`record` carry -1.
-    The event engine appends whole rows as tuples (:attr:`add_row`, one C call
-    per request) and the bulk mode appends numpy blocks (:meth:`extend`); both are
-    kept in arrival order and merged lazily, so reading a column (an
-    ``array.array``), :meth:`arrays` or ``len()`` always sees every row, in order.
+    The event engine writes rows into :attr:`rows` (an :class:`~apsim.rows.RowBuffer`:
+    no Python object per row), which hands over int64 blocks; the bulk mode appends
+    numpy blocks (:meth:`extend`). Both are kept in arrival order and merged
+    lazily, so reading a column (an ``array.array``), :meth:`arrays` or ``len()``
+    always sees every row, in order.
     """
 
     __slots__ = ("_owner", "_apqn", "_rtype", "_t_submit", "_t_start", "_t_done", "_t_deq",
-                 "owners", "warmup_ns", "_rows", "add_row", "_segs", "_nsegs")
+                 "owners", "warmup_ns", "rows", "add_row", "_segs", "_nsegs")
 
     def __init__(self, warmup_ns: int = 0) -> None:
         self._owner = array("l")
@@ -46,16 +45,16 @@ class RequestRecorder:
         self._t_deq = array("q")
         self.owners: list[str] = []  # owner index -> name (guest names)
         self.warmup_ns = warmup_ns
-        self._rows: list[tuple[int, int, int, int, int, int, int]] = []
-        # Bound append of the pending-row list: ``add_row((owner, apqn, rtype,
-        # t_submit, t_start, t_done, t_deq))``.
-        self.add_row = self._rows.append
+        # The rows being written (full blocks arrive in _take_block).
+        self.rows = RowBuffer(self._take_block)
+        # ``add_row((owner, apqn, rtype, t_submit, t_start, t_done, t_deq))``.
+        self.add_row = self.rows.add_row
         self._segs: list[dict[str, np.ndarray]] = []  # numpy blocks after the array columns
         self._nsegs = 0  # rows in _segs
 
     # --- columns (always complete) -------------------------------------------------------
     def _col(self, name: str) -> array:
-        if self._rows or self._segs:
+        if self.rows.n or self._segs:
             self._merge()
         return getattr(self, "_" + name)
 
@@ -68,15 +67,13 @@ class RequestRecorder:
     t_deq = property(lambda self: self._col("t_deq"), doc="DQAP time (ns).")
 
     def flush(self) -> None:
-        """Turn the pending tuple rows into a numpy block (keeps their place in the order)."""
-        rows = self._rows
-        if not rows:
-            return
-        n = len(rows)
-        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=7 * n).reshape(n, 7)
-        rows.clear()  # in place: add_row stays bound to this list
-        self._segs.append({k: flat[:, i].copy() for i, k in enumerate(COLUMNS)})
-        self._nsegs += n
+        """Move the rows being written into a numpy block (keeps their place in the order)."""
+        self.rows.flush()
+
+    def _take_block(self, block: np.ndarray) -> None:
+        """A block of rows from :attr:`rows`, (n, 7) int64 in :data:`COLUMNS` order."""
+        self._segs.append({k: block[:, i].copy() for i, k in enumerate(COLUMNS)})
+        self._nsegs += len(block)
 
     def _merge(self) -> None:
         """Move every block into the array columns."""
@@ -88,11 +85,6 @@ class RequestRecorder:
         self._segs = []
         self._nsegs = 0
 
-    def maybe_flush(self) -> None:
-        """Flush when enough rows are pending (bounds the memory of pending tuples)."""
-        if len(self._rows) >= _FLUSH_ROWS:
-            self.flush()
-
     def owner_index(self, name: str) -> int:
         """Register an owner name (a guest) and return its index."""
         if name in self.owners:
@@ -103,9 +95,7 @@ class RequestRecorder:
     def record(self, owner: int, apqn: int, rtype: int, t_submit: int, t_done: int, t_deq: int,
                t_start: int = -1) -> None:
         """One completed request (its reply was dequeued at *t_deq*)."""
-        self._rows.append((owner, apqn, rtype, t_submit, t_start, t_done, t_deq))
-        if len(self._rows) >= _FLUSH_ROWS:
-            self.flush()
+        self.rows.add(owner, apqn, rtype, t_submit, t_start, t_done, t_deq)
 
     def appenders(self) -> tuple:
         """Bound ``append`` of every column, in :data:`COLUMNS` order (blocks merged first)."""
@@ -125,7 +115,7 @@ class RequestRecorder:
         self._nsegs += n
 
     def __len__(self) -> int:
-        return len(self._owner) + self._nsegs + len(self._rows)
+        return len(self._owner) + self._nsegs + self.rows.n
 
     def arrays(self) -> dict[str, np.ndarray]:
         """All columns as int64 numpy arrays (rows submitted before the warm-up end excluded)."""

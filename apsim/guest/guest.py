@@ -59,6 +59,9 @@ class GuestPort:
         # queue link() gives while this configuration's generation is unchanged.
         self.config = kvm.config
         self.ready_at = kvm.ready_at  # type: ignore[method-assign]  # no extra frame per call
+        # A first-level guest's vCPUs are blocked exactly while its KVM's gate says so
+        # (a nested guest also waits for its guest-1: no gate, ready_at decides).
+        self.vcpu_gate = kvm.gate if kvm.parent is None else None
 
     def nqap(self, apqn: int, req: Request) -> int:
         return sie_nqap(self.guest.kvm, apqn, req)

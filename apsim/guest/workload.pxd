@@ -1,12 +1,16 @@
 import cython
-from apsim.core cimport Hook
+from apsim.core cimport Hook, Pickup, VcpuGate
+from apsim.hw.instructions cimport nqap_queue, dqap_queue
 from apsim.calendar cimport Calendar
 from apsim.hw.request cimport Request
 from apsim.hw.queue cimport APQueue
 from apsim.hw.config cimport APConfiguration
+from apsim.rows cimport RowBuffer
 
-cdef class Target(Hook):
-    cdef public object wl
+cdef class Workload
+
+cdef class Target(Pickup):
+    cdef public Workload wl
     cdef public int apqn
     cdef public long long idx
     cdef public long long outstanding
@@ -18,10 +22,9 @@ cdef class Target(Hook):
     cdef public dict weights
     cdef public object group
     cdef public tuple pickup_cbs
-    cdef public long long pickup_ns
-    cdef public object pickup
     cdef public object q
     cdef public long long gen
+    cpdef pickup(self, queue)
 
 cdef class _LLGroup:
     cdef public list heap
@@ -65,9 +68,9 @@ cdef class Workload:
     cdef public tuple _arr_cbs
     cdef public bint _always_ready
     cdef public object _ready_at
+    cdef public VcpuGate _gate
     cdef public APConfiguration _link_cfg
-    cdef public object _add_row
-    cdef public list _pending_rows
+    cdef public RowBuffer _rows
     cdef public bint _closed
     cdef public bint _pollable
     cdef public bint _rr
@@ -79,5 +82,7 @@ cdef class Workload:
     @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration)
     cpdef _arrive(self, ev)
 
-    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong)
+    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer)
     cpdef _drain_target(self, Target tg, _queue=*)
+
+    cpdef long long _ready(self, long long now) except? -1

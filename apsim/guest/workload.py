@@ -33,14 +33,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from functools import partial
 from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 
 from apsim.calendar import calendar
-from apsim.core import Hook, call_at
+from apsim.core import Hook, Pickup, call_at
 from apsim.guest.port import Port
 from apsim.hw.instructions import dqap_queue, nqap_queue
 from apsim.hw.request import Request
@@ -48,7 +47,6 @@ from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
-_FLUSH_ROWS = 16384  # recorder rows pending before the workload flushes them
 _LL_TOTAL_SHIFT = 16  # least-loaded heap key: load << 56 | total << 16 | target index
 _LL_LOAD_SHIFT = 56
 
@@ -111,7 +109,7 @@ def _choice_is_cdf_search() -> bool:
     return _CHOICE_OK
 
 
-class Target(Hook):
+class Target(Pickup):
     """The driver's view of one APQN it sends to; also that APQN's reply-pickup timer.
 
     ``outstanding`` counts requests NQAP'd and not yet dequeued (or dropped),
@@ -122,7 +120,7 @@ class Target(Hook):
     """
 
     __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "held", "key",
-                 "weights", "group", "pickup_cbs", "pickup_ns", "pickup", "q", "gen")
+                 "weights", "group", "pickup_cbs", "q", "gen")
 
     def __init__(self, wl: Workload, apqn: int, depth: int) -> None:
         self.callbacks = None
@@ -138,16 +136,17 @@ class Target(Hook):
         self.weights: dict[int, int] = {}  # request type index -> zcrypt weight
         self.group: _LLGroup | None = None
         self.pickup_cbs = (wl._drain_target,)  # SimPy passes the target itself
-        # Deferrable interruption target (apsim.hw.queue.deferrable): an interruption
+        # Deferrable interruption target (apsim.core.Pickup): an interruption
         # means "pick up pickup_ns later", so a planned adapter folds the two.
         self.pickup_ns = wl.irq_latency
-        # pickup(queue): the deferred form of an interruption — drain now. A partial
-        # object, so the adapter's reply event reaches the drain without a Python frame.
-        self.pickup = partial(wl._drain_target, self)
         # The physical queue behind the APQN for a port that offers links (an LPAR's
         # own zcrypt), valid while the configuration's generation is `gen`.
         self.q: Any = None
         self.gen = -1
+
+    def pickup(self, queue: object) -> None:
+        """The deferred form of an interruption: take the APQN's replies now."""
+        self.wl._drain_target(self, queue)
 
     def weight(self, rt: int) -> int:
         """zcrypt weight of one *rt* request on this APQN (1 without a weight function)."""
@@ -243,10 +242,11 @@ class Workload:
         self._arr_cbs = (self._arrive,)
         self._always_ready = bool(getattr(port, "always_ready", False))
         self._ready_at = None if self._always_ready else port.ready_at
+        # A port whose vCPU blocking is one time (apsim.core.VcpuGate): read it, don't call.
+        self._gate = None if self._always_ready else getattr(port, "vcpu_gate", None)
         # Ports that offer queue links (LparPort): their configuration, else None.
         self._link_cfg = getattr(port, "config", None) if callable(getattr(port, "link", None)) else None
-        self._add_row = recorder.add_row
-        self._pending_rows = recorder._rows  # its length bounds the rows not yet in columns
+        self._rows = recorder.rows  # where completed requests' rows are written
         self._closed = spec.kind == "closed"
         self._pollable = spec.reply == "poll"
         self._rr = spec.select == "round_robin"
@@ -481,7 +481,8 @@ class Workload:
                 heappush(tg.group.heap, k)
             if tg.outstanding >= tg.depth:
                 tg.held.append(req)
-            elif self._ready_at is not None and self._ready_at(now) > now:
+            elif self._ready_at is not None and (
+                    self._gate.until > now if self._gate is not None else self._ready_at(now) > now):
                 self._enqueue(q, req)  # the vCPUs are blocked: NQAP when released
             else:
                 tg.outstanding += 1
@@ -613,9 +614,15 @@ class Workload:
                 return dqap_queue(tg.q)
         return self.port.dqap(tg.apqn)
 
+    def _ready(self, now: int) -> int:
+        """When the port's vCPUs can issue an instruction (>= *now*)."""
+        if self._gate is not None:
+            return self._gate.until if self._gate.until > now else now
+        return self.port.ready_at(now)
+
     def _enqueue(self, q: int, req: Request) -> None:
         now = self.env._now  # type: ignore[attr-defined]
-        ready = now if self._always_ready else self.port.ready_at(now)
+        ready = now if self._always_ready else self._ready(now)
         tg = self._tgt[q]
         if ready > now:
             # vCPUs are blocked by a mask update; the instruction runs when released.
@@ -706,14 +713,14 @@ class Workload:
         env = self.env
         now = env._now  # type: ignore[attr-defined]
         if not self._always_ready:
-            ready = self.port.ready_at(now)
+            ready = self._ready(now)
             if ready > now:
                 call_at(env, ready - now, self._drain_later, tg)
                 return
         apqn = tg.apqn
         cfg = self._link_cfg
         lq = tg.q if cfg is not None and tg.gen == cfg.generation else None
-        add_row = self._add_row
+        rows = self._rows
         owner = self.owner
         dq = self.dqap_ns
         closed = self._closed
@@ -738,7 +745,7 @@ class Workload:
                     break
                 continue
             rt = req.rtype
-            add_row((owner, apqn, rt, req.t_submit, req.t_start, req.t_done, now + k * dq))
+            rows.add(owner, apqn, rt, req.t_submit, req.t_start, req.t_done, now + k * dq)
             self.completed += 1
             # _release(): a slot of the APQN is free again; send the next held request.
             tg.outstanding -= 1
@@ -761,8 +768,6 @@ class Workload:
                     self._new_request()
             if not more:
                 break
-        if len(self._pending_rows) >= _FLUSH_ROWS:
-            self.recorder.flush()
 
     def _drain_later(self, ev) -> None:  # noqa: ANN001
         """The vCPUs were blocked at the interruption: drain when they are released."""

@@ -1,7 +1,7 @@
 import cython
 from apsim.hw.queue cimport APQueue
 from apsim.hw.request cimport Request, Ledger
-from apsim.core cimport Hook
+from apsim.core cimport Hook, Pickup
 from apsim.calendar cimport Calendar
 
 cdef class Adapter:
@@ -40,5 +40,5 @@ cdef class Adapter:
     @cython.locals(now=cython.longlong, f=cython.longlong, start=cython.longlong, done=cython.longlong, q=APQueue)
     cpdef submit(self, Request req)
 
-    @cython.locals(st=cython.int, q=APQueue, plan=list)
+    @cython.locals(st=cython.int, q=APQueue, plan=list, pk=Pickup)
     cpdef _reply_event(self, Request req)

@@ -34,7 +34,7 @@ from heapq import heapify, heapreplace
 from typing import TYPE_CHECKING, Any
 
 from apsim.calendar import calendar
-from apsim.core import Hook, disarm
+from apsim.core import Hook, Pickup, disarm
 from apsim.hw.cards import CardSpec
 from apsim.hw.queue import GENERIC, APQueue
 from apsim.hw.request import DROPPED, PLANNED, QUEUED, REPLY, SERVICE, Ledger, Request
@@ -363,9 +363,17 @@ class Adapter:
                 q.irq_count += 1
             else:
                 q._settle(self.env._now)  # type: ignore[attr-defined]
-            req.sink.pickup(q)
+            sink = req.sink
         elif st == REPLY:
-            req.sink.pickup(req.queue)
+            q = req.queue
+            sink = req.sink
+        else:
+            return
+        if isinstance(sink, Pickup):
+            pk = sink  # a C-level call when compiled (typed in adapter.pxd)
+            pk.pickup(q)
+        else:
+            sink.pickup(q)
 
     def _ready_event(self, req: Request) -> None:
         """SimPy callback at ``t_done`` for a plain interruption target: post and interrupt."""

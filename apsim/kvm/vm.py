@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from apsim.core import call_at
+from apsim.core import VcpuGate, call_at
 from apsim.errors import ConfigError, ProgramException, ValidityIntercept
 from apsim.hw.config import APConfiguration, Facilities
 from apsim.hw.queue import deferrable
@@ -219,7 +219,8 @@ class KVM:
         self.irq_listeners: list[Callable[[APQueue], None]] = _Listeners(self.unfold_irqs)
         self.mask_listeners: list[Callable[[KVM], None]] = []
         self.mask_history: list[tuple[int, Mask, Mask, Mask]] = []
-        self.blocked_until: int = 0
+        # blocked_until lives in the gate, which a guest workload's hot path reads directly.
+        self.gate = VcpuGate()
         self.blocked_windows: list[tuple[int, int]] = []
         self.children: list[KVM] = []
         self.shadow: vsie.ShadowCrycb | None = None
@@ -372,6 +373,15 @@ class KVM:
             self.mask_history.append((int(self.env.now), *masks))
 
     # --- vCPU scheduling ----------------------------------------------------------------------
+    @property
+    def blocked_until(self) -> int:
+        """The vCPUs of this VM (not counting a guest-1's) are blocked until this time (ns)."""
+        return self.gate.until
+
+    @blocked_until.setter
+    def blocked_until(self, t: int) -> None:
+        self.gate.until = t
+
     def ready_at(self, now: int | None = None) -> int:
         """Earliest time >= *now* at which a vCPU of this VM can execute an instruction.
 

@@ -74,3 +74,23 @@ def test_an_lpar_configuration_change_invalidates_the_guests_cached_links():
     lp = sim.lpar.config
     lp.set_masks(lp.apm, lp.aqm, lp.adm)
     assert cfg.generation > gen
+
+
+def test_requests_a_guest_issues_while_its_vcpus_are_blocked_wait_for_the_release():
+    sim = _sim()
+    sim.env.run(until=200_000_000)
+    g0 = sim.guests["g0"]
+    kvm, wl = g0.kvm, g0.workload
+    start = sim.env.now
+    release = start + 5_000_000  # 5 ms: about 22 of g0's arrivals
+    kvm.blocked_until = release  # what a mask update does, longer
+    assert kvm.gate.until == release and kvm.ready_at(start) == release
+    sim.env.run(until=start + 20_000_000)
+    rows = _rows(sim)
+    mine = rows[:, rows[0] == wl.owner]
+    inside = mine[:, (mine[3] >= start) & (mine[3] < release)]
+    assert inside.shape[1] >= 5
+    # NQAP (so the engine start) and the pickup (DQAP) wait for the release.
+    assert (inside[4] >= release).all() and (inside[6] >= release).all()
+    others = rows[:, (rows[0] != wl.owner) & (rows[3] >= start) & (rows[3] < release)]
+    assert others.shape[1] and (others[4] < release).any()  # other guests were not blocked
