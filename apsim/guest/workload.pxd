@@ -8,6 +8,7 @@ from apsim.hw.config cimport APConfiguration
 from apsim.rows cimport RowBuffer
 
 cdef class Workload
+cdef class _LLGroup
 
 cdef class Target(Pickup):
     cdef public Workload wl
@@ -18,17 +19,32 @@ cdef class Target(Pickup):
     cdef public long long total
     cdef public long long depth
     cdef public object held
-    cdef public object key
     cdef public dict weights
-    cdef public object group
+    cdef public _LLGroup group
     cdef public tuple pickup_cbs
     cdef public object q
     cdef public long long gen
     cpdef pickup(self, queue)
 
 cdef class _LLGroup:
-    cdef public list heap
     cdef public tuple weights
+    cdef public long long _n
+    cdef long long _cap
+    cdef long long[::1] _load
+    cdef long long[::1] _total
+    cdef long long[::1] _idx
+
+    @cython.locals(la=cython.longlong[::1], ta=cython.longlong[::1], ia=cython.longlong[::1],
+                   i=cython.longlong, p=cython.longlong, pl=cython.longlong)
+    cpdef push(self, long long load, long long total, long long idx)
+
+    @cython.locals(la=cython.longlong[::1], ta=cython.longlong[::1], ia=cython.longlong[::1],
+                   n=cython.longlong, i=cython.longlong, c=cython.longlong, r=cython.longlong,
+                   cl=cython.longlong, load=cython.longlong, total=cython.longlong, idx=cython.longlong)
+    cdef _pop(self)
+
+    @cython.locals(t=Target)
+    cpdef Target top(self, list active)
 
 cdef class Workload:
     cdef public object port
@@ -79,10 +95,10 @@ cdef class Workload:
     cdef public bint _poisson
     cdef dict __dict__
 
-    @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration)
+    @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration, grp=_LLGroup)
     cpdef _arrive(self, ev)
 
-    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer)
+    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer, grp=_LLGroup)
     cpdef _drain_target(self, Target tg, _queue=*)
 
     cpdef long long _ready(self, long long now) except? -1

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -47,8 +46,6 @@ from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
-_LL_TOTAL_SHIFT = 16  # least-loaded heap key: load << 56 | total << 16 | target index
-_LL_LOAD_SHIFT = 56
 
 
 @dataclass
@@ -119,7 +116,7 @@ class Target(Pickup):
     heap while a pickup is pending.
     """
 
-    __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "held", "key",
+    __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "held",
                  "weights", "group", "pickup_cbs", "q", "gen")
 
     def __init__(self, wl: Workload, apqn: int, depth: int) -> None:
@@ -132,7 +129,6 @@ class Target(Pickup):
         self.total = 0
         self.depth = depth
         self.held: deque[Request] = deque()
-        self.key = -1  # current least-loaded heap key
         self.weights: dict[int, int] = {}  # request type index -> zcrypt weight
         self.group: _LLGroup | None = None
         self.pickup_cbs = (wl._drain_target,)  # SimPy passes the target itself
@@ -183,17 +179,100 @@ class _LLGroup:
     zcrypt picks the target with the least (weight + load), ties to the one with
     fewer requests so far, then (our rule, as the linear scan did) the earlier one
     in the target list. Inside a group the weight is common, so the order is
-    (load, total, index), packed into one int so heap comparisons are int
-    comparisons. Entries go stale when a target's key changes; a key never repeats
-    (total only grows, and load strictly falls between two dispatches), so an
-    entry is current exactly when it equals its target's ``key``.
+    (load, total, index). The heap keeps those three integers in parallel int64
+    arrays (compared in C when compiled; a target's load is a sum of zcrypt
+    weights, too large to pack into one machine word with the rest). Entries go
+    stale when a target's load or total changes, and every change pushes a new
+    entry; a (load, total) pair never repeats for a target (total only grows, and
+    load strictly falls between two dispatches), so an entry is current exactly
+    when it matches its target's load and total now.
     """
 
-    __slots__ = ("heap", "weights")
+    __slots__ = ("weights", "_n", "_cap", "_load", "_total", "_idx")
 
     def __init__(self, weights: tuple[int, ...]) -> None:
-        self.heap: list[int] = []
         self.weights = weights
+        self._n = 0
+        self._cap = 16
+        self._load = np.zeros(self._cap, dtype=np.int64)
+        self._total = np.zeros(self._cap, dtype=np.int64)
+        self._idx = np.zeros(self._cap, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _grow(self) -> None:
+        cap = self._cap * 2
+        self._load = np.concatenate([self._load, np.zeros(cap - self._cap, dtype=np.int64)])
+        self._total = np.concatenate([self._total, np.zeros(cap - self._cap, dtype=np.int64)])
+        self._idx = np.concatenate([self._idx, np.zeros(cap - self._cap, dtype=np.int64)])
+        self._cap = cap
+
+    def push(self, load: int, total: int, idx: int) -> None:
+        """Add the entry (load, total, idx)."""
+        if self._n == self._cap:
+            self._grow()
+        la = self._load
+        ta = self._total
+        ia = self._idx
+        i = self._n
+        self._n = i + 1
+        while i > 0:
+            p = (i - 1) >> 1
+            pl = la[p]
+            if load < pl or (load == pl and (total < ta[p] or (total == ta[p] and idx < ia[p]))):
+                la[i] = pl
+                ta[i] = ta[p]
+                ia[i] = ia[p]
+                i = p
+            else:
+                break
+        la[i] = load
+        ta[i] = total
+        ia[i] = idx
+
+    def _pop(self) -> None:
+        la = self._load
+        ta = self._total
+        ia = self._idx
+        n = self._n - 1
+        self._n = n
+        load = la[n]
+        total = ta[n]
+        idx = ia[n]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            r = c + 1
+            if r < n and (la[r] < la[c] or (la[r] == la[c] and (
+                    ta[r] < ta[c] or (ta[r] == ta[c] and ia[r] < ia[c])))):
+                c = r
+            cl = la[c]
+            if cl < load or (cl == load and (ta[c] < total or (ta[c] == total and ia[c] < idx))):
+                la[i] = cl
+                ta[i] = ta[c]
+                ia[i] = ia[c]
+                i = c
+            else:
+                break
+        if n:
+            la[i] = load
+            ta[i] = total
+            ia[i] = idx
+
+    def top(self, active: list[Target]) -> Target:
+        """The group's least-loaded target (stale entries on top are dropped)."""
+        while True:
+            t = active[self._idx[0]]
+            if t.load == self._load[0] and t.total == self._total[0]:
+                return t
+            self._pop()
+
+    def entries(self) -> list[tuple[int, int, int]]:
+        """Every entry (load, total, index), current or stale, in no particular order."""
+        return [(int(self._load[i]), int(self._total[i]), int(self._idx[i])) for i in range(self._n)]
 
 
 class Workload:
@@ -364,10 +443,7 @@ class Workload:
                     g = by_w[wv] = _LLGroup(wv)
                     self._groups.append(g)
                 t.group = g
-                t.key = (t.load << _LL_LOAD_SHIFT) | (t.total << _LL_TOTAL_SHIFT) | t.idx
-                g.heap.append(t.key)
-            for g in self._groups:
-                g.heap.sort()
+                g.push(t.load, t.total, t.idx)
             self._ll_rt_pos = {rt: i for i, rt in enumerate(rts)}
 
     # --- random streams (block draws; see the module docstring for the order) ------------
@@ -460,13 +536,8 @@ class Workload:
                 tg = active[rr]
             elif len(groups) == 1:
                 # Least loaded with one weight class: the heap's current top.
-                heap = groups[0].heap
-                while True:
-                    k = heap[0]
-                    tg = active[k & 0xFFFF]
-                    if tg.key == k:
-                        break
-                    heappop(heap)
+                grp = groups[0]
+                tg = grp.top(active)
             else:
                 tg = self._select_target(rt)
             q = req.apqn = tg.apqn
@@ -477,8 +548,8 @@ class Workload:
                 tg.load += w if w is not None else tg.weight(rt)
             tg.total += 1
             if groups:
-                k = tg.key = (tg.load << _LL_LOAD_SHIFT) | (tg.total << _LL_TOTAL_SHIFT) | tg.idx
-                heappush(tg.group.heap, k)
+                grp = tg.group
+                grp.push(tg.load, tg.total, tg.idx)
             if tg.outstanding >= tg.depth:
                 tg.held.append(req)
             elif self._ready_at is not None and (
@@ -536,13 +607,7 @@ class Workload:
         best_key: tuple[int, int, int] | None = None
         pos = self._ll_rt_pos.get(rt)
         for g in self._groups:
-            heap = g.heap
-            while True:
-                k = heap[0]
-                t = active[k & 0xFFFF]
-                if t.key == k:
-                    break
-                heappop(heap)
+            t = g.top(active)
             w = g.weights[pos] if pos is not None else t.weight(rt)
             key = (w + t.load, t.total, t.idx)
             if best_key is None or key < best_key:
@@ -557,8 +622,7 @@ class Workload:
     def _ll_update(self, t: Target) -> None:
         """Re-key an active target in its least-loaded heap after its load or total changed."""
         if t.group is not None and t.idx >= 0:
-            k = t.key = (t.load << _LL_LOAD_SHIFT) | (t.total << _LL_TOTAL_SHIFT) | t.idx
-            heappush(t.group.heap, k)
+            t.group.push(t.load, t.total, t.idx)
 
     def _dispatch(self, req: Request) -> None:
         if not self._active:
@@ -756,8 +820,8 @@ class Workload:
                 tg.load -= w if w is not None else tg.weight(rt)
             if groups and tg.idx >= 0:
                 # _ll_update(), inlined.
-                kk = tg.key = (tg.load << _LL_LOAD_SHIFT) | (tg.total << _LL_TOTAL_SHIFT) | tg.idx
-                heappush(tg.group.heap, kk)
+                grp = tg.group
+                grp.push(tg.load, tg.total, tg.idx)
             if tg.held and tg.outstanding < tg.depth:
                 self._enqueue(apqn, tg.held.popleft())
             # _finish()
