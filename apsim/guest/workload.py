@@ -46,6 +46,7 @@ from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
+_COMPILED = not __file__.endswith(".py")  # C arrays for the least-loaded heaps, else lists
 
 
 @dataclass
@@ -173,6 +174,19 @@ class Target(Pickup):
                 f"total={self.total}, held={len(self.held)})")
 
 
+def _int_array(n: int, head: Any = None) -> Any:
+    """*n* zeros (after the values of *head*): an int64 array when compiled, a list as Python."""
+    if _COMPILED:
+        a = np.zeros(n, dtype=np.int64)
+        if head is not None:
+            a[:len(head)] = head
+        return a
+    out = [0] * n
+    if head is not None:
+        out[:len(head)] = head
+    return out
+
+
 class _LLGroup:
     """Targets that weigh every request type the same: one lazy heap of their keys.
 
@@ -194,18 +208,18 @@ class _LLGroup:
         self.weights = weights
         self._n = 0
         self._cap = 16
-        self._load = np.zeros(self._cap, dtype=np.int64)
-        self._total = np.zeros(self._cap, dtype=np.int64)
-        self._idx = np.zeros(self._cap, dtype=np.int64)
+        self._load = _int_array(self._cap)
+        self._total = _int_array(self._cap)
+        self._idx = _int_array(self._cap)
 
     def __len__(self) -> int:
         return self._n
 
     def _grow(self) -> None:
         cap = self._cap * 2
-        self._load = np.concatenate([self._load, np.zeros(cap - self._cap, dtype=np.int64)])
-        self._total = np.concatenate([self._total, np.zeros(cap - self._cap, dtype=np.int64)])
-        self._idx = np.concatenate([self._idx, np.zeros(cap - self._cap, dtype=np.int64)])
+        self._load = _int_array(cap, self._load)
+        self._total = _int_array(cap, self._total)
+        self._idx = _int_array(cap, self._idx)
         self._cap = cap
 
     def push(self, load: int, total: int, idx: int) -> None:
