@@ -44,7 +44,7 @@ from apsim.core import _NOOP
 from apsim.guest.workload import _BLOCK, Target, Workload
 from apsim.hw.adapter import Adapter, _Rearm
 from apsim.hw.queue import APQueue
-from apsim.hw.request import DONE, DROPPED, PLANNED, REPLY, Request
+from apsim.hw.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
 
 _T_BITS = 47  # times fit in 47 bits (39 simulated hours) inside packed sort keys
 _T_LIMIT = 1 << (_T_BITS - 1)  # a window must start before this (and end before 2**47)
@@ -457,7 +457,7 @@ def _materialize(st: _State, now: int) -> None:
         else:
             req._state = PLANNED
             q._plan.append(req)
-        req.hook = req
+        req.hook = ITSELF
         req.callbacks = q.adapter._reply_cbs
         items.append((int(c["key"][i]), 0, req, int(c["t_done"][i]) + int(st.latency[wi])))
     for wi, wl in enumerate(st.wls):

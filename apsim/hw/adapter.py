@@ -37,7 +37,7 @@ from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, disarm
 from apsim.hw.cards import CardSpec
 from apsim.hw.queue import GENERIC, APQueue
-from apsim.hw.request import DROPPED, PLANNED, QUEUED, REPLY, SERVICE, Ledger, Request
+from apsim.hw.request import DROPPED, ITSELF, PLANNED, QUEUED, REPLY, SERVICE, Ledger, Request
 
 if TYPE_CHECKING:
     import simpy
@@ -330,11 +330,11 @@ class Adapter:
             if sink is None:
                 req.hook = None
             elif sink is GENERIC:
-                req.hook = req
+                req.hook = ITSELF
                 req.callbacks = self._ready_cbs
                 self._cal.push(done, req)
             else:
-                req.hook = req
+                req.hook = ITSELF
                 req.callbacks = self._reply_cbs
                 self._cal.push(done + sink.pickup_ns, req)
             return
@@ -396,8 +396,10 @@ class Adapter:
     def _arm(self, req: Request, sink: Any) -> None:
         """(Re)schedule the event of a planned request whose reply is not ready yet."""
         h = req.hook
-        if h is not None:
-            disarm(h)  # its heap entry stays and fires as a no-op
+        if h is ITSELF:
+            disarm(req)  # its heap entry stays and fires as a no-op
+        elif h is not None:
+            disarm(h)
         req.sink = sink
         if sink is None:
             req.hook = None

@@ -22,6 +22,14 @@ DONE = 3  # reply dequeued
 DROPPED = 4  # lost to a reset, configure off, checkstop, ...
 PLANNED = 5  # internal: scheduled on a FIFO adapter; QUEUED/SERVICE/REPLY follow from the times
 
+ITSELF = object()
+"""``Request.hook`` when the request is itself its pending event.
+
+A marker rather than a reference to the request, so a request is never in a
+reference cycle with itself: it is freed by reference counting the moment its
+last holder lets go, instead of waiting for (and feeding) the cycle collector.
+"""
+
 DROP_CAUSES = ("reset", "zeroize", "configure_off", "checkstop", "lpar_crypto_change",
                "hot_unplug", "guest_stop", "guest_reset", "mdev_remove", "queue_removed")
 
@@ -37,7 +45,7 @@ class Request(Hook):
 
     A request is a :class:`~apsim.core.Hook`: it can be scheduled as its own reply
     event (``callbacks``); ``hook`` is whatever heap entry currently stands
-    for it, ``sink`` the interruption target that will pick its reply up and
+    for it (:data:`ITSELF` when that is the request), ``sink`` the interruption target that will pick its reply up and
     ``order`` its acceptance number on the adapter. These four are set when the
     request is planned and not before.
     """
