@@ -14,7 +14,10 @@ cdef class Calendar(Hook):
     cdef long long _cap
     cdef long long[::1] _tt
     cdef long long[::1] _kk
+    cdef long long[::1] _ss
     cdef list _oo
+    cdef long long[::1] _free
+    cdef long long _nfree
     cdef public list armed
     cdef bint _running
     cdef tuple _cbs
@@ -30,12 +33,14 @@ cdef class Calendar(Hook):
                    hp=cython.longlong, he=cython.longlong, hook=Hook, armed=list, top=tuple)
     cpdef _fire(self, _ev)
 
-    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1], oo=list,
-                   i=cython.longlong, p=cython.longlong, pt=cython.longlong)
+    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1],
+                   ss=cython.longlong[::1], i=cython.longlong, p=cython.longlong, pt=cython.longlong,
+                   nf=cython.longlong, slot=cython.longlong)
     cdef _hpush(self, long long t, long long k, Hook o)
 
-    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1], oo=list,
-                   t=cython.longlong, k=cython.longlong, i=cython.longlong, c=cython.longlong,
+    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1],
+                   ss=cython.longlong[::1], t=cython.longlong, k=cython.longlong, s=cython.longlong,
+                   slot=cython.longlong, i=cython.longlong, c=cython.longlong,
                    r=cython.longlong, ct=cython.longlong, ck=cython.longlong, rt=cython.longlong,
-                   top=Hook, o=Hook)
+                   top=Hook)
     cdef Hook _hpop(self)

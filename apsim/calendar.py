@@ -55,8 +55,8 @@ class Calendar(Hook):
     Use :func:`calendar` to get the one calendar of an environment.
     """
 
-    __slots__ = ("env", "own_heap", "_sq", "_eid", "_n", "_cap", "_tt", "_kk", "_oo", "armed",
-                 "_running", "_cbs", "fired")
+    __slots__ = ("env", "own_heap", "_sq", "_eid", "_n", "_cap", "_tt", "_kk", "_ss", "_oo",
+                 "_free", "_nfree", "armed", "_running", "_cbs", "fired")
 
     def __init__(self, env: simpy.Environment, own_heap: bool | None = None) -> None:
         self.callbacks = None
@@ -68,9 +68,16 @@ class Calendar(Hook):
         self._eid = env._eid  # type: ignore[attr-defined]
         self._n = 0
         self._cap = 64
+        # The heap orders (time, key, slot) triples; the hooks stay put in _oo[slot].
+        # Moving only integers while sifting matters: moving the hooks themselves would
+        # touch each one's reference count, a cache miss per level with many issuers.
         self._tt = np.zeros(self._cap, dtype=np.longlong)
         self._kk = np.zeros(self._cap, dtype=np.longlong)
+        self._ss = np.zeros(self._cap, dtype=np.longlong)
         self._oo: list[Any] = [None] * self._cap
+        # Free slots, a stack (the slot freed last is reused first: it is in cache).
+        self._free = np.arange(self._cap - 1, -1, -1, dtype=np.longlong)
+        self._nfree = self._cap
         # (time, key) of every entry the calendar has on SimPy's heap, smallest last.
         self.armed: list[tuple[int, int]] = []
         self._running = False
@@ -157,23 +164,36 @@ class Calendar(Hook):
 
     # --- the C heap (compiled form) -------------------------------------------------------------
     def _grow(self) -> None:
-        cap = self._cap * 2
+        old = self._cap
+        cap = old * 2
         tt = np.zeros(cap, dtype=np.longlong)
         kk = np.zeros(cap, dtype=np.longlong)
-        tt[:self._cap] = self._tt
-        kk[:self._cap] = self._kk
+        ss = np.zeros(cap, dtype=np.longlong)
+        free = np.zeros(cap, dtype=np.longlong)
+        tt[:old] = self._tt
+        kk[:old] = self._kk
+        ss[:old] = self._ss
+        # Only called when every slot is taken: the new slots are all free.
+        free[:old] = np.arange(cap - 1, old - 1, -1, dtype=np.longlong)
         self._tt = tt
         self._kk = kk
-        self._oo.extend([None] * (cap - self._cap))
+        self._ss = ss
+        self._free = free
+        self._nfree = old
+        self._oo.extend([None] * old)
         self._cap = cap
 
     def _hpush(self, t: int, k: int, o: Hook) -> None:
         n = self._n
         if n == self._cap:
             self._grow()
+        nf = self._nfree - 1
+        self._nfree = nf
+        slot = self._free[nf]
+        self._oo[slot] = o
         tt = self._tt
         kk = self._kk
-        oo = self._oo
+        ss = self._ss
         i = n
         while i > 0:
             p = (i - 1) >> 1
@@ -181,25 +201,28 @@ class Calendar(Hook):
             if t < pt or (t == pt and k < kk[p]):
                 tt[i] = pt
                 kk[i] = kk[p]
-                oo[i] = oo[p]
+                ss[i] = ss[p]
                 i = p
             else:
                 break
         tt[i] = t
         kk[i] = k
-        oo[i] = o
+        ss[i] = slot
         self._n = n + 1
 
     def _hpop(self) -> Hook:
         tt = self._tt
         kk = self._kk
-        oo = self._oo
+        ss = self._ss
         n = self._n - 1
-        top = oo[0]
+        slot = ss[0]
+        top = self._oo[slot]
+        self._oo[slot] = None
+        self._free[self._nfree] = slot
+        self._nfree += 1
         t = tt[n]
         k = kk[n]
-        o = oo[n]
-        oo[n] = None
+        s = ss[n]
         self._n = n
         if n:
             i = 0
@@ -219,13 +242,13 @@ class Calendar(Hook):
                 if ct < t or (ct == t and ck < k):
                     tt[i] = ct
                     kk[i] = ck
-                    oo[i] = oo[c]
+                    ss[i] = ss[c]
                     i = c
                 else:
                     break
             tt[i] = t
             kk[i] = k
-            oo[i] = o
+            ss[i] = s
         return top
 
     # --- inspection and surgery (the bulk mode) ---------------------------------------------------
@@ -235,7 +258,7 @@ class Calendar(Hook):
     def entries(self) -> list[tuple[int, int, int, Hook]]:
         """Every pending firing as SimPy would key it: (time, priority, event id, hook)."""
         return [(int(self._tt[i]), int(self._kk[i]) >> _PRIO_SHIFT, int(self._kk[i]) & _EID_MASK,
-                 self._oo[i]) for i in range(self._n)]
+                 self._oo[self._ss[i]]) for i in range(self._n)]
 
     def remove(self, drop: Any) -> list[tuple[int, int, int, Hook]]:
         """Take out every pending firing whose hook satisfies ``drop(hook)``; return them.
@@ -248,13 +271,15 @@ class Calendar(Hook):
         for i in range(self._n):
             t = int(self._tt[i])
             k = int(self._kk[i])
-            o = self._oo[i]
+            o = self._oo[self._ss[i]]
             if drop(o):
                 out.append((t, k >> _PRIO_SHIFT, k & _EID_MASK, o))
             else:
                 keep.append((t, k, o))
-            self._oo[i] = None
         self._n = 0
+        self._oo[:] = [None] * self._cap
+        self._free = np.arange(self._cap - 1, -1, -1, dtype=np.longlong)
+        self._nfree = self._cap
         for t, k, o in sorted(keep, key=_tk):
             self._hpush(t, k, o)
         self._rearm()

@@ -175,3 +175,31 @@ def test_calendar_of_an_environment_is_one_object():
     env = new_env()
     assert calendar(env) is calendar(env)
     assert calendar(new_env()) is not calendar(env)
+
+
+def _many_clocks(own_heap: bool, clocks: int = 300, firings: int = 20_000) -> list[tuple[int, int]]:
+    """*clocks* hooks that each re-schedule themselves at random delays (slots get reused)."""
+    env = new_env()
+    cal = Calendar(env, own_heap=own_heap)
+    env._apsim_calendar = cal
+    rng = random.Random(7)
+    log: list[tuple[int, int]] = []
+
+    def tick(h: _Tag) -> None:
+        log.append((env.now, h.tag))
+        if len(log) < firings:
+            h.callbacks = (tick,)
+            cal.push(env.now + rng.choice((0, 1, rng.randint(0, 500))), h)
+
+    for i in range(clocks):
+        h = _Tag(i)
+        h.callbacks = (tick,)
+        cal.push(rng.randint(0, 100), h)
+    env.run()
+    return log
+
+
+def test_hundreds_of_hooks_rescheduling_themselves_fire_in_simpys_order():
+    own = _many_clocks(True)
+    assert own == _many_clocks(False)
+    assert len(own) >= 20_000 and len({tag for _t, tag in own}) == 300
