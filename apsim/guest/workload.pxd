@@ -18,7 +18,7 @@ cdef class Target(Pickup):
     cdef public long long load
     cdef public long long total
     cdef public long long depth
-    cdef public object held
+    cdef public object _held
     cdef public dict weights
     cdef public _LLGroup group
     cdef public tuple pickup_cbs

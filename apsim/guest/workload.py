@@ -117,7 +117,7 @@ class Target(Pickup):
     heap while a pickup is pending.
     """
 
-    __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "held",
+    __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "_held",
                  "weights", "group", "pickup_cbs", "q", "gen")
 
     def __init__(self, wl: Workload, apqn: int, depth: int) -> None:
@@ -129,7 +129,9 @@ class Target(Pickup):
         self.load = 0
         self.total = 0
         self.depth = depth
-        self.held: deque[Request] = deque()
+        # The driver's software queue, created when first needed: most targets never
+        # hold a request, and an empty deque per APQN is 600 bytes to walk past.
+        self._held: deque[Request] | None = None
         self.weights: dict[int, int] = {}  # request type index -> zcrypt weight
         self.group: _LLGroup | None = None
         self.pickup_cbs = (wl._drain_target,)  # SimPy passes the target itself
@@ -140,6 +142,13 @@ class Target(Pickup):
         # own zcrypt), valid while the configuration's generation is `gen`.
         self.q: Any = None
         self.gen = -1
+
+    @property
+    def held(self) -> deque[Request]:
+        """Requests dispatched to this APQN and waiting for a free slot (the driver's queue)."""
+        if self._held is None:
+            self._held = deque()
+        return self._held
 
     def pickup(self, queue: object) -> None:
         """The deferred form of an interruption: take the APQN's replies now."""
@@ -836,8 +845,9 @@ class Workload:
                 # _ll_update(), inlined.
                 grp = tg.group
                 grp.push(tg.load, tg.total, tg.idx)
-            if tg.held and tg.outstanding < tg.depth:
-                self._enqueue(apqn, tg.held.popleft())
+            h = tg._held
+            if h is not None and h and tg.outstanding < tg.depth:
+                self._enqueue(apqn, h.popleft())
             # _finish()
             if closed and self.running:
                 if self.spec.think_ns:
@@ -857,8 +867,9 @@ class Workload:
         tg.outstanding -= 1
         tg.load -= tg.weight(req.rtype)
         self._ll_update(tg)
-        if tg.held and tg.outstanding < tg.depth:
-            self._enqueue(apqn, tg.held.popleft())
+        h = tg._held
+        if h is not None and h and tg.outstanding < tg.depth:
+            self._enqueue(apqn, h.popleft())
 
     def on_dropped(self, req: Request, cause: str) -> None:
         """The hardware dropped one of our requests (reset, configure off, unplug, ...).
@@ -875,8 +886,9 @@ class Workload:
 
     def _after_drop(self, ev) -> None:  # noqa: ANN001
         tg = self._tgt[ev._value]
-        if tg.held and tg.outstanding < tg.depth and tg.idx >= 0:
-            self._enqueue(tg.apqn, tg.held.popleft())
+        h = tg._held
+        if h is not None and h and tg.outstanding < tg.depth and tg.idx >= 0:
+            self._enqueue(tg.apqn, h.popleft())
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 

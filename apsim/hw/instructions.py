@@ -186,7 +186,7 @@ def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
     replies = q._replies
     if not replies:
         return _RC_NO_PENDING_REPLY, None
-    req = replies.popleft()
+    req = replies.pop(0)
     q._occ_sum += now
     q.count -= 1
     q.dqap_count += 1

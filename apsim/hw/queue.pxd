@@ -11,7 +11,7 @@ cdef class APQueue:
     cdef public Ledger ledger
     cdef public long long depth
     cdef public long long count
-    cdef public object _replies
+    cdef public list _replies
     cdef public int _cfg_rc
     cdef public long long _reset_until
     cdef public long long _assoc_until
@@ -29,7 +29,7 @@ cdef class APQueue:
     cdef public long long touched
     cdef public long long nqap_count
     cdef public long long dqap_count
-    cdef public object _occ_sum
+    cdef public long long _occ_sum
     cdef public long long irq_count
     cdef public list _plan
     cdef public object _sink
