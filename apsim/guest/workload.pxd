@@ -12,18 +12,18 @@ cdef class _LLGroup
 
 cdef class Target(Pickup):
     cdef public Workload wl
+    cdef public object q
+    cdef public long long gen
     cdef public int apqn
     cdef public long long idx
     cdef public long long outstanding
+    cdef public long long depth
     cdef public long long load
     cdef public long long total
-    cdef public long long depth
     cdef public object _held
-    cdef public dict weights
     cdef public _LLGroup group
+    cdef public dict weights
     cdef public tuple pickup_cbs
-    cdef public object q
-    cdef public long long gen
     cpdef pickup(self, queue)
 
 cdef class _LLGroup:

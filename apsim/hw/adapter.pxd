@@ -17,8 +17,8 @@ cdef class Adapter:
     cdef public long long _busy_until
     cdef public dict queues
     cdef public long long _n_done
-    cdef public object _busy_done
-    cdef public object _svc_sum
+    cdef public long long _busy_done
+    cdef public long long _svc_sum
     cdef public long long _n_lost
     cdef public list engines
     cdef public list _idle

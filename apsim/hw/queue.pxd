@@ -3,34 +3,34 @@ from apsim.hw.request cimport Request, Ledger
 
 cdef class APQueue:
     cdef public object adapter
+    cdef public object env
+    cdef public Ledger ledger
+    cdef public long long _gate
+    cdef public long long count
+    cdef public long long depth
+    cdef public long long touched
+    cdef public long long nqap_count
+    cdef public long long dqap_count
+    cdef public long long _occ_sum
+    cdef public list _plan
+    cdef public list _replies
+    cdef public object _sink
+    cdef public long long irq_count
     cdef public int apqn
+    cdef public int _cfg_rc
+    cdef public bint _irq
+    cdef public object _irq_target
+    cdef public long long _reset_until
+    cdef public long long _assoc_until
     cdef public int apid
     cdef public int apqi
     cdef public object owner_lpar
-    cdef public object env
-    cdef public Ledger ledger
-    cdef public long long depth
-    cdef public long long count
-    cdef public list _replies
-    cdef public int _cfg_rc
-    cdef public long long _reset_until
-    cdef public long long _assoc_until
-    cdef public long long _gate
-    cdef public bint _irq
     cdef public object isc
     cdef public object nib
     cdef public object gisa
-    cdef public object _irq_target
     cdef public object bound_by
     cdef public bint associated
     cdef public object assoc_index
     cdef public object async_rc
     cdef public bint assoc_fail
-    cdef public long long touched
-    cdef public long long nqap_count
-    cdef public long long dqap_count
-    cdef public long long _occ_sum
-    cdef public long long irq_count
-    cdef public list _plan
-    cdef public object _sink
     cdef dict __dict__

@@ -1,23 +1,23 @@
 from apsim.core cimport Hook
 
 cdef class Request(Hook):
-    cdef public object psmid
+    cdef public int _state
+    cdef public object queue
+    cdef public object sink
     cdef public int rtype
-    cdef public long long length
-    cdef public long long owner
-    cdef public long long apqn
     cdef public long long t_submit
     cdef public long long t_start
     cdef public long long t_done
     cdef public long long service_ns
-    cdef public int _state
-    cdef public object queue
-    cdef public long long ctrl_domain
-    cdef public object drop_cause
     cdef public object tag
-    cdef public object hook
-    cdef public object sink
+    cdef public long long owner
+    cdef public long long apqn
+    cdef public long long length
+    cdef public long long ctrl_domain
     cdef public long long order
+    cdef public object hook
+    cdef public object psmid
+    cdef public object drop_cause
 
 cdef class Ledger:
     cdef public long long submitted
