@@ -35,6 +35,7 @@ COMPILED_MODULES = (
     "apsim.hw.adapter",
     "apsim.hw.instructions",
     "apsim.guest.workload",
+    "apsim.bulk.seq",
 )
 """The modules ``setup.py`` compiles (each has a ``.pxd`` beside its ``.py``)."""
 

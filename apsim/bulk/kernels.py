@@ -18,6 +18,8 @@ from heapq import heapreplace
 
 import numpy as np
 
+from apsim.bulk import seq as _seq
+
 _NEG = np.int64(-(1 << 62))
 
 
@@ -165,7 +167,8 @@ def fifo_starts_multi(a: np.ndarray, s: np.ndarray, seg: np.ndarray,
     *seg* (non-decreasing) says which adapter each request is on; within a
     segment *a* is non-decreasing. ``free_at[k]`` is adapter k's engine free times.
 
-    Busy periods — stretches that begin with every engine of an adapter idle — are
+    Compiled (:mod:`apsim.bulk.seq`), this is the recursion itself, one pass.
+    Otherwise (:func:`fifo_starts_multi_np`): busy periods — stretches that begin with every engine of an adapter idle — are
     independent, so all of them, of all adapters, are simulated side by side.
     Period boundaries are first guessed from the no-wait schedule (which completes
     no later than the real one, so it can only find too many boundaries). A period
@@ -175,6 +178,15 @@ def fifo_starts_multi(a: np.ndarray, s: np.ndarray, seg: np.ndarray,
     predecessor's end state, wave after wave, until all are right (each wave fixes
     at least the first wrong period of every adapter, so it ends).
     """
+    if _seq.compiled():
+        # The plain recursion, compiled, beats the busy-period solution (same integers).
+        return _seq.fifo_multi(a, s, seg, free_at)
+    return fifo_starts_multi_np(a, s, seg, free_at)
+
+
+def fifo_starts_multi_np(a: np.ndarray, s: np.ndarray, seg: np.ndarray,
+                         free_at: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`fifo_starts_multi` in numpy: busy periods of all adapters in lock step."""
     n = int(a.size)
     nseg = len(free_at)
     Fs = [np.sort(np.asarray(f, dtype=np.int64)) for f in free_at]

@@ -878,7 +878,7 @@ def _foreign_time(env: simpy.Environment, wls: list[Workload]) -> float:
 
 
 def run_window(env: simpy.Environment, workloads: list[Workload], until: int, *,
-               chunk_requests: int = 1 << 18, fallback_requests: int = 4096) -> BulkStats:
+               chunk_requests: int = 1 << 16, fallback_requests: int = 4096) -> BulkStats:
     """Advance the simulation to *until*, in bulk where :func:`applicable` allows it.
 
     Call it between ``env.run`` calls (not from inside a SimPy callback), with the
@@ -887,7 +887,11 @@ def run_window(env: simpy.Environment, workloads: list[Workload], until: int, *,
     them and the bulk mode resumes. Whenever a driver's per-APQN slot limit would
     bind, the event engine runs ~*fallback_requests* arrivals before the bulk mode
     is tried again. Recorder rows, ledger counts and the queue, adapter and
-    workload counters are those the event engine would produce.
+    workload counters are those the event engine would produce. Arrivals are
+    processed *chunk_requests* at a time (about: the chunk is a span of simulated
+    time); the results do not depend on it, the speed does — a chunk's dozens of
+    temporary columns should stay in the processor's cache (65,536 requests: about
+    512 KiB per column).
     """
     stats = BulkStats()
     total_rate = sum(wl.spec.rate for wl in workloads if wl.spec.kind == "open") or 1.0

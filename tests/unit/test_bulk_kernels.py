@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from apsim.bulk import fifo_starts, fifo_starts_multi, lindley_starts, pickup_starts
+from apsim.bulk import seq
+from apsim.bulk.kernels import fifo_starts_multi_np
 
 
 def kw_reference(a: np.ndarray, s: np.ndarray, free_at) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -49,7 +51,9 @@ def test_fifo_starts_equal_the_sequential_recursion(engines, rho):
         assert np.array_equal(fa, wfa)
 
 
-def test_several_adapters_with_different_engine_counts_at_once():
+@pytest.mark.parametrize("kernel", [fifo_starts_multi, fifo_starts_multi_np, seq.fifo_multi],
+                         ids=["dispatch", "numpy", "sequential"])
+def test_several_adapters_with_different_engine_counts_at_once(kernel):
     rng = np.random.default_rng(11)
     for _ in range(20):
         k = int(rng.integers(1, 6))
@@ -63,7 +67,7 @@ def test_several_adapters_with_different_engine_counts_at_once():
             parts.append((a, s, np.full(n, seg, dtype=np.int64)))
             frees.append(f)
             refs.append(kw_reference(a, s, f))
-        st, fas = fifo_starts_multi(*(np.concatenate([p[i] for p in parts]) for i in range(3)), frees)
+        st, fas = kernel(*(np.concatenate([p[i] for p in parts]) for i in range(3)), frees)
         assert np.array_equal(st, np.concatenate([r[0] for r in refs]))
         for got, (_, want) in zip(fas, refs, strict=True):
             assert np.array_equal(got, want)
