@@ -12,9 +12,7 @@ cdef class Calendar(Hook):
     cdef object _eid
     cdef public long long _n
     cdef long long _cap
-    cdef long long[::1] _tt
-    cdef long long[::1] _kk
-    cdef long long[::1] _ss
+    cdef long long[:, ::1] _h
     cdef list _oo
     cdef long long[::1] _free
     cdef long long _nfree
@@ -33,13 +31,12 @@ cdef class Calendar(Hook):
                    hp=cython.longlong, he=cython.longlong, hook=Hook, armed=list, top=tuple)
     cpdef _fire(self, _ev)
 
-    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1],
-                   ss=cython.longlong[::1], i=cython.longlong, p=cython.longlong, pt=cython.longlong,
-                   nf=cython.longlong, slot=cython.longlong)
+    @cython.locals(n=cython.longlong, h=cython.longlong[:, ::1], i=cython.longlong, p=cython.longlong,
+                   pt=cython.longlong, nf=cython.longlong, slot=cython.longlong)
     cdef _hpush(self, long long t, long long k, Hook o)
 
-    @cython.locals(n=cython.longlong, tt=cython.longlong[::1], kk=cython.longlong[::1],
-                   ss=cython.longlong[::1], t=cython.longlong, k=cython.longlong, s=cython.longlong,
+    @cython.locals(n=cython.longlong, h=cython.longlong[:, ::1], t=cython.longlong, k=cython.longlong,
+                   s=cython.longlong,
                    slot=cython.longlong, i=cython.longlong, c=cython.longlong,
                    r=cython.longlong, ct=cython.longlong, ck=cython.longlong, rt=cython.longlong,
                    top=Hook)

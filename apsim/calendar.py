@@ -55,7 +55,7 @@ class Calendar(Hook):
     Use :func:`calendar` to get the one calendar of an environment.
     """
 
-    __slots__ = ("env", "own_heap", "_sq", "_eid", "_n", "_cap", "_tt", "_kk", "_ss", "_oo",
+    __slots__ = ("env", "own_heap", "_sq", "_eid", "_n", "_cap", "_h", "_oo",
                  "_free", "_nfree", "armed", "_running", "_cbs", "fired")
 
     def __init__(self, env: simpy.Environment, own_heap: bool | None = None) -> None:
@@ -68,12 +68,12 @@ class Calendar(Hook):
         self._eid = env._eid  # type: ignore[attr-defined]
         self._n = 0
         self._cap = 64
-        # The heap orders (time, key, slot) triples; the hooks stay put in _oo[slot].
+        # The heap orders (time, key, slot) rows; the hooks stay put in _oo[slot].
         # Moving only integers while sifting matters: moving the hooks themselves would
         # touch each one's reference count, a cache miss per level with many issuers.
-        self._tt = np.zeros(self._cap, dtype=np.longlong)
-        self._kk = np.zeros(self._cap, dtype=np.longlong)
-        self._ss = np.zeros(self._cap, dtype=np.longlong)
+        # Rows are 32 bytes, the root is row 1 and the array starts on a cache line,
+        # so a node's two children (rows 2i, 2i + 1) share one line.
+        self._h = _rows(self._cap + 1)
         self._oo: list[Any] = [None] * self._cap
         # Free slots, a stack (the slot freed last is reused first: it is in cache).
         self._free = np.arange(self._cap - 1, -1, -1, dtype=np.longlong)
@@ -123,8 +123,8 @@ class Calendar(Hook):
         try:
             while self._n:
                 # Read through self: a callback's push may have grown (replaced) the arrays.
-                t = self._tt[0]
-                k = self._kk[0]
+                t = self._h[1, 0]
+                k = self._h[1, 1]
                 if sq:
                     h = sq[0]
                     ht = h[0]
@@ -150,8 +150,8 @@ class Calendar(Hook):
         finally:
             self._running = False
             if self._n:
-                t = self._tt[0]
-                k = self._kk[0]
+                t = self._h[1, 0]
+                k = self._h[1, 1]
                 armed = self.armed
                 if not armed:
                     self._arm(t, k)
@@ -166,18 +166,12 @@ class Calendar(Hook):
     def _grow(self) -> None:
         old = self._cap
         cap = old * 2
-        tt = np.zeros(cap, dtype=np.longlong)
-        kk = np.zeros(cap, dtype=np.longlong)
-        ss = np.zeros(cap, dtype=np.longlong)
+        h = _rows(cap + 1)
+        h[:old + 1] = np.asarray(self._h)
         free = np.zeros(cap, dtype=np.longlong)
-        tt[:old] = self._tt
-        kk[:old] = self._kk
-        ss[:old] = self._ss
         # Only called when every slot is taken: the new slots are all free.
         free[:old] = np.arange(cap - 1, old - 1, -1, dtype=np.longlong)
-        self._tt = tt
-        self._kk = kk
-        self._ss = ss
+        self._h = h
         self._free = free
         self._nfree = old
         self._oo.extend([None] * old)
@@ -191,64 +185,60 @@ class Calendar(Hook):
         self._nfree = nf
         slot = self._free[nf]
         self._oo[slot] = o
-        tt = self._tt
-        kk = self._kk
-        ss = self._ss
-        i = n
-        while i > 0:
-            p = (i - 1) >> 1
-            pt = tt[p]
-            if t < pt or (t == pt and k < kk[p]):
-                tt[i] = pt
-                kk[i] = kk[p]
-                ss[i] = ss[p]
+        h = self._h
+        i = n + 1
+        while i > 1:
+            p = i >> 1
+            pt = h[p, 0]
+            if t < pt or (t == pt and k < h[p, 1]):
+                h[i, 0] = pt
+                h[i, 1] = h[p, 1]
+                h[i, 2] = h[p, 2]
                 i = p
             else:
                 break
-        tt[i] = t
-        kk[i] = k
-        ss[i] = slot
+        h[i, 0] = t
+        h[i, 1] = k
+        h[i, 2] = slot
         self._n = n + 1
 
     def _hpop(self) -> Hook:
-        tt = self._tt
-        kk = self._kk
-        ss = self._ss
-        n = self._n - 1
-        slot = ss[0]
+        h = self._h
+        n = self._n
+        slot = h[1, 2]
         top = self._oo[slot]
         self._oo[slot] = None
         self._free[self._nfree] = slot
         self._nfree += 1
-        t = tt[n]
-        k = kk[n]
-        s = ss[n]
+        t = h[n, 0]
+        k = h[n, 1]
+        s = h[n, 2]
+        n -= 1
         self._n = n
         if n:
-            i = 0
+            i = 1
             while True:
-                c = 2 * i + 1
-                if c >= n:
+                c = 2 * i
+                if c > n:
                     break
-                ct = tt[c]
-                ck = kk[c]
-                r = c + 1
-                if r < n:
-                    rt = tt[r]
-                    if rt < ct or (rt == ct and kk[r] < ck):
-                        c = r
+                ct = h[c, 0]
+                ck = h[c, 1]
+                if c < n:
+                    rt = h[c + 1, 0]
+                    if rt < ct or (rt == ct and h[c + 1, 1] < ck):
+                        c += 1
                         ct = rt
-                        ck = kk[r]
+                        ck = h[c, 1]
                 if ct < t or (ct == t and ck < k):
-                    tt[i] = ct
-                    kk[i] = ck
-                    ss[i] = ss[c]
+                    h[i, 0] = ct
+                    h[i, 1] = ck
+                    h[i, 2] = h[c, 2]
                     i = c
                 else:
                     break
-            tt[i] = t
-            kk[i] = k
-            ss[i] = s
+            h[i, 0] = t
+            h[i, 1] = k
+            h[i, 2] = s
         return top
 
     # --- inspection and surgery (the bulk mode) ---------------------------------------------------
@@ -257,8 +247,9 @@ class Calendar(Hook):
 
     def entries(self) -> list[tuple[int, int, int, Hook]]:
         """Every pending firing as SimPy would key it: (time, priority, event id, hook)."""
-        return [(int(self._tt[i]), int(self._kk[i]) >> _PRIO_SHIFT, int(self._kk[i]) & _EID_MASK,
-                 self._oo[self._ss[i]]) for i in range(self._n)]
+        h = self._h
+        return [(int(h[i, 0]), int(h[i, 1]) >> _PRIO_SHIFT, int(h[i, 1]) & _EID_MASK,
+                 self._oo[h[i, 2]]) for i in range(1, self._n + 1)]
 
     def remove(self, drop: Any) -> list[tuple[int, int, int, Hook]]:
         """Take out every pending firing whose hook satisfies ``drop(hook)``; return them.
@@ -268,10 +259,11 @@ class Calendar(Hook):
         """
         keep: list[tuple[int, int, Hook]] = []
         out = []
-        for i in range(self._n):
-            t = int(self._tt[i])
-            k = int(self._kk[i])
-            o = self._oo[self._ss[i]]
+        h = self._h
+        for i in range(1, self._n + 1):
+            t = int(h[i, 0])
+            k = int(h[i, 1])
+            o = self._oo[h[i, 2]]
             if drop(o):
                 out.append((t, k >> _PRIO_SHIFT, k & _EID_MASK, o))
             else:
@@ -294,10 +286,17 @@ class Calendar(Hook):
             self.armed = []
         self.callbacks = None
         if self._n and not self._running:
-            self._arm(int(self._tt[0]), int(self._kk[0]))
+            self._arm(int(self._h[1, 0]), int(self._h[1, 1]))
 
     def __repr__(self) -> str:
         return f"Calendar(pending={self._n}, armed={len(self.armed)}, fired={self.fired})"
+
+
+def _rows(n: int) -> np.ndarray:
+    """An (n, 4) int64 array whose first row starts on a 64-byte boundary."""
+    buf = np.zeros(n * 4 + 8, dtype=np.longlong)
+    off = (-buf.ctypes.data % 64) // 8
+    return buf[off:off + n * 4].reshape(n, 4)
 
 
 def _tk(e: tuple[int, int, Any]) -> tuple[int, int]:

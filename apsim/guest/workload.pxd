@@ -47,52 +47,52 @@ cdef class _LLGroup:
     cpdef Target top(self, list active)
 
 cdef class Workload:
-    cdef public object port
-    cdef public object env
-    cdef public object spec
-    cdef public object recorder
-    cdef public long long owner
-    cdef public object rng
-    cdef public object weight_of
-    cdef public long long irq_latency
-    cdef public long long dqap_ns
     cdef public bint running
+    cdef public bint _rr
+    cdef public bint _w1
+    cdef public bint _poisson
+    cdef public bint _pollable
+    cdef public bint polling
+    cdef public bint _closed
+    cdef public bint _always_ready
     cdef public long long seq
-    cdef public list targets
+    cdef public long long _ti
+    cdef public long long _gi
     cdef public long long rr
-    cdef public dict _tgt
+    cdef public long long owner
+    cdef public long long dqap_ns
+    cdef public long long completed
+    cdef public object env
+    cdef public Calendar _cal
+    cdef public tuple _arr_cbs
+    cdef public list _types
+    cdef public list _gaps
+    cdef public dict _lengths
     cdef public list _active
     cdef public list _groups
+    cdef public APConfiguration _link_cfg
+    cdef public VcpuGate _gate
+    cdef public object _ready_at
+    cdef public RowBuffer _rows
+    cdef public object _arr
+    cdef public dict _tgt
+    cdef public list _uni
+    cdef public long long _ui
+    cdef public long long irq_latency
+    cdef public object spec
+    cdef public object port
+    cdef public object recorder
+    cdef public object rng
+    cdef public object weight_of
+    cdef public list targets
     cdef public object stalled
-    cdef public bint polling
-    cdef public long long completed
     cdef public long long dropped
     cdef public long long rejected
     cdef public list foreign_replies
     cdef public object _mix_idx
     cdef public object _mix_p
     cdef public object _mix_cdf
-    cdef public dict _lengths
-    cdef public list _types
-    cdef public long long _ti
-    cdef public list _gaps
-    cdef public long long _gi
-    cdef public list _uni
-    cdef public long long _ui
-    cdef public Calendar _cal
-    cdef public object _arr
-    cdef public tuple _arr_cbs
-    cdef public bint _always_ready
-    cdef public object _ready_at
-    cdef public VcpuGate _gate
-    cdef public APConfiguration _link_cfg
-    cdef public RowBuffer _rows
-    cdef public bint _closed
-    cdef public bint _pollable
-    cdef public bint _rr
-    cdef public bint _w1
     cdef public dict _ll_rt_pos
-    cdef public bint _poisson
     cdef dict __dict__
 
     @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration, grp=_LLGroup)
