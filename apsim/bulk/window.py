@@ -41,7 +41,7 @@ import simpy
 from apsim.bulk.kernels import fifo_starts_multi, pickup_starts
 from apsim.calendar import calendar, pending
 from apsim.core import _NOOP
-from apsim.guest.workload import _BLOCK, Target, Workload
+from apsim.guest.workload import _BLOCK, Target, Workload, as_block
 from apsim.hw.adapter import Adapter, _Rearm
 from apsim.hw.queue import APQueue
 from apsim.hw.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
@@ -267,7 +267,7 @@ class _Stream:
                     cur = (s_, arr)
                     break
             s_, arr = cur
-            setattr(wl, attr_l, arr.tolist())
+            setattr(wl, attr_l, as_block(arr))
             setattr(wl, attr_i, idx - s_)
         wl.seq = self.seq0 + J
         if not self.random and wl._active:

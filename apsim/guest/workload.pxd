@@ -65,9 +65,10 @@ cdef class Workload:
     cdef public object env
     cdef public Calendar _cal
     cdef public tuple _arr_cbs
-    cdef public list _types
-    cdef public list _gaps
+    cdef public long long[::1] _types
+    cdef public long long[::1] _gaps
     cdef public dict _lengths
+    cdef public long long[::1] _len_tab
     cdef public list _active
     cdef public list _groups
     cdef public APConfiguration _link_cfg
@@ -76,7 +77,7 @@ cdef class Workload:
     cdef public RowBuffer _rows
     cdef public object _arr
     cdef public dict _tgt
-    cdef public list _uni
+    cdef public double[::1] _uni
     cdef public long long _ui
     cdef public long long irq_latency
     cdef public object spec

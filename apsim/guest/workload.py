@@ -183,6 +183,14 @@ class Target(Pickup):
                 f"total={self.total}, held={len(self.held)})")
 
 
+def as_block(a: np.ndarray) -> Any:
+    """A block of draws as the workload keeps it: a contiguous array when compiled (read
+    from C, eight values a cache line), a list as Python (fast to index there)."""
+    if _COMPILED:
+        return np.ascontiguousarray(a, dtype=np.float64 if a.dtype.kind == "f" else np.int64)
+    return a.tolist()
+
+
 def _int_array(n: int, head: Any = None) -> Any:
     """*n* zeros (after the values of *head*): an int64 array when compiled, a list as Python."""
     if _COMPILED:
@@ -333,11 +341,17 @@ class Workload:
         cdf = self._mix_p.cumsum()
         self._mix_cdf = cdf / cdf[-1]
         self._lengths = {request_type(n).index: (spec.length or request_type(n).msg_len) for n in names}
-        self._types: list[int] = []
+        # The same as a table indexed by type (the hot path's lookup).
+        len_tab = [0] * (max(self._lengths) + 1)
+        for rt, n in self._lengths.items():
+            len_tab[rt] = n
+        self._len_tab = as_block(np.asarray(len_tab, dtype=np.int64))
+        # The current blocks of random draws (see as_block) and the next position in each.
+        self._types = as_block(np.zeros(0, dtype=np.int64))
         self._ti = 0
-        self._gaps: list[int] = []
+        self._gaps = as_block(np.zeros(0, dtype=np.int64))
         self._gi = 0
-        self._uni: list[float] = []
+        self._uni = as_block(np.zeros(0, dtype=np.float64))
         self._ui = 0
         self._cal = calendar(self.env)  # where the arrival clock and pickup timers fire
         self._arr = Hook()
@@ -498,17 +512,17 @@ class Workload:
 
     def _next_type(self) -> int:
         if self._ti >= len(self._types):
-            self._types = self.type_block().tolist()
+            self._types = as_block(self.type_block())
             self._ti = 0
         t = self._types[self._ti]
         self._ti += 1
         return t
 
-    def _draw_gaps(self) -> list[int]:
-        return self.gap_block().tolist()
+    def _draw_gaps(self) -> Any:
+        return as_block(self.gap_block())
 
-    def _draw_uniforms(self) -> list[float]:
-        return self.uniform_block().tolist()
+    def _draw_uniforms(self) -> Any:
+        return as_block(self.uniform_block())
 
     # --- request creation ----------------------------------------------------------------
     def _schedule_arrival(self) -> None:
@@ -541,13 +555,13 @@ class Workload:
         seq = self.seq = self.seq + 1
         ti = self._ti
         if ti >= len(self._types):
-            self._types = self.type_block().tolist()
+            self._types = as_block(self.type_block())
             ti = 0
         rt = self._types[ti]
         self._ti = ti + 1
         owner = self.owner
         now = self.env._now  # type: ignore[attr-defined]
-        req = Request((owner << 32) | (seq & 0xFFFFFFFF), rt, self._lengths[rt], owner, now, -1, self)
+        req = Request((owner << 32) | (seq & 0xFFFFFFFF), rt, self._len_tab[rt], owner, now, -1, self)
         active = self._active
         if not active:
             self.stalled.append(req)
