@@ -116,7 +116,12 @@ class Calendar(Hook):
     # --- running -----------------------------------------------------------------------------
     def _fire(self, _ev: object) -> None:
         """SimPy popped one of the calendar's entries: run every firing due before SimPy's head."""
-        self.armed.pop()  # SimPy pops the smallest entry first: the top of the stack
+        # SimPy pops the smallest entry first: the top of the stack. (clear(), not pop(),
+        # for the last one: CPython re-allocates a list emptied by pop() with malloc.)
+        if len(self.armed) == 1:
+            self.armed.clear()
+        else:
+            self.armed.pop()
         env = self.env
         sq = self._sq
         self._running = True

@@ -186,7 +186,13 @@ def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
     replies = q._replies
     if not replies:
         return _RC_NO_PENDING_REPLY, None
-    req = replies.pop(0)
+    if len(replies) == 1:
+        # Not pop(0): CPython re-allocates a list emptied that way with the C allocator
+        # (its small-object allocator refuses 0 bytes), a malloc/realloc per request.
+        req = replies[0]
+        replies.clear()
+    else:
+        req = replies.pop(0)
     q._occ_sum += now
     q.count -= 1
     q.dqap_count += 1

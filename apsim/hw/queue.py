@@ -306,7 +306,11 @@ class APQueue:
         replies = self._replies
         if not replies:
             return None
-        req = replies.pop(0)
+        if len(replies) == 1:
+            req = replies[0]
+            replies.clear()  # not pop(0): see dqap_queue
+        else:
+            req = replies.pop(0)
         self._occ_sum += now
         self.count -= 1
         self.dqap_count += 1
