@@ -49,7 +49,9 @@ class RequestRecorder:
         self.rows = RowBuffer(self._take_block)
         # ``add_row((owner, apqn, rtype, t_submit, t_start, t_done, t_deq))``.
         self.add_row = self.rows.add_row
-        self._segs: list[dict[str, np.ndarray]] = []  # numpy blocks after the array columns
+        # Numpy blocks after the array columns: (n, 7) row blocks from `rows` (split into
+        # columns only when read) or dicts of columns from the bulk mode.
+        self._segs: list[np.ndarray | dict[str, np.ndarray]] = []
         self._nsegs = 0  # rows in _segs
 
     # --- columns (always complete) -------------------------------------------------------
@@ -72,7 +74,7 @@ class RequestRecorder:
 
     def _take_block(self, block: np.ndarray) -> None:
         """A block of rows from :attr:`rows`, (n, 7) int64 in :data:`COLUMNS` order."""
-        self._segs.append({k: block[:, i].copy() for i, k in enumerate(COLUMNS)})
+        self._segs.append(block)
         self._nsegs += len(block)
 
     def _merge(self) -> None:
@@ -81,7 +83,7 @@ class RequestRecorder:
         for seg in self._segs:
             for k in COLUMNS:
                 col = getattr(self, "_" + k)
-                col.frombytes(np.ascontiguousarray(seg[k], dtype=np.dtype(col.typecode)).tobytes())
+                col.frombytes(np.ascontiguousarray(_column(seg, k), dtype=np.dtype(col.typecode)).tobytes())
         self._segs = []
         self._nsegs = 0
 
@@ -124,12 +126,20 @@ class RequestRecorder:
         for k in COLUMNS:
             base = getattr(self, "_" + k)
             parts = [np.frombuffer(base, dtype=np.dtype(base.typecode)).astype(np.int64)]
-            parts.extend(seg[k] for seg in self._segs)
+            parts.extend(_column(seg, k) for seg in self._segs)
             cols[k] = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if self.warmup_ns:
             keep = cols["t_submit"] >= self.warmup_ns
             cols = {k: v[keep] for k, v in cols.items()}
         return cols
+
+
+_COL = {k: i for i, k in enumerate(COLUMNS)}
+
+
+def _column(seg: np.ndarray | dict[str, np.ndarray], k: str) -> np.ndarray:
+    """Column *k* of a block: a row block's column (a strided view) or a dict's entry."""
+    return seg[:, _COL[k]] if isinstance(seg, np.ndarray) else seg[k]
 
 
 @dataclass
