@@ -107,6 +107,34 @@ def _choice_is_cdf_search() -> bool:
     return _CHOICE_OK
 
 
+_ADVANCE_OK: dict[type, bool] = {}
+
+
+def _advance_equals_random(rng: np.random.Generator) -> bool:
+    """Whether ``bit_generator.advance(n)`` would leave *rng* where ``random(n)`` does.
+
+    True for PCG64 (one 64-bit output per double) while no 32-bit half is buffered
+    (``advance`` drops it; the workload's own draws never leave one). The class is
+    checked once on scratch generators, the buffer on every call, so any other
+    generator keeps drawing the uniforms and sample paths never change.
+    """
+    bg = rng.bit_generator
+    cls = type(bg)
+    ok = _ADVANCE_OK.get(cls)
+    if ok is None:
+        ok = False
+        if callable(getattr(bg, "advance", None)):
+            try:
+                g1, g2 = np.random.Generator(cls(2024)), np.random.Generator(cls(2024))
+                g1.random(257)
+                g2.bit_generator.advance(257)
+                ok = g1.bit_generator.state == g2.bit_generator.state and g1.random() == g2.random()
+            except (TypeError, ValueError, NotImplementedError):
+                ok = False
+        _ADVANCE_OK[cls] = ok
+    return ok and bg.state.get("has_uint32", 1) == 0
+
+
 class Target(Pickup):
     """The driver's view of one APQN it sends to; also that APQN's reply-pickup timer.
 
@@ -495,16 +523,25 @@ class Workload:
         is computed directly, which skips most of ``choice``'s overhead.
         """
         if _choice_is_cdf_search():
-            u = self.rng.random(_BLOCK)
             if self._mix_cdf.size == 1:
+                # One type: the uniforms only move the generator on; skip them if the
+                # bit generator can jump exactly as far.
+                if _advance_equals_random(self.rng):
+                    self.rng.bit_generator.advance(_BLOCK)
+                else:
+                    self.rng.random(_BLOCK)
                 return np.full(_BLOCK, self._mix_idx[0], dtype=self._mix_idx.dtype)
+            u = self.rng.random(_BLOCK)
             return self._mix_idx[self._mix_cdf.searchsorted(u, side="right")]
         return self.rng.choice(self._mix_idx, size=_BLOCK, p=self._mix_p)
 
     def gap_block(self) -> np.ndarray:
         """The next block of inter-arrival gaps (int64 ns, at least 1)."""
         mean = 1e9 / self.spec.rate
-        return np.maximum(1, np.rint(self.rng.exponential(mean, _BLOCK))).astype(np.int64)
+        x = self.rng.exponential(mean, _BLOCK)
+        np.rint(x, out=x)
+        np.maximum(x, 1.0, out=x)
+        return x.astype(np.int64)
 
     def uniform_block(self) -> np.ndarray:
         """The next block of uniforms for random target selection."""

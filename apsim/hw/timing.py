@@ -545,7 +545,10 @@ class ServiceSampler:
 
     def _scaled(self, means: np.ndarray | float, units: np.ndarray) -> np.ndarray:
         """max(1, floor(mean × u + 0.5)) as int64: the one rounding rule of every draw."""
-        out = np.floor(means * units + 0.5).astype(np.int64)
+        x = means * units
+        x += 0.5
+        np.floor(x, out=x)
+        out = x.astype(np.int64)
         np.maximum(out, 1, out=out)
         return out
 
@@ -582,8 +585,11 @@ class ServiceSampler:
         if self._fixed:
             return means.astype(np.int64)
         live = means > 0
+        n_live = int(np.count_nonzero(live))
+        if n_live == len(idx):  # the usual case: no boolean indexing
+            return self._scaled(means, self._take_units(n_live))
         out = np.zeros(len(idx), dtype=np.int64)
-        out[live] = self._scaled(means[live], self._take_units(int(np.count_nonzero(live))))
+        out[live] = self._scaled(means[live], self._take_units(n_live))
         return out
 
     def _take_units(self, n: int) -> np.ndarray:
