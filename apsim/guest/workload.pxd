@@ -28,15 +28,21 @@ cdef class Target(Pickup):
 
 cdef class _LLGroup:
     cdef public tuple weights
+    cdef public list members
     cdef public long long _n
     cdef long long _cap
     cdef long long[::1] _load
     cdef long long[::1] _total
     cdef long long[::1] _idx
 
+    cpdef push(self, long long load, long long total, long long idx)
+
+    @cython.locals(t=Target)
+    cdef _compact(self)
+
     @cython.locals(la=cython.longlong[::1], ta=cython.longlong[::1], ia=cython.longlong[::1],
                    i=cython.longlong, p=cython.longlong, pl=cython.longlong)
-    cpdef push(self, long long load, long long total, long long idx)
+    cdef _push(self, long long load, long long total, long long idx)
 
     @cython.locals(la=cython.longlong[::1], ta=cython.longlong[::1], ia=cython.longlong[::1],
                    n=cython.longlong, i=cython.longlong, c=cython.longlong, r=cython.longlong,

@@ -245,12 +245,18 @@ class _LLGroup:
     entry; a (load, total) pair never repeats for a target (total only grows, and
     load strictly falls between two dispatches), so an entry is current exactly
     when it matches its target's load and total now.
+
+    Stale entries are dropped when they reach the top; those of a load higher
+    than the group ever falls back to would stay forever, so when the heap holds
+    more than four entries per member it is rebuilt from the members' current
+    entries (the top, the least current entry, is the same before and after).
     """
 
-    __slots__ = ("weights", "_n", "_cap", "_load", "_total", "_idx")
+    __slots__ = ("weights", "members", "_n", "_cap", "_load", "_total", "_idx")
 
     def __init__(self, weights: tuple[int, ...]) -> None:
         self.weights = weights
+        self.members: list[Target] = []  # the group's active targets (set by refresh_targets)
         self._n = 0
         self._cap = 16
         self._load = _int_array(self._cap)
@@ -269,6 +275,17 @@ class _LLGroup:
 
     def push(self, load: int, total: int, idx: int) -> None:
         """Add the entry (load, total, idx)."""
+        if self.members and self._n >= 4 * len(self.members) + 64:
+            self._compact()
+        self._push(load, total, idx)
+
+    def _compact(self) -> None:
+        """Keep only the members' current entries."""
+        self._n = 0
+        for t in self.members:
+            self._push(t.load, t.total, t.idx)
+
+    def _push(self, load: int, total: int, idx: int) -> None:
         if self._n == self._cap:
             self._grow()
         la = self._load
@@ -508,6 +525,7 @@ class Workload:
                     g = by_w[wv] = _LLGroup(wv)
                     self._groups.append(g)
                 t.group = g
+                g.members.append(t)
                 g.push(t.load, t.total, t.idx)
             self._ll_rt_pos = {rt: i for i, rt in enumerate(rts)}
 

@@ -23,10 +23,12 @@ def _targets(n: int) -> list[Target]:
 
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(1, 40), weight=st.integers(1, 10**6),
-       ops=st.lists(st.tuples(st.booleans(), st.integers(0, 10**6)), min_size=1, max_size=300))
-def test_top_is_the_least_load_then_fewest_requests_then_earliest_target(n, weight, ops):
+       ops=st.lists(st.tuples(st.booleans(), st.integers(0, 10**6)), min_size=1, max_size=300),
+       compact=st.booleans())
+def test_top_is_the_least_load_then_fewest_requests_then_earliest_target(n, weight, ops, compact):
     active = _targets(n)
     g = _LLGroup((weight,))
+    g.members = list(active) if compact else []
     for t in active:
         g.push(t.load, t.total, t.idx)
     for dispatch, pick in ops:
@@ -67,3 +69,31 @@ def test_stale_entries_are_dropped_when_they_reach_the_top_and_the_heap_grows_pa
     # Now (0, 0, 1), (0, 0, 2) and target 0's loads 1 … 39 are stale and on top: all dropped.
     assert g.top(active) is active[0]
     assert sorted(g.entries()) == [(40, 40, 0), (50, 1, 1), (50, 1, 2)]
+
+
+def test_stale_entries_that_never_reach_the_top_are_compacted_away():
+    active = _targets(4)
+    g = _LLGroup((1,))
+    g.members = list(active)
+    for t in active:
+        g.push(0, 0, t.idx)
+    # Target 3 takes a burst of 50 requests and keeps them; the others come and go.
+    # Its entries of loads 1 … 49 are stale under the others' loads 0 … 1: without
+    # compaction they would never reach the top.
+    for k in range(50):
+        t = active[3]
+        t.load += 1
+        t.total += 1
+        g.push(t.load, t.total, t.idx)
+    for _ in range(2000):
+        t = g.top(active)
+        assert t is not active[3]
+        t.load += 1
+        t.total += 1
+        g.push(t.load, t.total, t.idx)
+        t.load -= 1
+        g.push(t.load, t.total, t.idx)
+        assert len(g) <= 4 * len(active) + 64
+    want = min((x.load, x.total, x.idx) for x in active)
+    best = g.top(active)
+    assert (best.load, best.total, best.idx) == want
