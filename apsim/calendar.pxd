@@ -21,14 +21,17 @@ cdef class Calendar(Hook):
     cdef tuple _cbs
     cdef public long long fired
 
-    @cython.locals(e=cython.longlong, k=cython.longlong, armed=list, top=tuple)
+    @cython.locals(e=cython.longlong, k=cython.longlong)
     cpdef push(self, long long at, Hook hook, long long priority=*)
+
+    @cython.locals(armed=list, top=tuple)
+    cdef _arm_if_earlier(self, long long t, long long k)
 
     cdef _arm(self, long long t, long long k)
 
     @cython.locals(sq=list, t=cython.longlong,
                    k=cython.longlong, h=tuple, hv=cython.longlong, p=cython.longlong,
-                   hp=cython.longlong, he=cython.longlong, hook=Hook, armed=list, top=tuple)
+                   hp=cython.longlong, he=cython.longlong, hook=Hook)
     cpdef _fire(self, _ev)
 
     @cython.locals(n=cython.longlong, h=cython.longlong[:, ::1], i=cython.longlong, p=cython.longlong,

@@ -97,13 +97,16 @@ class Calendar(Hook):
         k = (priority << _PRIO_SHIFT) | e
         self._hpush(at, k, hook)
         if not self._running:
-            armed = self.armed
-            if not armed:
-                self._arm(at, k)
-            else:
-                top = armed[len(armed) - 1]
-                if at < top[0] or (at == top[0] and k < top[1]):
-                    self._arm(at, k)
+            self._arm_if_earlier(at, k)
+
+    def _arm_if_earlier(self, t: int, k: int) -> None:
+        """Stand on SimPy's heap under (t, k) unless an entry at least as early stands there."""
+        armed = self.armed
+        if armed:
+            top = armed[len(armed) - 1]
+            if t > top[0] or (t == top[0] and k >= top[1]):
+                return
+        self._arm(t, k)
 
     def _arm(self, t: int, k: int) -> None:
         """Stand on SimPy's heap under key (t, k)."""
@@ -155,15 +158,7 @@ class Calendar(Hook):
         finally:
             self._running = False
             if self._n:
-                t = self._h[1, 0]
-                k = self._h[1, 1]
-                armed = self.armed
-                if not armed:
-                    self._arm(t, k)
-                else:
-                    top = armed[len(armed) - 1]
-                    if t < top[0] or (t == top[0] and k < top[1]):
-                        self._arm(t, k)
+                self._arm_if_earlier(self._h[1, 0], self._h[1, 1])
             if self.armed:
                 self.callbacks = self._cbs
 

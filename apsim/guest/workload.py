@@ -46,7 +46,7 @@ from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
-_COMPILED = not __file__.endswith(".py")  # C arrays for the least-loaded heaps, else lists
+_COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
 
 
 @dataclass
@@ -219,17 +219,11 @@ def as_block(a: np.ndarray) -> Any:
     return a.tolist()
 
 
-def _int_array(n: int, head: Any = None) -> Any:
-    """*n* zeros (after the values of *head*): an int64 array when compiled, a list as Python."""
-    if _COMPILED:
-        a = np.zeros(n, dtype=np.int64)
-        if head is not None:
-            a[:len(head)] = head
-        return a
-    out = [0] * n
-    if head is not None:
-        out[:len(head)] = head
-    return out
+def _widened(head: Any, n: int) -> Any:
+    """The integers of *head* followed by zeros up to *n* values, kept as :func:`as_block` keeps them."""
+    a = np.zeros(n, dtype=np.int64)
+    a[:len(head)] = np.asarray(head, dtype=np.int64)
+    return as_block(a)
 
 
 class _LLGroup:
@@ -259,18 +253,18 @@ class _LLGroup:
         self.members: list[Target] = []  # the group's active targets (set by refresh_targets)
         self._n = 0
         self._cap = 16
-        self._load = _int_array(self._cap)
-        self._total = _int_array(self._cap)
-        self._idx = _int_array(self._cap)
+        self._load = _widened((), self._cap)
+        self._total = _widened((), self._cap)
+        self._idx = _widened((), self._cap)
 
     def __len__(self) -> int:
         return self._n
 
     def _grow(self) -> None:
         cap = self._cap * 2
-        self._load = _int_array(cap, self._load)
-        self._total = _int_array(cap, self._total)
-        self._idx = _int_array(cap, self._idx)
+        self._load = _widened(self._load, cap)
+        self._total = _widened(self._total, cap)
+        self._idx = _widened(self._idx, cap)
         self._cap = cap
 
     def push(self, load: int, total: int, idx: int) -> None:
@@ -644,8 +638,7 @@ class Workload:
                 grp.push(tg.load, tg.total, tg.idx)
             if tg.outstanding >= tg.depth:
                 tg.held.append(req)
-            elif self._ready_at is not None and (
-                    self._gate.until > now if self._gate is not None else self._ready_at(now) > now):
+            elif not self._always_ready and self._ready(now) > now:
                 self._enqueue(q, req)  # the vCPUs are blocked: NQAP when released
             else:
                 tg.outstanding += 1
@@ -774,7 +767,7 @@ class Workload:
         """When the port's vCPUs can issue an instruction (>= *now*)."""
         if self._gate is not None:
             return self._gate.until if self._gate.until > now else now
-        return self.port.ready_at(now)
+        return self._ready_at(now)  # the port's ready_at (never called on an always-ready port)
 
     def _enqueue(self, q: int, req: Request) -> None:
         now = self.env._now  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from apsim.errors import ProgramException
 from apsim.hw import codes
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
+from apsim.hw.queue import pop_oldest
 from apsim.hw.request import DONE as _DONE
 from apsim.hw.request import Request
 
@@ -186,13 +187,7 @@ def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
     replies = q._replies
     if not replies:
         return _RC_NO_PENDING_REPLY, None
-    if len(replies) == 1:
-        # Not pop(0): CPython re-allocates a list emptied that way with the C allocator
-        # (its small-object allocator refuses 0 bytes), a malloc/realloc per request.
-        req = replies[0]
-        replies.clear()
-    else:
-        req = replies.pop(0)
+    req = pop_oldest(replies)
     q._occ_sum += now
     q.count -= 1
     q.dqap_count += 1

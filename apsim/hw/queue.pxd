@@ -34,3 +34,5 @@ cdef class APQueue:
     cdef public object async_rc
     cdef public bint assoc_fail
     cdef dict __dict__
+
+cpdef Request pop_oldest(list replies)
