@@ -1,3 +1,15 @@
+cdef extern from *:
+    """
+    /* Ask the CPU to start loading the cache lines of bytes [o, o + nbytes): a hint
+       with no effect on any result (see Workload._prefetch_rr). */
+    static CYTHON_INLINE void apsim_prefetch(const void *o, Py_ssize_t nbytes) {
+        Py_uintptr_t a = (Py_uintptr_t)o & ~(Py_uintptr_t)63;
+        Py_uintptr_t end = (Py_uintptr_t)o + (Py_uintptr_t)nbytes;
+        for (; a < end; a += 64) __builtin_prefetch((const void *)a);
+    }
+    """
+    void apsim_prefetch(void *o, Py_ssize_t nbytes)
+
 cdef class Hook:
     cdef public object callbacks
 

@@ -1,11 +1,14 @@
 import cython
-from apsim.core cimport Hook, Pickup, VcpuGate
+from cpython.list cimport PyList_GET_ITEM
+from apsim.core cimport Hook, Pickup, VcpuGate, apsim_prefetch
 from apsim.hw.instructions cimport nqap_queue, dqap_queue
 from apsim.calendar cimport Calendar
 from apsim.hw.request cimport Request
 from apsim.hw.queue cimport APQueue
 from apsim.hw.config cimport APConfiguration
 from apsim.rows cimport RowBuffer
+
+cdef bint _COMPILED
 
 cdef class Workload
 cdef class _LLGroup
@@ -65,6 +68,7 @@ cdef class Workload:
     cdef public long long _ti
     cdef public long long _gi
     cdef public long long rr
+    cdef public long long prefetch_min
     cdef public long long owner
     cdef public long long dqap_ns
     cdef public long long completed
@@ -109,3 +113,6 @@ cdef class Workload:
     cpdef _drain_target(self, Target tg, _queue=*)
 
     cpdef long long _ready(self, long long now) except? -1
+
+    @cython.locals(n=Py_ssize_t, i=Py_ssize_t, p=cython.p_void)
+    cdef void _prefetch_rr(self, list active, Py_ssize_t rr) noexcept

@@ -37,6 +37,11 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import cython  # only the compiled form uses it (casts in _prefetch_rr)
+except ImportError:  # pure Python without Cython installed
+    cython = None
+
 from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, call_at
 from apsim.guest.port import Port
@@ -47,6 +52,7 @@ from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
+PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
 
 
 @dataclass
@@ -405,6 +411,9 @@ class Workload:
         self._closed = spec.kind == "closed"
         self._pollable = spec.reply == "poll"
         self._rr = spec.select == "round_robin"
+        # With fewer targets, what an arrival touches stays in the caches between visits;
+        # the pure-Python form has no prefetch at all.
+        self.prefetch_min = PREFETCH_MIN if _COMPILED else 1 << 62
         self._w1 = weight_of is None  # every request weighs 1: no weight lookups
         self._ll_rt_pos: dict[int, int] = {}
         self._poisson = spec.trace is None
@@ -620,6 +629,8 @@ class Workload:
             if self._rr:
                 rr = self.rr = (self.rr + 1) % len(active)
                 tg = active[rr]
+                if len(active) >= self.prefetch_min:
+                    self._prefetch_rr(active, rr)
             elif len(groups) == 1:
                 # Least loaded with one weight class: the heap's current top.
                 grp = groups[0]
@@ -663,6 +674,33 @@ class Workload:
             self._cal.push(at, ev)
         else:
             self._schedule_arrival()
+
+    def _prefetch_rr(self, active: list, rr: int) -> None:
+        """Start loading what the next round-robin arrivals will touch (compiled form only).
+
+        With thousands of targets each one is visited once per round, long after its
+        lines left the caches, and an arrival would stall on main memory for its
+        target, its queue and the queue's lists, one after the other. A round robin
+        knows its next targets, so each arrival asks for them a few steps ahead, one
+        level of pointers per step (the lines asked for one arrival earlier have
+        arrived by the next): the target three ahead, the queue of the target two
+        ahead, the lists of the queue one ahead. Nothing is read that changes a result.
+        """
+        if not _COMPILED:
+            return  # no prefetch in Python (prefetch_min lowered by hand)
+        n = len(active)
+        # Borrowed pointers only: a reference count change would write to the very line
+        # being fetched and wait for it. n > 3, so each index wraps at most once.
+        i = rr + 3 if rr + 3 < n else rr + 3 - n
+        apsim_prefetch(PyList_GET_ITEM(active, i), 160)  # noqa: F821 - C (core.pxd)
+        i = rr + 2 if rr + 2 < n else rr + 2 - n
+        p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
+        apsim_prefetch(p, 160)  # noqa: F821
+        i = rr + 1 if rr + 1 < n else rr + 1 - n
+        p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
+        if cython.cast(object, p) is not None:
+            apsim_prefetch(cython.cast(cython.p_void, cython.cast(APQueue, p)._plan), 40)  # noqa: F821
+            apsim_prefetch(cython.cast(cython.p_void, cython.cast(APQueue, p)._replies), 40)  # noqa: F821
 
     def _new_request(self) -> None:
         self.seq += 1
