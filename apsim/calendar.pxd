@@ -1,5 +1,6 @@
 import cython
-from apsim.core cimport Hook
+from cpython.list cimport PyList_GET_ITEM
+from apsim.core cimport Hook, apsim_prefetch
 
 cdef long long _PRIO_SHIFT
 cdef long long _EID_MASK
@@ -20,6 +21,7 @@ cdef class Calendar(Hook):
     cdef bint _running
     cdef tuple _cbs
     cdef public long long fired
+    cdef public long long warm_min
 
     @cython.locals(e=cython.longlong, k=cython.longlong)
     cpdef push(self, long long at, Hook hook, long long priority=*)
@@ -44,3 +46,6 @@ cdef class Calendar(Hook):
                    r=cython.longlong, ct=cython.longlong, ck=cython.longlong, rt=cython.longlong,
                    top=Hook)
     cdef Hook _hpop(self)
+
+    @cython.locals(c=cython.longlong)
+    cdef void _warm_next(self) noexcept

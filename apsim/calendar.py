@@ -43,7 +43,13 @@ import simpy
 
 from apsim.core import Hook
 
+try:
+    import cython  # only the compiled form uses it (casts in _warm_next)
+except ImportError:  # pure Python without Cython installed
+    cython = None
+
 _COMPILED = not __file__.endswith(".py")  # a Cython build: the C heap; else heapq on SimPy's heap
+WARM_MIN = 64  # pending firings from which the calendar prefetches ahead (_warm_next)
 _PRIO_SHIFT = 56  # key = priority << 56 | event id (SimPy's ids stay far below 2**56)
 _EID_MASK = 0xFFFFFFFFFFFFFF  # the low 56 bits
 _NORMAL = 1
@@ -56,7 +62,7 @@ class Calendar(Hook):
     """
 
     __slots__ = ("env", "own_heap", "_sq", "_eid", "_n", "_cap", "_h", "_oo",
-                 "_free", "_nfree", "armed", "_running", "_cbs", "fired")
+                 "_free", "_nfree", "armed", "_running", "_cbs", "fired", "warm_min")
 
     def __init__(self, env: simpy.Environment, own_heap: bool | None = None) -> None:
         self.callbacks = None
@@ -64,6 +70,9 @@ class Calendar(Hook):
         # Whether firings wait in the calendar's own heap (default: when compiled) or
         # go straight onto SimPy's heap, one entry each (the same order either way).
         self.own_heap = _COMPILED if own_heap is None else bool(own_heap)
+        # With fewer firings pending, what they touch stays in the caches anyway; the
+        # pure-Python form has no prefetch at all.
+        self.warm_min = WARM_MIN if _COMPILED else 1 << 62
         self._sq: list = env._queue  # type: ignore[attr-defined]
         self._eid = env._eid  # type: ignore[attr-defined]
         self._n = 0
@@ -149,6 +158,8 @@ class Calendar(Hook):
                     elif (t, k >> _PRIO_SHIFT, k & _EID_MASK) > (ht, h[1], h[2]):
                         break
                 hook = self._hpop()
+                if self._n >= self.warm_min:
+                    self._warm_next()
                 env._now = int(t)  # type: ignore[attr-defined]
                 self.fired += 1
                 cbs = hook.callbacks
@@ -240,6 +251,27 @@ class Calendar(Hook):
             h[i, 1] = k
             h[i, 2] = s
         return top
+
+    def _warm_next(self) -> None:
+        """Prefetch for the next two firings while this one runs (compiled form only).
+
+        With many requests in flight, each firing meets a request, a queue and a
+        target that left the caches since they were last used, and waits for them
+        one pointer after the other. The next firing's hook is the heap's top; the
+        one after is, unless a callback pushes an earlier one, the smaller of the
+        top's children. So: start loading the hook two ahead, and ask the next hook
+        (loaded one firing ago) to start loading what it points to. Only hints:
+        nothing is read that decides anything.
+        """
+        if not _COMPILED:
+            return
+        if self._n >= 3:
+            c = 2
+            if self._h[3, 0] < self._h[2, 0] or (self._h[3, 0] == self._h[2, 0]
+                                                 and self._h[3, 1] < self._h[2, 1]):
+                c = 3
+            apsim_prefetch(PyList_GET_ITEM(self._oo, self._h[c, 2]), 160)  # noqa: F821 - C (core.pxd)
+        cython.cast(Hook, PyList_GET_ITEM(self._oo, self._h[1, 2]))._warm()  # noqa: F821
 
     # --- inspection and surgery (the bulk mode) ---------------------------------------------------
     def __len__(self) -> int:

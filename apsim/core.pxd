@@ -12,6 +12,7 @@ cdef extern from *:
 
 cdef class Hook:
     cdef public object callbacks
+    cdef void _warm(self) noexcept
 
 cdef class Pickup(Hook):
     cdef public long long pickup_ns

@@ -84,6 +84,14 @@ class Hook:
         """Whether the hook is scheduled and has not fired yet."""
         return self.callbacks is not None
 
+    def _warm(self) -> None:
+        """Start loading what this hook's next firing will read (compiled form only).
+
+        The calendar calls it on its next hook one firing ahead (see
+        ``Calendar._warm_next``); it must only issue prefetches, never change state.
+        The default has nothing to add to the hook itself.
+        """
+
 
 class Pickup(Hook):
     """A deferrable interruption target (see :func:`apsim.hw.queue.deferrable`).

@@ -1,4 +1,4 @@
-from apsim.core cimport Hook
+from apsim.core cimport Hook, apsim_prefetch
 
 cdef class Request(Hook):
     cdef public int _state
@@ -18,6 +18,8 @@ cdef class Request(Hook):
     cdef public object hook
     cdef public object psmid
     cdef public object drop_cause
+
+    cdef void _warm(self) noexcept
 
 cdef class Ledger:
     cdef public long long submitted

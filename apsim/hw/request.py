@@ -12,6 +12,11 @@ from __future__ import annotations
 from collections import Counter
 
 from apsim.core import Hook
+
+try:
+    import cython  # only the compiled form uses it (Request._warm)
+except ImportError:  # pure Python without Cython installed
+    cython = None
 from apsim.errors import AccountingError
 
 # Request states.
@@ -88,6 +93,12 @@ class Request(Hook):
     @state.setter
     def state(self, value: int) -> None:
         self._state = value
+
+    def _warm(self) -> None:
+        """Start loading the queue and the interruption target this request's reply
+        event reads (a prefetch hint; see ``Hook._warm``). Compiled form only."""
+        apsim_prefetch(cython.cast(cython.p_void, self.queue), 160)  # noqa: F821 - C (core.pxd)
+        apsim_prefetch(cython.cast(cython.p_void, self.sink), 160)  # noqa: F821
 
     def __repr__(self) -> str:
         return (f"Request(psmid={self.psmid:#x}, apqn={self.apqn:#06x}, owner={self.owner}, "

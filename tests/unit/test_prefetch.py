@@ -1,17 +1,22 @@
-"""Round-robin prefetch (Workload._prefetch_rr) is a hint only: it never changes a sample path.
+"""Prefetch hints never change a sample path.
 
 A compiled workload with at least ``prefetch_min`` round-robin targets asks the CPU
 to load its next targets, their queues and the queues' lists a few arrivals
-ahead. These tests run the same model with the prefetch on and off and compare
-every recorded request and the accounting, also across admin events that leave
-targets with a stale queue or none at all. In pure Python the prefetch is a
-no-op, so lowering the threshold by hand must not break anything there either.
+ahead (Workload._prefetch_rr); a compiled calendar with at least ``warm_min``
+firings pending loads the hook two firings ahead and asks the next one to load
+what it points to (Calendar._warm_next, Request._warm). These tests run the same
+model with the hints on and off and compare every recorded request and the
+accounting, also across admin events that drop requests and leave targets with a
+stale queue or none at all. In pure Python both are no-ops, so lowering the
+thresholds by hand must not break anything there either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from apsim import calendar as cal_mod
+from apsim.calendar import calendar
 from apsim.core import call_at
 from apsim.guest import workload as wl_mod
 from benchmarks.models import build_capacity
@@ -19,10 +24,12 @@ from benchmarks.models import build_capacity
 OFF = 1 << 62
 
 
-def _run(prefetch_min: int, *, admin: bool, n_targets_adapters: int = 16, domains: int = 32):
+def _run(prefetch_min: int, *, admin: bool, n_targets_adapters: int = 16, domains: int = 32,
+         warm_min: int = OFF):
     model = build_capacity(adapters=n_targets_adapters, domains=domains, guests=1, seed=7)
     for wl in model.workloads:
         wl.prefetch_min = prefetch_min
+    calendar(model.env).warm_min = warm_min
     m = model.machine
     lp = m.lpar("capacity")
     if admin:
@@ -76,8 +83,18 @@ def test_a_prefetch_threshold_below_the_target_count_is_harmless_in_either_form(
           _run(OFF, admin=False, n_targets_adapters=1, domains=4))
 
 
-def test_the_prefetch_threshold_is_set_only_in_the_compiled_form():
+def test_calendar_warm_up_on_and_off_give_the_same_sample_path_with_many_firings_pending():
+    # 16 adapters at rho 0.7 keep about 60 requests in flight: warm_min 8 makes the
+    # calendar warm up nearly every firing (a no-op in pure Python).
+    on = _run(OFF, admin=True, warm_min=8)
+    off = _run(OFF, admin=True)
+    _same(on, off)
+    _same(_run(wl_mod.PREFETCH_MIN, admin=True, warm_min=cal_mod.WARM_MIN), off)
+
+
+def test_the_prefetch_thresholds_are_set_only_in_the_compiled_form():
     model = build_capacity(adapters=1, domains=4)
     compiled = not wl_mod.__file__.endswith(".py")
-    expect = wl_mod.PREFETCH_MIN if compiled else OFF
-    assert all(wl.prefetch_min == expect for wl in model.workloads)
+    assert compiled == (not cal_mod.__file__.endswith(".py"))
+    assert all(wl.prefetch_min == (wl_mod.PREFETCH_MIN if compiled else OFF) for wl in model.workloads)
+    assert calendar(model.env).warm_min == (cal_mod.WARM_MIN if compiled else OFF)
