@@ -263,8 +263,8 @@ class Calendar(Hook):
         (loaded one firing ago) to start loading what it points to. Only hints:
         nothing is read that decides anything.
         """
-        if not _COMPILED:
-            return
+        if not _COMPILED or not self._n:
+            return  # Python has no prefetch; an empty heap has no next hook
         if self._n >= 3:
             c = 2
             if self._h[3, 0] < self._h[2, 0] or (self._h[3, 0] == self._h[2, 0]

@@ -686,11 +686,11 @@ class Workload:
         arrived by the next): the target three ahead, the queue of the target two
         ahead, the lists of the queue one ahead. Nothing is read that changes a result.
         """
-        if not _COMPILED:
-            return  # no prefetch in Python (prefetch_min lowered by hand)
         n = len(active)
+        if not _COMPILED or n < 3:
+            return  # Python has no prefetch; below 3 targets an index could wrap twice
         # Borrowed pointers only: a reference count change would write to the very line
-        # being fetched and wait for it. n > 3, so each index wraps at most once.
+        # being fetched and wait for it. n >= 3, so each index wraps at most once.
         i = rr + 3 if rr + 3 < n else rr + 3 - n
         apsim_prefetch(PyList_GET_ITEM(active, i), 160)  # noqa: F821 - C (core.pxd)
         i = rr + 2 if rr + 2 < n else rr + 2 - n
