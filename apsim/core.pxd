@@ -1,7 +1,8 @@
 cdef extern from *:
     """
     /* Ask the CPU to start loading the cache lines of bytes [o, o + nbytes): a hint
-       with no effect on any result (see Workload._prefetch_rr). */
+       with no effect on any result (Workload._prefetch_rr, Calendar._warm_next,
+       Request._warm). */
     static CYTHON_INLINE void apsim_prefetch(const void *o, Py_ssize_t nbytes) {
         Py_uintptr_t a = (Py_uintptr_t)o & ~(Py_uintptr_t)63;
         Py_uintptr_t end = (Py_uintptr_t)o + (Py_uintptr_t)nbytes;

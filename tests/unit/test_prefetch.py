@@ -24,9 +24,9 @@ from benchmarks.models import build_capacity
 OFF = 1 << 62
 
 
-def _run(prefetch_min: int, *, admin: bool, n_targets_adapters: int = 16, domains: int = 32,
+def _run(prefetch_min: int, *, admin: bool, adapters: int = 16, domains: int = 32,
          warm_min: int = OFF):
-    model = build_capacity(adapters=n_targets_adapters, domains=domains, guests=1, seed=7)
+    model = build_capacity(adapters=adapters, domains=domains, guests=1, seed=7)
     for wl in model.workloads:
         wl.prefetch_min = prefetch_min
     calendar(model.env).warm_min = warm_min
@@ -79,18 +79,18 @@ def test_prefetch_changes_nothing_when_admin_events_leave_targets_without_a_queu
 
 def test_a_prefetch_threshold_below_the_target_count_is_harmless_in_either_form():
     # Four targets only: every index wraps, in compiled form; a no-op in pure Python.
-    _same(_run(4, admin=False, n_targets_adapters=1, domains=4),
-          _run(OFF, admin=False, n_targets_adapters=1, domains=4))
+    _same(_run(4, admin=False, adapters=1, domains=4),
+          _run(OFF, admin=False, adapters=1, domains=4))
     # One and two targets: the prefetch must not index past the list.
     for domains in (1, 2):
-        _same(_run(1, admin=False, n_targets_adapters=1, domains=domains),
-              _run(OFF, admin=False, n_targets_adapters=1, domains=domains))
+        _same(_run(1, admin=False, adapters=1, domains=domains),
+              _run(OFF, admin=False, adapters=1, domains=domains))
 
 
 def test_calendar_thresholds_down_to_zero_are_harmless():
     # warm_min 0 asks for a warm-up even when the firing just popped was the last one.
-    _same(_run(OFF, admin=False, n_targets_adapters=1, domains=2, warm_min=0),
-          _run(OFF, admin=False, n_targets_adapters=1, domains=2))
+    _same(_run(OFF, admin=False, adapters=1, domains=2, warm_min=0),
+          _run(OFF, admin=False, adapters=1, domains=2))
 
 
 def test_calendar_warm_up_on_and_off_give_the_same_sample_path_with_many_firings_pending():
