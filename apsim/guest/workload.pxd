@@ -3,12 +3,13 @@ from cpython.list cimport PyList_GET_ITEM
 from apsim.core cimport Hook, Pickup, VcpuGate, apsim_prefetch
 from apsim.hw.instructions cimport nqap_queue, dqap_queue
 from apsim.calendar cimport Calendar
-from apsim.hw.request cimport Request
+from apsim.hw.request cimport Request, new_request
 from apsim.hw.queue cimport APQueue
 from apsim.hw.config cimport APConfiguration
 from apsim.rows cimport RowBuffer
 
 cdef bint _COMPILED
+cdef long long _SEQ_MASK
 
 cdef class Workload
 cdef class _LLGroup

@@ -46,12 +46,13 @@ from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, call_at
 from apsim.guest.port import Port
 from apsim.hw.instructions import dqap_queue, nqap_queue
-from apsim.hw.request import Request
+from apsim.hw.request import Request, new_request
 from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
 
 _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
+_SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
 PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
 
 
@@ -619,7 +620,7 @@ class Workload:
         self._ti = ti + 1
         owner = self.owner
         now = self.env._now  # type: ignore[attr-defined]
-        req = Request((owner << 32) | (seq & 0xFFFFFFFF), rt, self._len_tab[rt], owner, now, -1, self)
+        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
         active = self._active
         if not active:
             self.stalled.append(req)
@@ -705,8 +706,8 @@ class Workload:
     def _new_request(self) -> None:
         self.seq += 1
         rt = self._next_type()
-        req = Request((self.owner << 32) | (self.seq & 0xFFFFFFFF), rt, self._lengths[rt], self.owner,
-                      self.env._now, -1, self)  # type: ignore[attr-defined]
+        req = new_request((self.owner << 32) | (self.seq & _SEQ_MASK), rt, self._lengths[rt], self.owner,
+                          self.env._now, self)  # type: ignore[attr-defined]
         self._dispatch(req)
 
     # --- dispatch (zcrypt) ------------------------------------------------------------------

@@ -35,4 +35,8 @@ cdef class APQueue:
     cdef public bint assoc_fail
     cdef dict __dict__
 
+    @cython.locals(plan=list, ready=list, later=list, replies=list, req=Request, a=Request, b=Request,
+                   n=Py_ssize_t, i=Py_ssize_t)
+    cpdef _settle(self, long long now)
+
 cpdef Request pop_oldest(list replies)

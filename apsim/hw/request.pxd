@@ -1,3 +1,4 @@
+import cython
 from apsim.core cimport Hook, apsim_prefetch
 
 cdef class Request(Hook):
@@ -20,6 +21,13 @@ cdef class Request(Hook):
     cdef public object drop_cause
 
     cdef void _warm(self) noexcept
+
+cdef void _fill(Request req, object psmid, int rtype, long long length, long long owner,
+                long long t_submit, long long ctrl_domain, object tag)
+
+@cython.locals(req=Request)
+cpdef Request new_request(unsigned long long psmid, int rtype, long long length, long long owner,
+                          long long t_submit, object tag)
 
 cdef class Ledger:
     cdef public long long submitted

@@ -61,21 +61,7 @@ class Request(Hook):
 
     def __init__(self, psmid: int, rtype: int, length: int, owner: int = -1, t_submit: int = 0,
                  ctrl_domain: int = -1, tag: object = None) -> None:
-        self.callbacks = None
-        self.psmid = psmid
-        self.rtype = rtype
-        self.length = length
-        self.owner = owner
-        self.apqn = -1
-        self.t_submit = t_submit
-        self.t_start = -1
-        self.t_done = -1
-        self.service_ns = 0
-        self._state = QUEUED
-        self.queue = None
-        self.ctrl_domain = ctrl_domain
-        self.drop_cause = ""
-        self.tag = tag
+        _fill(self, psmid, rtype, length, owner, t_submit, ctrl_domain, tag)
 
     @property
     def state(self) -> int:
@@ -103,6 +89,39 @@ class Request(Hook):
     def __repr__(self) -> str:
         return (f"Request(psmid={self.psmid:#x}, apqn={self.apqn:#06x}, owner={self.owner}, "
                 f"state={self.state})")
+
+
+def new_request(psmid: int, rtype: int, length: int, owner: int, t_submit: int, tag: object) -> Request:
+    """``Request(psmid, rtype, length, owner, t_submit, -1, tag)`` for the hot path.
+
+    The same object, built without the call's argument parsing: compiled, the
+    fields are set from C values and only the psmid becomes a Python integer (a
+    workload's psmid of owner << 32 would otherwise be built with Python
+    arithmetic on a two-digit integer for every owner but the first).
+    """
+    req = Request.__new__(Request)
+    _fill(req, psmid, rtype, length, owner, t_submit, -1, tag)
+    return req
+
+
+def _fill(req: Request, psmid: int, rtype: int, length: int, owner: int, t_submit: int,
+          ctrl_domain: int, tag: object) -> None:
+    """Set every field a new request starts with (hook, sink and order wait for its planning)."""
+    req.callbacks = None
+    req.psmid = psmid
+    req.rtype = rtype
+    req.length = length
+    req.owner = owner
+    req.apqn = -1
+    req.t_submit = t_submit
+    req.t_start = -1
+    req.t_done = -1
+    req.service_ns = 0
+    req._state = QUEUED
+    req.queue = None
+    req.ctrl_domain = ctrl_domain
+    req.drop_cause = ""
+    req.tag = tag
 
 
 class Ledger:
