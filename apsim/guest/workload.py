@@ -187,7 +187,7 @@ class Target(Pickup):
 
     def pickup(self, queue: object) -> None:
         """The deferred form of an interruption: take the APQN's replies now."""
-        self.wl._drain_target(self, queue)
+        self.wl._take_replies(self)
 
     def weight(self, rt: int) -> int:
         """zcrypt weight of one *rt* request on this APQN (1 without a weight function)."""
@@ -352,11 +352,19 @@ class _LLGroup:
         return [(int(self._load[i]), int(self._total[i]), int(self._idx[i])) for i in range(self._n)]
 
 
-class Workload:
-    """One issuer's request generator (a guest's applications plus its zcrypt)."""
+class Workload(Hook):
+    """One issuer's request generator (a guest's applications plus its zcrypt).
+
+    The workload is its own arrival clock: a :class:`~apsim.core.Hook` that is
+    pending (``callbacks`` set) while an open loop's next arrival is scheduled. One
+    object instead of two matters with many issuers: each one is visited once per
+    thousand requests, and the calendar's look-ahead (``Calendar._warm_next``)
+    then loads the workload itself when it loads the hook.
+    """
 
     def __init__(self, port: Port, spec: WorkloadSpec, recorder: RequestRecorder, owner: int,
                  rng: np.random.Generator, *, weight_of=None) -> None:  # noqa: ANN001
+        self.callbacks = None
         self.port = port
         self.env = port.env
         self.spec = spec
@@ -392,6 +400,10 @@ class Workload:
         for rt, n in self._lengths.items():
             len_tab[rt] = n
         self._len_tab = as_block(np.asarray(len_tab, dtype=np.int64))
+        # A one-type mix (the common case): its type and length, so an arrival reads
+        # neither the block of types nor the table (-1: several types).
+        self._rt1 = int(self._mix_idx[0]) if len(names) == 1 else -1
+        self._len1 = self._lengths[self._rt1] if self._rt1 >= 0 else -1
         # The current blocks of random draws (see as_block) and the next position in each.
         self._types = as_block(np.zeros(0, dtype=np.int64))
         self._ti = 0
@@ -400,7 +412,7 @@ class Workload:
         self._uni = as_block(np.zeros(0, dtype=np.float64))
         self._ui = 0
         self._cal = calendar(self.env)  # where the arrival clock and pickup timers fire
-        self._arr = Hook()
+        self._arr = self  # the arrival clock (the bulk mode reaches it by this name)
         self._arr_cbs = (self._arrive,)
         self._always_ready = bool(getattr(port, "always_ready", False))
         self._ready_at = None if self._always_ready else port.ready_at
@@ -458,6 +470,26 @@ class Workload:
     def target(self, apqn: int) -> Target | None:
         """The driver state of one APQN (None if never targeted)."""
         return self._tgt.get(apqn)
+
+    # The current blocks of types and gaps; the hot path reads the block and its length
+    # from fields of their own (a block view is 208 bytes, most of a cache line apart).
+    @property
+    def _types(self) -> Any:
+        return self._types_b
+
+    @_types.setter
+    def _types(self, block: Any) -> None:
+        self._types_b = block
+        self._types_n = len(block)
+
+    @property
+    def _gaps(self) -> Any:
+        return self._gaps_b
+
+    @_gaps.setter
+    def _gaps(self, block: Any) -> None:
+        self._gaps_b = block
+        self._gaps_n = len(block)
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -570,10 +602,10 @@ class Workload:
         return self.rng.random(_BLOCK)
 
     def _next_type(self) -> int:
-        if self._ti >= len(self._types):
+        if self._ti >= self._types_n:
             self._types = as_block(self.type_block())
             self._ti = 0
-        t = self._types[self._ti]
+        t = self._types_b[self._ti]
         self._ti += 1
         return t
 
@@ -593,10 +625,10 @@ class Workload:
             at = max(now, spec.trace[self._gi])
             self._gi += 1
         else:
-            if self._gi >= len(self._gaps):
+            if self._gi >= self._gaps_n:
                 self._gaps = self._draw_gaps()
                 self._gi = 0
-            at = now + self._gaps[self._gi]
+            at = now + self._gaps_b[self._gi]
             self._gi += 1
         self._arr.callbacks = self._arr_cbs
         self._cal.push(at, self._arr)
@@ -613,14 +645,16 @@ class Workload:
             return
         seq = self.seq = self.seq + 1
         ti = self._ti
-        if ti >= len(self._types):
+        if ti >= self._types_n:
             self._types = as_block(self.type_block())
             ti = 0
-        rt = self._types[ti]
+        rt1 = self._rt1
+        rt = rt1 if rt1 >= 0 else self._types_b[ti]
         self._ti = ti + 1
         owner = self.owner
         now = self.env._now  # type: ignore[attr-defined]
-        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
+        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len1 if rt1 >= 0 else self._len_tab[rt],
+                          owner, now, self)
         active = self._active
         if not active:
             self.stalled.append(req)
@@ -666,10 +700,10 @@ class Workload:
                     call_at(self.env, self.port.poll_ns(), self._poll)
         if self._poisson:
             gi = self._gi
-            if gi >= len(self._gaps):
+            if gi >= self._gaps_n:
                 self._gaps = self._draw_gaps()
                 gi = 0
-            at = now + self._gaps[gi]
+            at = now + self._gaps_b[gi]
             self._gi = gi + 1
             ev.callbacks = self._arr_cbs
             self._cal.push(at, ev)
@@ -898,6 +932,15 @@ class Workload:
 
     def _drain_target(self, tg: Target, _queue: object = None) -> None:
         """Dequeue every reply waiting on the target's APQN (*_queue*: the deferred-pickup call)."""
+        self._take_replies(tg)
+
+    def _take_replies(self, tg: Target) -> None:
+        """The body of :meth:`_drain_target`, a C-level method when compiled.
+
+        ``Target.pickup`` calls it directly: calling the overridable form on an object
+        with a ``__dict__`` first checks the dict for an override, and with many
+        issuers that dict is one more cold cache line per request.
+        """
         env = self.env
         now = env._now  # type: ignore[attr-defined]
         if not self._always_ready:
