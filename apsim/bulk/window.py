@@ -384,8 +384,7 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
                          req.psmid & 0xFFFFFFFF, 1 if req._state == REPLY else 0))
             objs.append(req)
             req.callbacks = None
-        q._plan = []
-        q._replies.clear()
+        q._take_all()
     carry = _empty_carry()
     if rows:
         arr = np.array(rows, dtype=np.int64)
@@ -453,10 +452,10 @@ def _materialize(st: _State, now: int) -> None:
         req.sink = tg
         if c["settled"][i]:
             req._state = REPLY
-            q._replies.append(req)
+            q._append_reply(req)
         else:
             req._state = PLANNED
-            q._plan.append(req)
+            q._append_plan(req)
         req.hook = ITSELF
         req.callbacks = q.adapter._reply_cbs
         items.append((int(c["key"][i]), 0, req, int(c["t_done"][i]) + int(st.latency[wi])))
@@ -469,7 +468,7 @@ def _materialize(st: _State, now: int) -> None:
     for _k, _ph, obj, t in items:
         cal.push(t, obj)
     for q in st.tq:
-        q._replies = type(q._replies)(sorted(q._replies, key=lambda r: (r.t_done, r.order)))
+        q._set_replies(sorted(q._replies, key=lambda r: (r.t_done, r.order)))
 
 
 # --------------------------------------------------------------------------------------

@@ -715,11 +715,11 @@ class Workload(Hook):
 
         With thousands of targets each one is visited once per round, long after its
         lines left the caches, and an arrival would stall on main memory for its
-        target, its queue and the queue's lists, one after the other. A round robin
-        knows its next targets, so each arrival asks for them a few steps ahead, one
-        level of pointers per step (the lines asked for one arrival earlier have
-        arrived by the next): the target three ahead, the queue of the target two
-        ahead, the lists of the queue one ahead. Nothing is read that changes a result.
+        target and then its queue, one after the other. A round robin knows its next
+        targets, so each arrival asks for them ahead, one level of pointers per step
+        (the lines asked for one arrival earlier have arrived by the next): the target
+        three ahead and the queue of the target two ahead (its hot fields, the reply
+        and plan chains' heads included). Nothing is read that changes a result.
         """
         n = len(active)
         if not _COMPILED or n < 3:
@@ -730,12 +730,7 @@ class Workload(Hook):
         apsim_prefetch(PyList_GET_ITEM(active, i), 160)  # noqa: F821 - C (core.pxd)
         i = rr + 2 if rr + 2 < n else rr + 2 - n
         p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
-        apsim_prefetch(p, 160)  # noqa: F821
-        i = rr + 1 if rr + 1 < n else rr + 1 - n
-        p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
-        if cython.cast(object, p) is not None:
-            apsim_prefetch(cython.cast(cython.p_void, cython.cast(APQueue, p)._plan), 40)  # noqa: F821
-            apsim_prefetch(cython.cast(cython.p_void, cython.cast(APQueue, p)._replies), 40)  # noqa: F821
+        apsim_prefetch(p, 192)  # noqa: F821
 
     def _new_request(self) -> None:
         self.seq += 1
@@ -966,7 +961,7 @@ class Workload(Hook):
             # another DQAP would find a reply; without it, stop after this one.
             # (DQAP has just settled the queue, so its reply list is current.)
             rq = req.queue
-            more = bool(rq._replies)
+            more = rq._nr > 0
             if req.tag is not self:
                 # A reply to a request this guest sent outside the workload (a scenario's
                 # guest.instruction NQAP) is the guest's own; any other is an isolation breach.

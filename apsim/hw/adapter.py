@@ -324,7 +324,7 @@ class Adapter:
             req.order = self._order
             self._svc_sum += req.service_ns
             q = req.queue
-            q._plan.append(req)
+            q._plan_add(req)
             sink = q._sink
             req.sink = sink
             if sink is None:
@@ -354,12 +354,13 @@ class Adapter:
         st = req._state
         if st == PLANNED:
             q = req.queue
-            plan = q._plan
-            if len(plan) == 1:
-                # The common case, APQueue._settle for one request written out.
-                plan.clear()
+            if q._np == 1:
+                # The common case, APQueue._settle for one request written out: the
+                # one planned request is this one.
+                q._ph = q._pt = None
+                q._np = 0
                 req._state = REPLY
-                q._replies.append(req)
+                q._reply_add(req)
                 q.irq_count += 1
             else:
                 q._settle(self.env._now)  # type: ignore[attr-defined]
@@ -468,7 +469,7 @@ class Adapter:
         q = req.queue
         req._state = REPLY
         req.t_done = now
-        q._replies.append(req)
+        q._append_reply(req)
         if q._irq and q._irq_target is not None:
             q.irq_count += 1
             q._irq_target(q)

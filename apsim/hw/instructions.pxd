@@ -1,5 +1,5 @@
 import cython
-from apsim.hw.queue cimport APQueue, pop_oldest
+from apsim.hw.queue cimport APQueue
 from apsim.hw.request cimport Request
 from apsim.hw.adapter cimport Adapter
 from apsim.hw.config cimport APConfiguration

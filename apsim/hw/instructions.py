@@ -22,7 +22,6 @@ from apsim.errors import ProgramException
 from apsim.hw import codes
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
-from apsim.hw.queue import pop_oldest
 from apsim.hw.request import DONE as _DONE
 from apsim.hw.request import Request
 
@@ -182,12 +181,11 @@ def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
         return q.state_rc(), None
     # APQueue.take_reply(), inlined (keep the two in step).
     q.touched += 1
-    if q._plan:
+    if q._np:
         q._settle(now)
-    replies = q._replies
-    if not replies:
+    if not q._nr:
         return _RC_NO_PENDING_REPLY, None
-    req = pop_oldest(replies)
+    req = q._reply_pop()
     q._occ_sum += now
     q.count -= 1
     q.dqap_count += 1

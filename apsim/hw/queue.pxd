@@ -12,8 +12,12 @@ cdef class APQueue:
     cdef public long long nqap_count
     cdef public long long dqap_count
     cdef public long long _occ_sum
-    cdef public list _plan
-    cdef public list _replies
+    cdef public Request _ph
+    cdef public Request _pt
+    cdef public long long _np
+    cdef public Request _rh
+    cdef public Request _rt
+    cdef public long long _nr
     cdef public object _sink
     cdef public long long irq_count
     cdef public int apqn
@@ -35,8 +39,12 @@ cdef class APQueue:
     cdef public bint assoc_fail
     cdef dict __dict__
 
-    @cython.locals(plan=list, ready=list, later=list, replies=list, req=Request, a=Request, b=Request,
-                   n=Py_ssize_t, i=Py_ssize_t)
+    @cython.locals(ready=list, later=list, req=Request, a=Request, b=Request, n=cython.longlong,
+                   i=Py_ssize_t)
     cpdef _settle(self, long long now)
 
-cpdef Request pop_oldest(list replies)
+    cdef void _plan_add(self, Request req)
+    cdef void _reply_add(self, Request req)
+    @cython.locals(req=Request, nxt=Request)
+    cdef Request _reply_pop(self)
+

@@ -11,7 +11,7 @@ queue answering "reset in progress" for the profile's reset duration.
 
 Planned requests (FIFO adapters, see :mod:`apsim.hw.adapter`): the engine
 schedule of a request is fixed when it is accepted, so the moment its reply is
-ready needs no event of its own. The queue keeps such requests in ``_plan`` and
+ready needs no event of its own. The queue keeps such requests in its plan and
 *settles* them — moves every request whose ``t_done`` has passed into the reply
 list, in completion order — whenever anything looks at the replies (DQAP, the
 status word, ``replies``, a reset). An interruption target that only picks
@@ -40,20 +40,6 @@ _RC_Q_FULL = RC.Q_FULL
 _FOREVER = 1 << 62  # a time after every simulation
 
 
-def pop_oldest(replies: list[Request]) -> Request:
-    """Take the oldest reply out of a queue's reply list (which is not empty).
-
-    The last one is taken with ``clear()``, not ``pop(0)``: CPython re-allocates a
-    list emptied by ``pop`` with the C allocator (its small-object allocator
-    refuses 0 bytes), which cost a malloc/realloc pair per request.
-    """
-    if len(replies) == 1:
-        req = replies[0]
-        replies.clear()
-        return req
-    return replies.pop(0)
-
-
 def deferrable(target: Any) -> bool:
     """Whether an interruption target only picks replies up ``pickup_ns`` after the interruption.
 
@@ -70,10 +56,10 @@ class APQueue:
     """Firmware state of one APQN."""
 
     __slots__ = ("adapter", "apqn", "apid", "apqi", "owner_lpar", "env", "ledger", "depth",
-                 "count", "_replies", "_cfg_rc", "_reset_until", "_irq", "isc", "nib",
+                 "count", "_rh", "_rt", "_nr", "_cfg_rc", "_reset_until", "_irq", "isc", "nib",
                  "gisa", "_irq_target", "bound_by", "_assoc_until", "assoc_index", "associated",
                  "async_rc", "assoc_fail", "touched", "nqap_count", "dqap_count", "_occ_sum",
-                 "irq_count", "_plan", "_sink", "_gate")
+                 "irq_count", "_ph", "_pt", "_np", "_sink", "_gate")
 
     def __init__(self, adapter: Adapter, apqi: int, owner_lpar: object) -> None:
         self.adapter = adapter
@@ -85,9 +71,16 @@ class APQueue:
         self.ledger = adapter.ledger
         self.depth = adapter.spec.queue_depth
         self.count = 0
-        # A list, not a deque: at most `depth` (8) replies, and a deque's first block
-        # (528 bytes) per queue is a cache miss per request at 65,536 queues.
-        self._replies: list[Request] = []
+        # Replies waiting, oldest first, and planned requests whose reply is not settled
+        # yet, in acceptance order: each a chain through the requests' _next links with
+        # its head, tail and length here. Two list objects per queue would be two more
+        # cache lines per request, cold ones with 65,536 queues.
+        self._rh: Request | None = None
+        self._rt: Request | None = None
+        self._nr = 0
+        self._ph: Request | None = None
+        self._pt: Request | None = None
+        self._np = 0
         self._cfg_rc = 0  # 0 operational, 3 deconfigured (standby), 4 checkstopped
         self._reset_until = 0
         self._assoc_until = 0
@@ -111,7 +104,6 @@ class APQueue:
         # Occupancy integral without per-event bookkeeping: every entry subtracts its
         # time, every exit adds it, so the area up to `now` is _occ_sum + count * now.
         self._occ_sum = 0
-        self._plan: list[Request] = []  # planned requests whose reply is not settled yet
         self._sink: Any = None  # what new planned requests interrupt: None, GENERIC or a target
         self._regate()
 
@@ -188,7 +180,7 @@ class APQueue:
         if new is self._sink:
             return
         self._sink = new
-        if self._plan:
+        if self._np:
             now = self.env._now  # type: ignore[attr-defined]
             self._settle(now)
             for req in self._plan:
@@ -197,10 +189,79 @@ class APQueue:
     # --- state ----------------------------------------------------------------------
     @property
     def replies(self) -> list[Request]:
-        """Replies waiting to be dequeued, oldest first (settled to the current time)."""
-        if self._plan:
+        """Replies waiting to be dequeued, oldest first (settled to the current time; a copy)."""
+        if self._np:
             self._settle(self.env._now)  # type: ignore[attr-defined]
         return self._replies
+
+    # --- the two chains ---------------------------------------------------------------
+    @property
+    def _plan(self) -> list[Request]:
+        """The planned requests, in acceptance order (a copy)."""
+        return _chain(self._ph)
+
+    @property
+    def _replies(self) -> list[Request]:
+        """The replies waiting, oldest first, as they stand (a copy; not settled)."""
+        return _chain(self._rh)
+
+    def _plan_add(self, req: Request) -> None:
+        """Append *req* to the planned requests."""
+        req._next = None
+        if self._pt is None:
+            self._ph = req
+        else:
+            self._pt._next = req
+        self._pt = req
+        self._np += 1
+
+    def _reply_add(self, req: Request) -> None:
+        """Append *req* to the replies waiting."""
+        req._next = None
+        if self._rt is None:
+            self._rh = req
+        else:
+            self._rt._next = req
+        self._rt = req
+        self._nr += 1
+
+    def _reply_pop(self) -> Request:
+        """Take the oldest reply out (there is one)."""
+        req = self._rh
+        nxt = req._next
+        self._rh = nxt
+        if nxt is None:
+            self._rt = None
+        req._next = None
+        self._nr -= 1
+        return req
+
+    def _append_plan(self, req: Request) -> None:
+        """:meth:`_plan_add` for Python callers (the bulk mode); it is C-only when compiled."""
+        self._plan_add(req)
+
+    def _append_reply(self, req: Request) -> None:
+        """:meth:`_reply_add` for Python callers (the bulk mode); it is C-only when compiled."""
+        self._reply_add(req)
+
+    def _take_all(self) -> list[Request]:
+        """Empty both chains; return their requests (planned first, then replies)."""
+        out = self._plan
+        out.extend(self._replies)
+        for r in out:
+            r._next = None
+        self._ph = self._pt = self._rh = self._rt = None
+        self._np = self._nr = 0
+        return out
+
+    def _set_replies(self, reqs: list[Request]) -> None:
+        """Replace the replies waiting by *reqs* (in that order)."""
+        for r in self._replies:
+            r._next = None
+        self._rh = self._rt = None
+        self._nr = 0
+        for r in reqs:
+            self._reply_add(r)
 
     @property
     def occ_area(self) -> int:
@@ -235,46 +296,47 @@ class APQueue:
         Completion order is (t_done, acceptance order): the order in which an
         engine-by-engine simulation posts the replies.
         """
-        plan = self._plan
-        n = len(plan)
+        n = self._np
         if n == 1:
-            req = plan[0]
+            req = self._ph
             if req.t_done > now:
                 return
-            plan.clear()
-            ready = [req]
-        else:
-            # Loops rather than comprehensions: compiled, they stay in C with typed requests
-            # (several planned requests on one queue are common with many issuers).
-            ready = []
-            later = []
-            for i in range(n):
-                req = plan[i]
-                if req.t_done <= now:
-                    ready.append(req)
-                else:
-                    later.append(req)
-            if not ready:
-                return
-            if not later:
-                plan.clear()
+            self._ph = self._pt = None
+            self._np = 0
+            req._state = REPLY
+            self._reply_add(req)
+            # Interruptions to a deferrable target are counted here; a plain target's
+            # are counted by the event at t_done that calls it.
+            if req.sink is not None and req.sink is not GENERIC:
+                self.irq_count += 1
+            return
+        ready = []
+        later = []
+        req = self._ph
+        while req is not None:
+            if req.t_done <= now:
+                ready.append(req)
             else:
-                self._plan = later
-            if len(ready) == 2:
-                a = ready[0]
-                b = ready[1]
-                if b.t_done < a.t_done or (b.t_done == a.t_done and b.order < a.order):
-                    ready[0] = b
-                    ready[1] = a
-            elif len(ready) > 2:
-                ready.sort(key=_done_order)
-        replies = self._replies
+                later.append(req)
+            req = req._next
+        if not ready:
+            return
+        self._ph = self._pt = None
+        self._np = 0
+        for i in range(len(later)):
+            self._plan_add(later[i])
+        if len(ready) == 2:
+            a = ready[0]
+            b = ready[1]
+            if b.t_done < a.t_done or (b.t_done == a.t_done and b.order < a.order):
+                ready[0] = b
+                ready[1] = a
+        elif len(ready) > 2:
+            ready.sort(key=_done_order)
         for i in range(len(ready)):
             req = ready[i]
             req._state = REPLY
-            replies.append(req)
-            # Interruptions to a deferrable target are counted here; a plain target's
-            # are counted by the event at t_done that calls it.
+            self._reply_add(req)
             if req.sink is not None and req.sink is not GENERIC:
                 self.irq_count += 1
 
@@ -332,12 +394,11 @@ class APQueue:
         """
         self.touched += 1
         now = self.env._now  # type: ignore[attr-defined]
-        if self._plan:
+        if self._np:
             self._settle(now)
-        replies = self._replies
-        if not replies:
+        if not self._nr:
             return None
-        req = pop_oldest(replies)
+        req = self._reply_pop()
         self._occ_sum += now
         self.count -= 1
         self.dqap_count += 1
@@ -352,7 +413,7 @@ class APQueue:
         """
         req._state = REPLY
         req.t_done = self.env._now  # type: ignore[attr-defined]
-        self._replies.append(req)
+        self._reply_add(req)
         if self._irq and self._irq_target is not None:
             self.irq_count += 1
             self._irq_target(self)
@@ -369,9 +430,9 @@ class APQueue:
         return set(self._held())
 
     def _held(self) -> list[Request]:
-        if self._plan:
+        if self._np:
             self._settle(self.env._now)  # type: ignore[attr-defined]
-        out = list(self._plan)
+        out = self._plan
         adapter = self.adapter
         if not adapter.planned:
             out.extend(adapter.waiting.of_queue(self))
@@ -406,8 +467,7 @@ class APQueue:
             if req._state != DONE:
                 self.ledger.drop(req, cause)
                 dropped += 1
-        self._replies.clear()
-        self._plan = []
+        self._take_all()
         self._occ_sum += self.count * now
         self.count = 0
         # Free engines only after every victim is marked, so the dispatcher cannot
@@ -465,6 +525,16 @@ class APQueue:
 
     def __repr__(self) -> str:
         return f"APQueue({self.apid:02x}.{self.apqi:04x}, count={self.count})"
+
+
+def _chain(head: Request | None) -> list[Request]:
+    """The requests of a queue's chain from *head* on, following their _next links."""
+    out = []
+    r = head
+    while r is not None:
+        out.append(r)
+        r = r._next
+    return out
 
 
 def _req_order(req: Request) -> tuple[int, int]:

@@ -19,6 +19,7 @@ cdef class Request(Hook):
     cdef public object hook
     cdef public object psmid
     cdef public object drop_cause
+    cdef public Request _next
 
     cdef void _warm(self) noexcept
 

@@ -57,7 +57,7 @@ class Request(Hook):
 
     __slots__ = ("psmid", "rtype", "length", "owner", "apqn", "t_submit", "t_start", "t_done",
                  "service_ns", "_state", "queue", "ctrl_domain", "drop_cause", "tag",
-                 "hook", "sink", "order")
+                 "hook", "sink", "order", "_next")
 
     def __init__(self, psmid: int, rtype: int, length: int, owner: int = -1, t_submit: int = 0,
                  ctrl_domain: int = -1, tag: object = None) -> None:
@@ -83,7 +83,7 @@ class Request(Hook):
     def _warm(self) -> None:
         """Start loading the queue and the interruption target this request's reply
         event reads (a prefetch hint; see ``Hook._warm``). Compiled form only."""
-        apsim_prefetch(cython.cast(cython.p_void, self.queue), 160)  # noqa: F821 - C (core.pxd)
+        apsim_prefetch(cython.cast(cython.p_void, self.queue), 192)  # noqa: F821 - C (core.pxd)
         apsim_prefetch(cython.cast(cython.p_void, self.sink), 160)  # noqa: F821
 
     def __repr__(self) -> str:
@@ -122,6 +122,7 @@ def _fill(req: Request, psmid: int, rtype: int, length: int, owner: int, t_submi
     req.ctrl_domain = ctrl_domain
     req.drop_cause = ""
     req.tag = tag
+    req._next = None  # the next request in its queue's chain (see APQueue)
 
 
 class Ledger:

@@ -77,3 +77,19 @@ def test_settle_breaks_equal_done_times_by_acceptance_and_keeps_later_ones_plann
     assert [r.psmid for r in q._plan] == [4]
     env.run(until=3 * t)
     assert [cpu.dequeue(0x0307).psmid for _ in range(4)] == [3, 1, 2, 4]
+
+
+def test_queue_chains_keep_acceptance_order_and_unlink_every_request_that_leaves():
+    env, m, cpu = _machine(engines=1)
+    reqs = [cpu.enqueue(0x0307, p, "rsa1024_me").extra["request"] for p in (1, 2, 3, 4)]
+    q = m.adapters[3].queues[7]
+    assert [r.psmid for r in q._plan] == [1, 2, 3, 4] and q._np == 4 and q._nr == 0
+    env.run(until=3 * _service(m, "rsa1024_me") + 1)  # 1, 2 and 3 are done, 4 is on the engine
+    first = cpu.dequeue(0x0307).psmid
+    assert first == 1 and reqs[0]._next is None
+    assert [r.psmid for r in q._replies] == [2, 3] and q._nr == 2
+    assert [r.psmid for r in q._plan] == [4] and q._np == 1
+    cpu.rapq(0x0307)  # a reset drops what the queue holds
+    assert q._np == q._nr == 0 and q._ph is q._pt is q._rh is q._rt is None
+    assert all(r._next is None for r in reqs)
+    assert m.ledger.summary()["dropped"] == {"reset": 3}
