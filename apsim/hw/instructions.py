@@ -25,6 +25,8 @@ from apsim.hw.config import APConfiguration
 from apsim.hw.request import DONE as _DONE
 from apsim.hw.request import Request
 
+_COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
+
 if TYPE_CHECKING:
     from apsim.hw.machine import Machine
     from apsim.hw.queue import APQueue
@@ -156,7 +158,10 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     row = smp._rows[rt] if adapter._sampler_inline and pos < smp._n else None
     if row is not None:
         smp._pos = pos + 1
-        svc = row[pos]
+        if _COMPILED:
+            svc = row.data.as_longlongs[pos]  # the int64 array's element, no Python int
+        else:
+            svc = row[pos]
     else:
         svc = adapter.draw(rt)
     req.service_ns = svc
