@@ -932,9 +932,10 @@ class Workload(Hook):
     def _take_replies(self, tg: Target) -> None:
         """The body of :meth:`_drain_target`, a C-level method when compiled.
 
-        ``Target.pickup`` calls it directly: calling the overridable form on an object
-        with a ``__dict__`` first checks the dict for an override, and with many
-        issuers that dict is one more cold cache line per request.
+        ``Target.pickup`` calls it directly (so a pickup does not see a subclass's
+        ``_drain_target``): calling the overridable form on an object with a
+        ``__dict__`` first checks the dict for an override, and with many issuers
+        that check misses its cache and becomes a full attribute lookup.
         """
         env = self.env
         now = env._now  # type: ignore[attr-defined]

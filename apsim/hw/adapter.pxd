@@ -38,6 +38,8 @@ cdef class Adapter:
     cdef dict __dict__
 
     @cython.locals(now=cython.longlong, f=cython.longlong, start=cython.longlong, done=cython.longlong, q=APQueue)
+    cdef _submit(self, Request req)
+
     cpdef submit(self, Request req)
 
     @cython.locals(st=cython.int, q=APQueue, plan=list, pk=Pickup)

@@ -165,7 +165,7 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     else:
         svc = adapter.draw(rt)
     req.service_ns = svc
-    adapter.submit(req)  # the planned engines: one place owns the scheduling
+    adapter._submit(req)  # the planned engines: one place owns the scheduling
     q.ledger.submitted += 1  # Ledger.accept(), inlined
     return 0
 
