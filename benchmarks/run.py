@@ -25,9 +25,14 @@ runs is ±15 % and more):
   requests/s of full mode across issuer counts (1 … 1,000, one LparPort and one
   Workload each, on a fixed 1,024-APQN machine) and across APQN counts (16 …
   65,536 = 256 adapters × 256 domains, ρ = 0.7 per adapter). Each round runs
-  every configuration once; a configuration's figure is its median round (a
-  single round's min ÷ max is biased low by the machine's noise). 1.0 is
-  perfectly flat; the goal "within 1.5×" means ≥ 0.667.
+  every configuration once (five rounds); a configuration's figure is its
+  median round (a single round's min ÷ max is biased low by the machine's
+  noise). 1.0 is perfectly flat; the goal "within 1.5×" means ≥ 0.667.
+  ``scaling_*_ratio_best`` is the same ratio over each configuration's best
+  round: other tenants of the host only ever slow a round down, and they slow
+  the memory-bound large configurations most, so the best round is the closest
+  to the code's own speed (timeit's rule). Both are reported; the headline keys
+  are the medians.
 * ``build_1000_mdevs_s`` — building and validating 1,000 non-overlapping APQN
   rectangles over all 65,536 APQNs with ``Mask`` / ``apqn_table`` (numpy). It
   will measure real mdev creation once the vfio_ap layer lands.
@@ -66,10 +71,10 @@ STANDARD_SCENARIO = HERE.parent / "scenarios" / "bench-capacity.yaml"
 SIZES = {
     # name: (requests per timed run, rounds, bulk requests, scaling requests,
     #        guest counts, (adapters, domains) list)
-    "full": dict(n=200_000, rounds=3, n_bulk=2_000_000, n_scale=100_000,
+    "full": dict(n=200_000, rounds=3, n_bulk=2_000_000, n_scale=100_000, scale_rounds=5,
                  guests=(1, 10, 100, 1000),
                  apqns=((1, 16), (16, 16), (64, 64), (256, 256))),
-    "quick": dict(n=3_000, rounds=1, n_bulk=20_000, n_scale=2_000,
+    "quick": dict(n=3_000, rounds=1, n_bulk=20_000, n_scale=2_000, scale_rounds=1,
                   guests=(1, 4), apqns=((1, 16), (4, 16))),
 }
 
@@ -151,14 +156,23 @@ def ratio_rounds(n: int, rounds: int, builder, mode: str) -> dict[str, Any]:  # 
 
 
 def _median_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per configuration: the row of the median round (by requests/s), with every round's rps."""
+    """Per configuration: the row of the median round (by requests/s), with every round's rps
+    and the best one (``rps_best``)."""
     out = []
     for i in range(len(rounds[0])):
         runs = sorted((r[i] for r in rounds), key=lambda row: row["rps"])
         row = dict(runs[len(runs) // 2])
         row["rps_rounds"] = [r[i]["rps"] for r in rounds]
+        row["rps_best"] = runs[-1]["rps"]
         out.append(row)
     return out
+
+
+def _ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Slowest ÷ fastest configuration, by median rounds (the headline) and by best rounds."""
+    med = [r["rps"] for r in rows]
+    best = [r["rps_best"] for r in rows]
+    return {"ratio": min(med) / max(med), "ratio_best": min(best) / max(best)}
 
 
 def scaling_guests(n: int, counts: tuple[int, ...], quick: bool, rounds: int = 1) -> dict[str, Any]:
@@ -180,8 +194,7 @@ def scaling_guests(n: int, counts: tuple[int, ...], quick: bool, rounds: int = 1
             del m
         all_rounds.append(rows)
     rows = _median_rows(all_rounds)
-    rps = [r["rps"] for r in rows]
-    return {"rows": rows, "rounds": rounds, "ratio": min(rps) / max(rps)}
+    return {"rows": rows, "rounds": rounds, **_ratios(rows)}
 
 
 def scaling_apqns(n: int, shapes: tuple[tuple[int, int], ...], rounds: int = 1) -> dict[str, Any]:
@@ -206,8 +219,7 @@ def scaling_apqns(n: int, shapes: tuple[tuple[int, int], ...], rounds: int = 1) 
             del m
         all_rounds.append(rows)
     rows = _median_rows(all_rounds)
-    rps = [r["rps"] for r in rows]
-    return {"rows": rows, "rounds": rounds, "ratio": min(rps) / max(rps)}
+    return {"rows": rows, "rounds": rounds, **_ratios(rows)}
 
 
 def build_mdevs(n_mdevs: int = 1000) -> dict[str, Any]:
@@ -285,9 +297,9 @@ def run(quick: bool = False, profile: bool = False, scenario: str | None = None,
     # Bulk mode applies to LPAR-level open-loop Poisson with round-robin/random
     # selection (docs/performance.md §2): it is timed on the LPAR capacity model.
     bulk = ratio_rounds(sz["n_bulk"], sz["rounds"], build_capacity, "bulk")
-    guests = scaling_guests(sz["n_scale"], sz["guests"], quick, sz["rounds"])
+    guests = scaling_guests(sz["n_scale"], sz["guests"], quick, sz["scale_rounds"])
     mdevs = build_mdevs(100 if quick else 1000)
-    apqns = scaling_apqns(sz["n_scale"], sz["apqns"], sz["rounds"])
+    apqns = scaling_apqns(sz["n_scale"], sz["apqns"], sz["scale_rounds"])
     doc: dict[str, Any] = {
         "full_ratio": full["ratio"],
         "full_ratio_lpar_round_robin": full_rr["ratio"],
@@ -295,6 +307,8 @@ def run(quick: bool = False, profile: bool = False, scenario: str | None = None,
         "bulk_ratio": bulk["ratio"],
         "scaling_guests_ratio": guests["ratio"],
         "scaling_apqns_ratio": apqns["ratio"],
+        "scaling_guests_ratio_best": guests["ratio_best"],
+        "scaling_apqns_ratio_best": apqns["ratio_best"],
         "build_1000_mdevs_s": mdevs["seconds"] * (1000 / mdevs["mdevs"]),
         "peak_rss_mib": peak_rss_mib(),
         "events_per_request": full["events_per_request"],
@@ -335,12 +349,17 @@ def print_table(doc: dict[str, Any]) -> None:
                   f"{r['ratio']:.2f}×")
     t.add_row("events per request (full)", "", "", f"{doc['events_per_request']:.2f}")
     for row in doc["scaling_guests"]["rows"]:
-        t.add_row(f"  {row['guests']} issuer(s), {row['apqns']} APQNs", f"{row['rps']:,.0f} req/s", "", "")
-    t.add_row("scaling_guests_ratio (slowest/fastest)", "", "", f"{doc['scaling_guests_ratio']:.2f}")
+        t.add_row(f"  {row['guests']} issuer(s), {row['apqns']} APQNs", f"{row['rps']:,.0f} req/s",
+                  "", f"best {row['rps_best']:,.0f}")
+    t.add_row("scaling_guests_ratio (slowest/fastest, median rounds)", "", "",
+              f"{doc['scaling_guests_ratio']:.2f}")
+    t.add_row("  (best rounds)", "", "", f"{doc['scaling_guests_ratio_best']:.2f}")
     for row in doc["scaling_apqns"]["rows"]:
         t.add_row(f"  {row['apqns']} APQNs ({row['adapters']}×{row['domains']})", f"{row['rps']:,.0f} req/s",
-                  "", f"build {row['build_s']:.1f}s")
-    t.add_row("scaling_apqns_ratio (slowest/fastest)", "", "", f"{doc['scaling_apqns_ratio']:.2f}")
+                  "", f"best {row['rps_best']:,.0f}; build {row['build_s']:.1f}s")
+    t.add_row("scaling_apqns_ratio (slowest/fastest, median rounds)", "", "",
+              f"{doc['scaling_apqns_ratio']:.2f}")
+    t.add_row("  (best rounds)", "", "", f"{doc['scaling_apqns_ratio_best']:.2f}")
     t.add_row("build_1000_mdevs_s", "", "", f"{doc['build_1000_mdevs_s']:.3f} s")
     t.add_row("peak_rss_mib", "", "", f"{doc['peak_rss_mib']:.0f} MiB")
     Console().print(t)

@@ -10,7 +10,8 @@ import json
 
 from benchmarks.run import run
 
-KEYS = ("full_ratio", "bulk_ratio", "scaling_guests_ratio", "scaling_apqns_ratio", "build_1000_mdevs_s",
+KEYS = ("full_ratio", "bulk_ratio", "scaling_guests_ratio", "scaling_apqns_ratio", "scaling_guests_ratio_best",
+        "scaling_apqns_ratio_best", "build_1000_mdevs_s",
         "peak_rss_mib")
 
 
