@@ -93,7 +93,6 @@ cdef class Workload(Hook):
     cdef public long long[::1] _len_tab
     cdef public VcpuGate _gate
     cdef public object _ready_at
-    cdef public object _arr
     cdef public dict _lengths
     cdef public dict _tgt
     cdef public double[::1] _uni

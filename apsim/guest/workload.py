@@ -412,7 +412,6 @@ class Workload(Hook):
         self._uni = as_block(np.zeros(0, dtype=np.float64))
         self._ui = 0
         self._cal = calendar(self.env)  # where the arrival clock and pickup timers fire
-        self._arr = self  # the arrival clock (the bulk mode reaches it by this name)
         self._arr_cbs = (self._arrive,)
         self._always_ready = bool(getattr(port, "always_ready", False))
         self._ready_at = None if self._always_ready else port.ready_at
@@ -471,6 +470,11 @@ class Workload(Hook):
         """The driver state of one APQN (None if never targeted)."""
         return self._tgt.get(apqn)
 
+    @property
+    def _arr(self) -> Workload:
+        """The arrival clock: the workload itself (the bulk mode reaches it by this name)."""
+        return self
+
     # The current blocks of types and gaps; the hot path reads the block and its length
     # from fields of their own (a block view is 208 bytes, most of a cache line apart).
     @property
@@ -499,7 +503,7 @@ class Workload(Hook):
         self.running = True
         self.refresh_targets()
         if self.spec.kind == "open":
-            if self._arr.callbacks is None:  # a stopped chain may still be pending: reuse it
+            if self.callbacks is None:  # a stopped chain may still be pending: reuse it
                 self._schedule_arrival()
         else:
             n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
@@ -630,8 +634,8 @@ class Workload(Hook):
                 self._gi = 0
             at = now + self._gaps_b[self._gi]
             self._gi += 1
-        self._arr.callbacks = self._arr_cbs
-        self._cal.push(at, self._arr)
+        self.callbacks = self._arr_cbs
+        self._cal.push(at, self)
 
     def _arrive(self, ev) -> None:  # noqa: ANN001
         """The arrival clock fired: one new request, then the next arrival.

@@ -244,20 +244,16 @@ class APQueue:
         """:meth:`_reply_add` for Python callers (the bulk mode); it is C-only when compiled."""
         self._reply_add(req)
 
-    def _take_all(self) -> list[Request]:
-        """Empty both chains; return their requests (planned first, then replies)."""
-        out = self._plan
-        out.extend(self._replies)
-        for r in out:
-            r._next = None
+    def _take_all(self) -> None:
+        """Empty both chains, clearing every link."""
+        _unlink(self._ph)
+        _unlink(self._rh)
         self._ph = self._pt = self._rh = self._rt = None
         self._np = self._nr = 0
-        return out
 
     def _set_replies(self, reqs: list[Request]) -> None:
         """Replace the replies waiting by *reqs* (in that order)."""
-        for r in self._replies:
-            r._next = None
+        _unlink(self._rh)
         self._rh = self._rt = None
         self._nr = 0
         for r in reqs:
@@ -535,6 +531,15 @@ def _chain(head: Request | None) -> list[Request]:
         out.append(r)
         r = r._next
     return out
+
+
+def _unlink(head: Request | None) -> None:
+    """Clear the _next links of a chain from *head* on (its requests leave it)."""
+    r = head
+    while r is not None:
+        nxt = r._next
+        r._next = None
+        r = nxt
 
 
 def _req_order(req: Request) -> tuple[int, int]:
