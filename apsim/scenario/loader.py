@@ -5,10 +5,12 @@ error anywhere in the file is reported as ``file:line: key.path: rule``. The ste
 
 1. read and parse the YAML (YAML 1.2: ``off``/``on``/``yes``/``no`` stay strings;
    duplicate keys are errors);
-2. validate the shapes with pydantic, cross-reference checks deferred; pydantic's
+2. expand counted guest entries and inline mdevs (:mod:`apsim.scenario.expand`),
+   remembering where each produced entry came from;
+3. validate the shapes with pydantic, cross-reference checks deferred; pydantic's
    error ``loc`` tuples are walked through the YAML nodes to find the line (the
    discriminator tag a union puts into ``loc`` is skipped);
-3. run :func:`apsim.scenario.checks.check_scenario` and locate its first problem
+4. run :func:`apsim.scenario.checks.check_scenario` and locate its first problem
    the same way.
 
 Only the first error is reported, with a count of the others: later errors are
@@ -32,9 +34,10 @@ from ruamel.yaml.reader import ReaderError
 from apsim.errors import ScenarioError
 from apsim.scenario.actions import ACTION_MODELS, ACTION_NAMES
 from apsim.scenario.checks import check_scenario, format_loc
+from apsim.scenario.expand import Expansion, ExpansionError, expand
 from apsim.scenario.schema import Scenario
 
-__all__ = ["load_scenario", "parse_scenario"]
+__all__ = ["load_scenario", "parse_scenario", "read_yaml", "scenario_from_yaml"]
 
 _TAGS = {m.model_fields["do"].annotation.__args__[0]: m for m in ACTION_MODELS}  # type: ignore[union-attr]
 
@@ -46,6 +49,16 @@ def load_scenario(path: str | Path) -> Scenario:
     missing or unreadable file, malformed YAML, unknown keys, wrong types, unknown
     actions, out-of-range ids, bad UUIDs, unknown references and negative times.
     """
+    return scenario_from_yaml(read_yaml(path), file=str(path), base_dir=Path(path).resolve().parent)
+
+
+def parse_scenario(text: str, *, file: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
+    """Validate scenario YAML *text*; errors name *file*. Relative paths resolve in *base_dir*."""
+    return scenario_from_yaml(_parse_yaml(text, file), file=file, base_dir=base_dir)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The round-trip YAML tree of a scenario file (for tools that edit it, e.g. sweeps)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -57,12 +70,11 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
     except OSError as e:
         raise ScenarioError(f"cannot read: {e.strerror or e}", file=str(path)) from None
-    return parse_scenario(text, file=str(path), base_dir=p.resolve().parent)
+    return _parse_yaml(text, str(path))
 
 
-def parse_scenario(text: str, *, file: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
-    """Validate scenario YAML *text*; errors name *file*. Relative paths resolve in *base_dir*."""
-    root = _parse_yaml(text, file)
+def scenario_from_yaml(root: Any, *, file: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
+    """Validate a parsed YAML tree (:func:`read_yaml`); errors name *file* and the tree's lines."""
     data = _plain(root)
     if data is None:
         raise ScenarioError("the file is empty (a scenario needs at least duration and machine)",
@@ -72,18 +84,29 @@ def parse_scenario(text: str, *, file: str = "<scenario>", base_dir: str | Path 
                             f"not a {_kind(data)}", file=file, line=1)
     if "name" not in data:
         data["name"] = Path(file).stem if file != "<scenario>" else "scenario"
+    try:
+        expansion = expand(data)
+    except ExpansionError as e:
+        line, loc = _locate(root, e.loc)
+        raise ScenarioError(str(e), file=file, line=line, key=_key(loc, e.index)) from None
     context = {"defer_checks": True, "base_dir": str(base_dir) if base_dir is not None else None}
     try:
-        scenario = Scenario.model_validate(data, context=context)
+        scenario = Scenario.model_validate(expansion.data, context=context)
     except ValidationError as e:
-        raise _from_pydantic(e, root, data, file) from None
+        raise _from_pydantic(e, root, expansion, file) from None
     problems = check_scenario(scenario)
     if problems:
         loc, rule = problems[0]
-        line, _ = _locate(root, loc)
-        raise ScenarioError(rule + _more(len(problems) - 1), file=file, line=line, key=format_loc(loc))
+        src, index = expansion.source(tuple(loc))
+        line, src = _locate(root, src)
+        raise ScenarioError(rule + _more(len(problems) - 1), file=file, line=line, key=_key(src, index))
     _annotate(scenario, root, file)
     return scenario
+
+
+def _key(loc: tuple[Any, ...], index: str | None) -> str:
+    """The key path in the file, with the index of a counted entry (``guests[0].name (i=5)``)."""
+    return format_loc(loc) + (f" ({index})" if index else "")
 
 
 # --- YAML ------------------------------------------------------------------------------------
@@ -176,11 +199,12 @@ def _locate(root: Any, loc: tuple[Any, ...]) -> tuple[int | None, tuple[Any, ...
 _UNION_BRANCHES = {"literal['all']", "list[int]", "str", "int", "float", "bool", "none"}
 
 
-def _from_pydantic(err: ValidationError, root: Any, data: Any, file: str) -> ScenarioError:
+def _from_pydantic(err: ValidationError, root: Any, expansion: Expansion, file: str) -> ScenarioError:
     errors = err.errors(include_url=False)
     first = errors[0]
     raw_loc = tuple(first["loc"])
-    line, loc = _locate(root, raw_loc)
+    src, index = expansion.source(raw_loc)
+    line, loc = _locate(root, src)
     etype = first["type"]
     msg = first["msg"]
     if etype == "union_tag_invalid":
@@ -205,7 +229,7 @@ def _from_pydantic(err: ValidationError, root: Any, data: Any, file: str) -> Sce
             rule += f" (got {value!r})"
         elif isinstance(value, dict | list):
             rule += f" (got a {_kind(value)})"
-    return ScenarioError(rule + _more(len(errors) - 1), file=file, line=line, key=format_loc(loc))
+    return ScenarioError(rule + _more(len(errors) - 1), file=file, line=line, key=_key(loc, index))
 
 
 def _more(n: int) -> str:

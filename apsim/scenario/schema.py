@@ -365,7 +365,9 @@ Scenario.model_rebuild()
 
 def schema_json() -> str:
     """The JSON Schema of the scenario format, as ``apsim schema`` prints it."""
-    schema = Scenario.model_json_schema()
+    from apsim.scenario.expand import extend_schema
+
+    schema = extend_schema(Scenario.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://apsim.dev/schema/apsim-v1.json"
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
