@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a scenario and print its report.", epilog=_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("file", metavar="FILE", help="scenario YAML file")
+    r.add_argument("--replications", type=_positive, metavar="N",
+                   help="run N replications (seeds seed, seed+1, ...) instead of the scenario's count")
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("validate", help="check a scenario file without running it",
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the scenario JSON Schema",
                        description="Print the JSON Schema of the scenario format "
                                    "(scenarios/schema/apsim.schema.json).")
+    s.add_argument("--sweep", action="store_true",
+                   help="the sweep file's schema instead (scenarios/schema/apsim-sweep.schema.json)")
     s.set_defaults(func=_cmd_schema)
 
     ls = sub.add_parser("lszcrypt", help="show lszcrypt of the host or a guest at a given time",
@@ -107,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--guest", metavar="NAME", help="list inside this guest (default: the host)")
     ls.add_argument("-V", "--verbose", action="store_true", help="lszcrypt -V (more columns)")
     ls.set_defaults(func=_cmd_lszcrypt)
+
+    _add_sweep(sub)
 
     d = sub.add_parser("demo", parents=[sim, out], help="run the three-guest demo scenario",
                        description=f"Run {demo_path().name} (the vfio-ap documentation's "
@@ -134,6 +140,11 @@ def _n(count: int, noun: str) -> str:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.sweep:
+        from apsim.experiments.spec import sweep_schema_json
+
+        sys.stdout.write(sweep_schema_json())
+        return EXIT_OK
     from apsim.scenario.schema import schema_json
 
     sys.stdout.write(schema_json())
@@ -182,6 +193,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from apsim.scenario.loader import load_scenario
 
     sc = load_scenario(args.file)
+    if getattr(args, "replications", None) is not None:  # run has it, demo does not
+        sc = sc.model_copy(update={"replications": args.replications})
     run_scenario = _engine("run_scenario")
 
     seed = sc.seed if args.seed is None else args.seed
@@ -270,6 +283,55 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     return EXIT_OK if result.expectations_passed else EXIT_EXPECTATIONS
 
 
+# --- sweeps ---------------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    try:
+        n = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 10_000:
+        raise argparse.ArgumentTypeError(f"{n} must be in 1..10000")
+    return n
+
+
+def _add_sweep(sub: Any) -> None:
+    w = sub.add_parser("sweep", help="run a sweep (parameters x replications, or a capacity search) on Dask",
+                       description="Run every point of a sweep file (docs/sweeps.md) on an embedded "
+                                   "Dask LocalCluster or an existing cluster; write runs.csv, "
+                                   "summary.csv, sweep.json, search.json and plots/ into --out.")
+    w.add_argument("file", metavar="SWEEP", help="sweep YAML file")
+    w.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, metavar="N",
+                       help="worker processes of the embedded cluster (default: the core count)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    w.add_argument("--resume", action="store_true", help="keep the runs already in DIR/runs.csv")
+    w.add_argument("--batch", type=_positive, metavar="N", help="runs per Dask task (default: automatic)")
+    w.add_argument("--no-plots", action="store_true", help="skip plots/")
+    w.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    w.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from apsim.experiments.sweep import Interrupted, run_sweep
+
+    try:
+        o = run_sweep(args.file, args.out, workers=args.workers, scheduler=args.scheduler,
+                      resume=args.resume, quiet=args.quiet, batch_size=args.batch, plots=not args.no_plots)
+    except Interrupted as e:
+        print(f"apsim: {e}", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(f"{o.runs} runs ({o.failed} failed, {o.skipped} kept from an earlier runs.csv) in {o.out}")
+        if o.search is not None:
+            s = o.search
+            print(f"search: {s['direction']} {s['parameter']} with {s['metric']} <= {s['bound']['value']:.6g}: "
+                  f"{s['answer']}" + (" (the whole range meets the bound)" if s["capped_by_range"] else "")
+                  + f" ({s['points_run']} points run)")
+    return EXIT_OK
+
+
 # --- entry point ---------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run the ``apsim`` command with *argv* (default ``sys.argv[1:]``); returns the exit status."""
@@ -280,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_INVALID)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
-        print("apsim: error: a command is required (run, validate, schema, lszcrypt, demo)",
+        print("apsim: error: a command is required (run, validate, schema, lszcrypt, sweep, demo)",
               file=sys.stderr)
         return EXIT_INVALID
     try:

@@ -37,7 +37,7 @@ from apsim.scenario.checks import check_scenario, format_loc
 from apsim.scenario.expand import Expansion, ExpansionError, expand
 from apsim.scenario.schema import Scenario
 
-__all__ = ["load_scenario", "parse_scenario", "read_yaml", "scenario_from_yaml"]
+__all__ = ["load_scenario", "parse_scenario", "read_yaml", "scenario_from_yaml", "parse_yaml", "locate", "plain"]
 
 _TAGS = {m.model_fields["do"].annotation.__args__[0]: m for m in ACTION_MODELS}  # type: ignore[union-attr]
 
@@ -54,7 +54,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def parse_scenario(text: str, *, file: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
     """Validate scenario YAML *text*; errors name *file*. Relative paths resolve in *base_dir*."""
-    return scenario_from_yaml(_parse_yaml(text, file), file=file, base_dir=base_dir)
+    return scenario_from_yaml(parse_yaml(text, file), file=file, base_dir=base_dir)
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -70,12 +70,12 @@ def read_yaml(path: str | Path) -> Any:
         raise ScenarioError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
     except OSError as e:
         raise ScenarioError(f"cannot read: {e.strerror or e}", file=str(path)) from None
-    return _parse_yaml(text, str(path))
+    return parse_yaml(text, str(path))
 
 
 def scenario_from_yaml(root: Any, *, file: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
     """Validate a parsed YAML tree (:func:`read_yaml`); errors name *file* and the tree's lines."""
-    data = _plain(root)
+    data = plain(root)
     if data is None:
         raise ScenarioError("the file is empty (a scenario needs at least duration and machine)",
                             file=file, line=1)
@@ -87,7 +87,7 @@ def scenario_from_yaml(root: Any, *, file: str = "<scenario>", base_dir: str | P
     try:
         expansion = expand(data)
     except ExpansionError as e:
-        line, loc = _locate(root, e.loc)
+        line, loc = locate(root, e.loc)
         raise ScenarioError(str(e), file=file, line=line, key=_key(loc, e.index)) from None
     context = {"defer_checks": True, "base_dir": str(base_dir) if base_dir is not None else None}
     try:
@@ -98,7 +98,7 @@ def scenario_from_yaml(root: Any, *, file: str = "<scenario>", base_dir: str | P
     if problems:
         loc, rule = problems[0]
         src, index = expansion.source(tuple(loc))
-        line, src = _locate(root, src)
+        line, src = locate(root, src)
         raise ScenarioError(rule + _more(len(problems) - 1), file=file, line=line, key=_key(src, index))
     _annotate(scenario, root, file)
     return scenario
@@ -110,7 +110,7 @@ def _key(loc: tuple[Any, ...], index: str | None) -> str:
 
 
 # --- YAML ------------------------------------------------------------------------------------
-def _parse_yaml(text: str, file: str) -> Any:
+def parse_yaml(text: str, file: str) -> Any:
     yaml = YAML(typ="rt")  # round trip: keeps line numbers; YAML 1.2 by default
     try:
         return yaml.load(text)
@@ -136,12 +136,12 @@ def _parse_yaml(text: str, file: str) -> Any:
         raise ScenarioError(f"malformed YAML: {e}", file=file) from None
 
 
-def _plain(node: Any) -> Any:
+def plain(node: Any) -> Any:
     """ruamel's round-trip objects (ScalarInt, CommentedMap, ...) as plain Python values."""
     if isinstance(node, dict):
-        return {_plain(k): _plain(v) for k, v in node.items()}
+        return {plain(k): plain(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain(v) for v in node]
     if isinstance(node, bool):
         return bool(node)
     if isinstance(node, int):
@@ -159,7 +159,7 @@ def _kind(value: Any) -> str:
 
 
 # --- locating errors -------------------------------------------------------------------------
-def _locate(root: Any, loc: tuple[Any, ...]) -> tuple[int | None, tuple[Any, ...]]:
+def locate(root: Any, loc: tuple[Any, ...]) -> tuple[int | None, tuple[Any, ...]]:
     """The 1-based line of *loc* in the YAML tree, and *loc* without union tags."""
     node = root
     line = 1
@@ -204,7 +204,7 @@ def _from_pydantic(err: ValidationError, root: Any, expansion: Expansion, file: 
     first = errors[0]
     raw_loc = tuple(first["loc"])
     src, index = expansion.source(raw_loc)
-    line, loc = _locate(root, src)
+    line, loc = locate(root, src)
     etype = first["type"]
     msg = first["msg"]
     if etype == "union_tag_invalid":
@@ -213,7 +213,7 @@ def _from_pydantic(err: ValidationError, root: Any, expansion: Expansion, file: 
         hint = f"; did you mean {close[0]}?" if close else ""
         rule = f"unknown action {tag!r}{hint} (actions: {', '.join(ACTION_NAMES)})"
         loc = (*loc, "do")
-        line, _ = _locate(root, loc)
+        line, _ = locate(root, loc)
     elif etype == "union_tag_not_found":
         rule = f"a timeline entry needs do: (the action: {', '.join(ACTION_NAMES)})"
     elif etype == "extra_forbidden":

@@ -19,9 +19,9 @@ def problems(text: str) -> list[tuple[str, str]]:
 def _load(text: str):
     from ruamel.yaml import YAML
 
-    from apsim.scenario.loader import _plain
+    from apsim.scenario.loader import plain
 
-    return _plain(YAML(typ="rt").load(text))
+    return plain(YAML(typ="rt").load(text))
 
 
 def test_example_has_no_problems():
