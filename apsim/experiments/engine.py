@@ -12,10 +12,13 @@ only cuts runs into batches and reports progress.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from apsim.errors import ApsimError
@@ -47,6 +50,21 @@ def batches(runs: list[RunSpec], workers: int, size: int | None = None) -> list[
     return [runs[i:i + n] for i in range(0, len(runs), n)]
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while the local workers start: they inherit it across exec, so a
+    Ctrl-C on the terminal reaches only this process, which then stops them in order
+    (instead of every worker dying with a traceback)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Engine:
     """A Dask client for one sweep; use as a context manager."""
 
@@ -71,8 +89,9 @@ class Engine:
                 except (OSError, TimeoutError) as e:
                     raise ApsimError(f"cannot reach the Dask scheduler at {self._scheduler}: {e}") from None
             else:
-                cluster = LocalCluster(n_workers=self._workers or default_workers(), threads_per_worker=1,
-                                       processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+                with _sigint_ignored():
+                    cluster = LocalCluster(n_workers=self._workers or default_workers(), threads_per_worker=1,
+                                           processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
                 self._own.append(cluster)
                 self._client = Client(cluster)
             self._own.insert(0, self._client)

@@ -11,6 +11,7 @@ the format.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +24,10 @@ from apsim.scenario.base import StrictModel
 from apsim.scenario.checks import format_loc
 from apsim.scenario.loader import locate, plain, read_yaml
 
-__all__ = ["IntRange", "SearchSpec", "SweepSpec", "load_sweep", "sweep_schema_json", "MAX_RUNS"]
+__all__ = ["IntRange", "SearchSpec", "SweepSpec", "load_sweep", "sweep_schema_json", "MAX_POINTS", "MAX_RUNS"]
+
+MAX_POINTS = 10_000
+"""The most points one sweep may have (each is validated and held as a scenario)."""
 
 MAX_RUNS = 1_000_000
 """The most runs (points × replications) one sweep may ask for."""
@@ -95,7 +99,7 @@ class SweepSpec(StrictModel):
     """Dotted paths into the scenario file → a list of values or {from, to, step}."""
     design: Literal["grid", "random", "lhs"] = "grid"
     """grid: every combination; random / lhs (Latin hypercube): ``samples`` points."""
-    samples: Annotated[int, Field(ge=1, le=MAX_RUNS)] | None = None
+    samples: Annotated[int, Field(ge=1, le=MAX_POINTS)] | None = None
     replications: Annotated[int, Field(ge=1, le=10_000)] = 1
     seed: Annotated[int, Field(ge=0, lt=1 << 63)] = 0
     """Root of numpy's SeedSequence; run (point, replication) gets the child spawned at that key."""
@@ -119,6 +123,12 @@ class SweepSpec(StrictModel):
             raise ValueError("samples applies to design random or lhs, not grid")
         if self.design != "grid" and self.samples is None:
             raise ValueError(f"design {self.design} needs samples (how many points)")
+        sizes = [len(self.values(p)) for p in self.parameters]
+        n = self.samples if self.design != "grid" else math.prod(sizes)
+        if self.search is None and n > MAX_POINTS:
+            raise ValueError(f"the {self.design} has {n} points; at most {MAX_POINTS} per sweep (split it)")
+        if self.search is None and n * self.replications > MAX_RUNS:
+            raise ValueError(f"{n} points x {self.replications} replications is more than {MAX_RUNS} runs")
         if self.search is not None:
             s = self.search
             if self.design != "grid":
@@ -126,6 +136,8 @@ class SweepSpec(StrictModel):
             if s.parameter not in self.parameters or not isinstance(self.parameters[s.parameter], IntRange):
                 raise ValueError(f"search.parameter {s.parameter!r} must be a parameter with an integer "
                                  f"range ({{from: 1, to: 64}})")
+            if len(self.values(s.parameter)) > MAX_POINTS:
+                raise ValueError(f"the searched range has more than {MAX_POINTS} values")
             others = [p for p, v in self.parameters.items() if p != s.parameter and len(_values(v)) != 1]
             if others:
                 raise ValueError(f"a search varies one parameter; give {others[0]!r} a single value")

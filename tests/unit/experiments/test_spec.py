@@ -92,3 +92,10 @@ def test_committed_sweep_schema_is_up_to_date(capsys):
         "stale: run `apsim schema --sweep > scenarios/schema/apsim-sweep.schema.json`"
     assert main(["schema", "--sweep"]) == 0
     assert capsys.readouterr().out == sweep_schema_json()
+
+
+def test_absurd_sweep_sizes_are_refused_before_anything_is_built(tmp_path):
+    e = err(tmp_path, SWEEP.replace("[1, 2]", "{from: 1, to: 5000}"))
+    assert "the grid has 15000 points; at most 10000 per sweep" in e.rule and e.line == 1
+    e = err(tmp_path, SWEEP.replace("replications: 2", "replications: 10000").replace("[1, 2]", "{from: 1, to: 200}"))
+    assert "600 points x 10000 replications is more than 1000000 runs" in e.rule

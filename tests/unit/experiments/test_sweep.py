@@ -162,3 +162,32 @@ def test_search_finds_the_computable_capacity_of_an_md1_adapter(tmp_path, dask_c
     rows = table(tmp_path / "out" / "runs.csv")
     assert len(rows) == 4 * len(probed)
     assert (tmp_path / "out" / "plots" / "adapters.01.utilization.png").is_file()
+
+
+def test_runs_of_a_lost_worker_are_retried_on_the_others(tmp_path, dask_client, monkeypatch):
+    import logging
+    import os
+    import signal
+
+    from distributed import Client, LocalCluster
+
+    path = make(tmp_path, GRID)
+    run_sweep(path, tmp_path / "whole", client=dask_client, plots=False)
+    original = Engine.run
+    killed = []
+
+    def run_and_kill_a_worker(self, runs, on_rows, progress=None):  # noqa: ANN001, ANN202
+        def kill_after_first(rows):  # noqa: ANN001, ANN202
+            on_rows(rows)
+            if not killed:  # SIGKILL one worker process while batches are still queued on it
+                pid = next(iter(self._client.run(os.getpid).values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        return original(self, runs, kill_after_first, progress)
+
+    monkeypatch.setattr(sweep_mod.Engine, "run", run_and_kill_a_worker)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        out = run_sweep(path, tmp_path / "out", client=client, batch_size=1, plots=False)
+    assert killed and (out.runs, out.failed) == (8, 0)
+    assert table(tmp_path / "out" / "runs.csv") == table(tmp_path / "whole" / "runs.csv")
