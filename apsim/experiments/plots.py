@@ -67,7 +67,9 @@ def _line(ax: Any, summary: list[dict[str, Any]], param: str, metric: str,
         ax.fill_between(xs, [m - c for m, c in zip(ms, cs)], [m + c for m, c in zip(ms, cs)],
                         alpha=0.25, label="95% CI")
     if search is not None and search["metric"] == metric and search["bound"]["value"] == search["bound"]["value"]:
-        ax.axhline(search["bound"]["value"], color="tab:red", linestyle="--", label="bound")
+        b = search["bound"]
+        what = f" ({b['given']:g}x the first)" if b["kind"] == "max_ratio_to_first" else ""
+        ax.axhline(b["value"], color="tab:red", linestyle="--", label=f"bound {b['value']:.6g}{what}")
         if search["answer"] is not None:
             ax.axvline(search["answer"], color="tab:green", linestyle=":", label=f"answer {search['answer']}")
     ax.set_xlabel(param)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,31 @@ def test_runs_of_a_lost_worker_are_retried_on_the_others(tmp_path, dask_client, 
         out = run_sweep(path, tmp_path / "out", client=client, batch_size=1, plots=False)
     assert killed and (out.runs, out.failed) == (8, 0)
     assert table(tmp_path / "out" / "runs.csv") == table(tmp_path / "whole" / "runs.csv")
+
+
+def test_a_sweep_row_agrees_with_a_hand_run_of_the_same_point_and_seed(tmp_path, dask_client):
+    from apsim.cli import main
+
+    run_sweep(make(tmp_path, GRID), tmp_path / "out", client=dask_client, plots=False)
+    row = table(tmp_path / "out" / "runs.csv")[7]  # point 3: two guests at concurrency 3, replication 1
+    by_hand = write(tmp_path, "point3.yaml", TINY.replace("concurrency: 2", "concurrency: 3"))
+    assert main(["run", str(by_hand), "--seed", row["seed"], "--json", str(tmp_path / "r.json"), "-q"]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert row["latency.p99_us"] == repr(report["latency"]["p99_us"])
+    assert row["requests.completed"] == str(report["requests"]["completed"])
+    assert row["guests.g1.throughput_rps"] == repr(report["guests"]["g1"]["throughput_rps"])
+
+
+SHIPPED_SWEEPS = [p for p in sorted((Path(__file__).resolve().parents[3] / "scenarios" / "sweeps").glob("*.yaml"))
+                  if re.search(r"^base:", p.read_text(), re.MULTILINE)]  # sweep files, not their bases
+
+
+@pytest.mark.skipif(not SHIPPED_SWEEPS, reason="no sweeps shipped")
+@pytest.mark.parametrize("path", SHIPPED_SWEEPS, ids=lambda p: p.name)
+def test_shipped_sweeps_resolve_every_point(path):
+    from apsim.experiments.spec import load_sweep
+    from apsim.experiments.sweep import resolve_points
+
+    spec, root = load_sweep(path)
+    _, pts, scenarios = resolve_points(spec, root, str(path))
+    assert len(pts) == len(scenarios) >= 2
