@@ -298,7 +298,10 @@ def _add_sweep(sub: Any) -> None:
     w = sub.add_parser("sweep", help="run a sweep (parameters x replications, or a capacity search) on Dask",
                        description="Run every point of a sweep file (docs/sweeps.md) on an embedded "
                                    "Dask LocalCluster or an existing cluster; write runs.csv, "
-                                   "summary.csv, sweep.json, search.json and plots/ into --out.")
+                                   "summary.csv, sweep.json, search.json and plots/ into --out.",
+                       epilog="exit status: 0 every run succeeded, 1 some runs failed (their errors are in "
+                              "runs.csv), 2 invalid sweep or point (nothing ran), 130 interrupted "
+                              "(finish with --resume)")
     w.add_argument("file", metavar="SWEEP", help="sweep YAML file")
     w.add_argument("--out", required=True, metavar="DIR", help="output folder")
     where = w.add_mutually_exclusive_group()
@@ -329,7 +332,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(f"search: {s['direction']} {s['parameter']} with {s['metric']} <= {s['bound']['value']:.6g}: "
                   f"{s['answer']}" + (" (the whole range meets the bound)" if s["capped_by_range"] else "")
                   + f" ({s['points_run']} points run)")
-    return EXIT_OK
+    if o.failed:
+        print(f"apsim: {o.failed} of {o.runs} runs failed; their errors are in {o.out / 'runs.csv'}",
+              file=sys.stderr)
+    return EXIT_EXPECTATIONS if o.failed else EXIT_OK
 
 
 # --- entry point ---------------------------------------------------------------------------

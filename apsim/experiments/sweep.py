@@ -9,6 +9,7 @@ folder: runs.csv, summary.csv, sweep.json, search.json (with a search) and plots
 from __future__ import annotations
 
 import copy
+import importlib.util
 import re
 import json
 import platform
@@ -107,6 +108,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path, *, workers: int | None = 
     anything runs) and :class:`Interrupted` on Ctrl-C (after writing what finished).
     """
     sweep_file = str(sweep_file)
+    if plots and importlib.util.find_spec("matplotlib") is None:  # say so before hours of runs
+        raise ApsimError("plots need matplotlib (pip install 'apsim[plot]'), or pass --no-plots")
     spec, root = load_sweep(sweep_file)
     base, pts, scenarios = resolve_points(spec, root, sweep_file)
     out = Path(out)

@@ -113,3 +113,10 @@ def test_run_replications_option_overrides_the_scenario_count(tmp_path, capsys):
     assert main(["run", str(path), "--replications", "0"]) == 2
 
 
+
+
+def test_sweep_command_exits_1_when_runs_failed(tmp_path, capsys):
+    write(tmp_path, "tiny.yaml", TINY)
+    sweep = write(tmp_path, "s.yaml", GRID.replace("guests.*.throughput_rps", "guests.g1.throughput_rps"))
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--workers", "1", "--no-plots", "-q"]) == 1
+    assert "4 of 8 runs failed; their errors are in" in capsys.readouterr().err
