@@ -95,7 +95,12 @@ class Engine:
                 self._own.append(cluster)
                 self._client = Client(cluster)
             self._own.insert(0, self._client)
-        kinds = set(self._client.run(warm).values())  # every worker imports apsim once, now
+        try:
+            kinds = set(self._client.run(warm).values())  # every worker imports apsim once, now
+        except Exception as e:  # noqa: BLE001 - e.g. a worker without apsim installed
+            self.__exit__()
+            raise ApsimError(f"the Dask workers cannot load apsim's simulation ({type(e).__name__}: {e}); "
+                             f"install apsim where the workers run") from None
         if not kinds:
             raise ApsimError("the Dask cluster has no workers")
         self.engine = "/".join(sorted(kinds))
