@@ -120,3 +120,46 @@ def test_sweep_command_exits_1_when_runs_failed(tmp_path, capsys):
     sweep = write(tmp_path, "s.yaml", GRID.replace("guests.*.throughput_rps", "guests.g1.throughput_rps"))
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--workers", "1", "--no-plots", "-q"]) == 1
     assert "4 of 8 runs failed; their errors are in" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_sweep_and_its_workers_cleanly_and_resume_finishes(tmp_path):
+    import signal as sig
+
+    write(tmp_path, "tiny.yaml", TINY.replace("duration: 70ms", "duration: 6s"))
+    sweep = write(tmp_path, "s.yaml", GRID)
+    out = tmp_path / "out"
+    # `apsim sweep` with Python's own Ctrl-C handling (even if this test runs with SIGINT
+    # ignored, as background jobs do), in a session of its own: a terminal's foreground job.
+    apsim = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "sys.argv[0] = 'apsim'; runpy.run_module('apsim', run_name='__main__')")
+    cmd = [sys.executable, "-c", apsim, "sweep", str(sweep), "--out", str(out), "--workers", "2",
+           "--batch", "1", "--no-plots", "-q"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "runs.csv").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, sig.SIGINT)  # Ctrl-C reaches the whole foreground group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 130
+    assert "apsim: interrupted:" in err and "--resume" in err and "Traceback" not in err
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the workers went down with the sweep
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(proc.pid, sig.SIGKILL)
+        pytest.fail("worker processes outlived the interrupted sweep")
+    done = len(table(out / "runs.csv"))
+    assert 1 <= done < 8
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "2", "--resume", "--no-plots", "-q"]) == 0
+    assert len(table(out / "runs.csv")) == 8
