@@ -3,7 +3,8 @@
 * ``lstat``: attributes are regular files of size 4096 with sysfs's modes (0644,
   0444, 0200); directories 0755; links 0777 with relative targets.
 * ``open``: a read-only attribute opened for writing, or a write-only one for
-  reading → EACCES; creating a file → EACCES; ``O_TRUNC`` (and ``truncate``)
+  reading → EACCES, and so is any store by a user other than root (attributes
+  belong to root); creating a file → EACCES; ``O_TRUNC`` (and ``truncate``)
   succeeds and changes nothing.
 * ``read``: the attribute's text, produced at the read at offset 0 and served from
   that buffer for later offsets of the same open file (kernfs's seq_file does the
@@ -69,6 +70,10 @@ class SysfsOperations(mfusepy.Operations):
         self._fh = itertools.count(1)
         self._hlock = threading.Lock()
         self._t0 = time.time_ns()
+        self.served = False  # set once the kernel has started the session (the mount exists)
+
+    def init(self, path: str) -> None:
+        self.served = True
 
     # --- helpers ---------------------------------------------------------------------------
     def _view_locked(self) -> TreeView | None:
@@ -173,6 +178,10 @@ class SysfsOperations(mfusepy.Operations):
                     raise _err(errno.EISDIR if view is not None and view.kind(path) == DIR else errno.ENOENT)
                 can_read, can_write = attr.read is not None, attr.write is not None
         if (wants_read and not can_read) or (wants_write and not can_write):
+            raise _err(errno.EACCES)
+        if wants_write and mfusepy.fuse_get_context()[0] != 0:
+            # The mount checks permissions itself (no default_permissions, which would
+            # double the requests): as on sysfs, only root may store.
             raise _err(errno.EACCES)
         fh = next(self._fh)
         with self._hlock:

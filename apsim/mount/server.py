@@ -79,7 +79,6 @@ def fuse_options() -> dict[str, Any]:
     opts: dict[str, Any] = {
         "foreground": True, "nothreads": False, "fsname": "apsim", "subtype": "apsim",
         "entry_timeout": 0, "attr_timeout": 0, "negative_timeout": 0, "direct_io": True,
-        "default_permissions": True,
     }
     if os.geteuid() == 0 or _user_allow_other():
         opts["allow_other"] = True
@@ -117,8 +116,11 @@ def serve(scenario_file: str, mountpoint: str, *, guest: str | None, clock: str,
     try:
         mfusepy.FUSE(ops, str(mp), **fuse_options())
     except RuntimeError as e:
-        raise ApsimError(f"{mp}: the FUSE mount failed ({e}); if {mp} is left unusable, recover with: "
-                         f"{recovery_hint(mp)}") from None
+        # libfuse's loop ends with a non-zero status when a signal (SIGTERM, SIGINT,
+        # SIGHUP) stopped it; that is the normal end of a mount that was served.
+        if not ops.served:
+            raise ApsimError(f"{mp}: the FUSE mount failed ({e}); if {mp} is left unusable, recover with: "
+                             f"{recovery_hint(mp)}") from None
     finally:
         live.stop()
     if live.error is not None:
