@@ -16,6 +16,9 @@
   and direct I/O, so a device appears when ``create``'s write returns and is gone
   when ``remove``'s returns.
 * An open file whose attribute vanished (its device was removed) gives ENODEV.
+* A store that resets queues (``remove``, ``unassign_*``, a mask write taking
+  queues from vfio_ap) returns once the model has verified those resets, as the
+  kernel's does: the writer is blocked for that simulated time.
 
 Every model access holds the simulation only for that access (see
 :class:`apsim.mount.live.LiveSim`), and the FUSE loop serves requests on several
@@ -37,7 +40,6 @@ from typing import Any
 import mfusepy
 
 from apsim.errors import SysfsError
-from apsim.linux.sysfs import Sysfs
 from apsim.mount.control import CONTROL_DIR, ControlError, Controls
 from apsim.mount.live import LiveSim
 from apsim.mount.tree import ATTR_SIZE, DIR, FILE, LINK, MODE_RO, MODE_RW, MODE_WO, TreeView, attr_mode, model_path
@@ -84,12 +86,6 @@ class SysfsOperations(mfusepy.Operations):
         if view is None or view.sysfs is not linux.sysfs:
             view = self._views[id(linux.sysfs)] = TreeView(linux.sysfs)
         return view
-
-    def _sysfs_locked(self) -> Sysfs:
-        linux = self.live.linux()
-        if linux is None:
-            raise _err(errno.ENOENT)
-        return linux.sysfs
 
     @staticmethod
     def _control_name(path: str) -> str | None:
@@ -241,12 +237,19 @@ class SysfsOperations(mfusepy.Operations):
         self._check_clock()
         with self.live.locked():
             view = self._view_locked()
-            if view is None or view.attribute(h.path) is None:
+            linux = self.live.linux()
+            if view is None or linux is None or view.attribute(h.path) is None:
                 raise _err(errno.ENODEV)
+            before = linux.vfio.resets_in_progress() if linux.vfio is not None else []
             try:
-                self._sysfs_locked().write(model_path(h.path), text)
+                linux.sysfs.write(model_path(h.path), text)
             except SysfsError as e:
                 raise _err(e.errno or errno.EIO) from None
+            after = linux.vfio.resets_in_progress() if linux.vfio is not None else []
+            started = [w for w in after if all(w is not b for b in before)]
+        if started:
+            # The kernel returns from such a store only once the resets are verified.
+            self.live.wait_until(lambda: not any(w.is_alive for w in started))
         return len(chunk)
 
     def release(self, path: str, fh: int) -> int:

@@ -36,6 +36,8 @@ SLICE_WALL_S = 0.005
 """Longest stretch of wall time the clock thread holds the model lock."""
 TICK_S = 0.01
 """How often the realtime clock catches up with the wall clock."""
+STORE_WAIT_LIMIT_NS = 10 * 1_000_000_000
+"""The longest simulated time a blocking store (queue resets verified inside it) waits."""
 T = TypeVar("T")
 
 
@@ -157,6 +159,36 @@ class LiveSim:
                 if env.peek() >= target:
                     run_to(self.sim, target)
                     return
+
+    def wait_until(self, done: Callable[[], bool], limit_ns: int = STORE_WAIT_LIMIT_NS) -> bool:
+        """Block the caller until ``done()`` (checked with the model held) or *limit_ns* passed.
+
+        This is how a store that waits in the kernel blocks its writer for simulated
+        time: with the realtime clock, the clock thread moves time and the caller
+        sleeps (the lock is free meanwhile); with the manual clock, the wait itself
+        moves time event by event, exactly as far as the kernel would have waited.
+        """
+        env = self.sim.env
+        with self._lock:
+            end = env.now + limit_ns
+        wall_end = time.monotonic() + limit_ns / 1e9 / self.speed + 5.0
+        while not self._stop.is_set():
+            with self._lock:
+                if done():
+                    return True
+                if env.now >= end:
+                    return False
+                if self.clock != "realtime":
+                    deadline = time.perf_counter() + SLICE_WALL_S
+                    while not done() and env.peek() <= end and time.perf_counter() < deadline:
+                        env.step()
+                    if not done() and env.peek() > end:
+                        run_to(self.sim, end)
+                    continue
+            if time.monotonic() > wall_end:
+                return False
+            time.sleep(TICK_S / 5)
+        return False
 
     def start(self) -> None:
         """Start the realtime clock thread (nothing to do for a manual clock)."""

@@ -121,6 +121,9 @@ class VfioAp:
         self.queues: dict[int, VfioQueue] = {}
         self.max_instances = MAX_INSTANCES
         self.stats: Counter[str] = Counter()
+        # Reset verification workers started and not yet known to be finished (see
+        # resets_in_progress); pruned on every query, so it stays as short as the live ones.
+        self.reset_workers: list[simpy.Process] = []
         self.driver = VfioApDriver(self)
         self._add_matrix_attrs()
         self.bus.register_driver(self.driver)
@@ -143,6 +146,17 @@ class VfioAp:
         fs.add(f"{TYPE_DIR}/device_api", read=lambda: "vfio-ap\n")
         fs.add(f"{TYPE_DIR}/available_instances", read=lambda: f"{self.available_instances}\n")
         fs.add(f"{TYPE_DIR}/create", write=self._create_store)
+
+    def resets_in_progress(self) -> list[simpy.Process]:
+        """Queue reset verifications still running: what a store that reset queues waits for.
+
+        In the kernel such a store (``remove``, ``unassign_*``, an ``apmask`` write that
+        takes queues from vfio_ap) returns only once ``vfio_ap_mdev_reset_qlist`` or the
+        queue's ``flush_work`` saw the resets verified; the model runs the verification
+        as SimPy processes, and a caller that blocks like the kernel waits for these.
+        """
+        self.reset_workers = [w for w in self.reset_workers if w.is_alive]
+        return list(self.reset_workers)
 
     @property
     def available_instances(self) -> int:

@@ -75,3 +75,12 @@ def test_import_of_something_that_is_not_a_sysfs_tree_is_a_clear_error(tmp_path:
     assert "not a directory or a readable tarball" in capsys.readouterr().err
     assert main(["sysfs", "import", str(tmp_path), "-o", str(tmp_path / "o.yaml")]) == 2
     assert "no bus/ap or devices/ap" in capsys.readouterr().err
+
+
+def test_an_older_kernel_without_ap_config_is_read_from_matrix_and_control_domains(tmp_path: Path):
+    _, fs = sysfs_at(load_scenario(small_scenario(tmp_path)), 0)
+    export_tree(fs, tmp_path / "sys")
+    with_ap_config = import_sysfs(tmp_path / "sys")["mdevs"]
+    for uuid in (UUID_A, UUID_B):
+        (tmp_path / f"sys/devices/vfio_ap/matrix/{uuid}/ap_config").unlink()
+    assert import_sysfs(tmp_path / "sys")["mdevs"] == with_ap_config
