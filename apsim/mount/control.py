@@ -130,8 +130,11 @@ class Controls:
             action = TypeAdapter(Action).validate_python({**data, "at": 0})
         except ValidationError as e:
             first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ControlError(errno.EINVAL, f"action: {where}: {first['msg']}") from None
+            loc = list(first["loc"])
+            if loc and loc[0] == data.get("do"):
+                loc = loc[1:]  # the union's tag, not a key the user wrote
+            where = ".".join(str(p) for p in loc)
+            raise ControlError(errno.EINVAL, f"action: {where + ': ' if where else ''}{first['msg']}") from None
 
         def run(sim: Any) -> Any:
             return run_action(sim, action)

@@ -193,3 +193,12 @@ def test_a_store_that_resets_queues_returns_once_the_resets_are_verified(mnt: Pa
     # A store that resets nothing takes no simulated time.
     (mnt / f"devices/vfio_ap/matrix/{UUID_B}/assign_control_domain").write_text("5")
     assert int((mnt / ".apsim/time").read_text()) == now
+
+
+def test_a_second_level_guests_mount_appears_when_it_boots(tmp_path: Path):
+    need_fuse()
+    with mounted(SCENARIOS / "nested.yaml", tmp_path / "g2", "--clock", "manual", "--guest", "guest2") as m:
+        assert sorted(os.listdir(m)) == [".apsim"]  # guest2 starts at 1ms: no Linux yet
+        (m / ".apsim/advance").write_text("2ms")
+        r = sh("ls bus/ap/devices; cat devices/ap/card05/type", m)
+        assert r.stdout.split() == ["05.0004", "card05", "CEX8C"]
