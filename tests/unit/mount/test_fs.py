@@ -12,6 +12,8 @@ import json
 import os
 import stat
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,3 +204,21 @@ def test_a_second_level_guests_mount_appears_when_it_boots(tmp_path: Path):
         (m / ".apsim/advance").write_text("2ms")
         r = sh("ls bus/ap/devices; cat devices/ap/card05/type", m)
         assert r.stdout.split() == ["05.0004", "card05", "CEX8C"]
+
+
+def test_other_requests_are_served_while_a_store_waits_in_the_kernel(tmp_path: Path):
+    need_fuse()
+    # A realtime clock this slow keeps the remove's reset verification pending until
+    # .apsim/advance moves time: the writer stays inside write(2) meanwhile.
+    with mounted(small_scenario(tmp_path), tmp_path / "sys", "--speed", "1e-6") as m:
+        writer = threading.Thread(target=(m / f"devices/vfio_ap/matrix/{UUID_A}/remove").write_text, args=("1",))
+        writer.start()
+        deadline = time.monotonic() + 30
+        while (m / f"devices/vfio_ap/matrix/{UUID_A}").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert writer.is_alive()  # the store is applied and its writer still waits for the resets
+        assert (m / "bus/ap/ap_max_domain_id").read_text() == "15\n"
+        assert sh("ls bus/mdev/devices", m).stdout.split() == [UUID_B]
+        (m / ".apsim/advance").write_text("100ms")
+        writer.join(timeout=30)
+        assert not writer.is_alive()
