@@ -49,3 +49,8 @@ def test_export_of_a_nested_guest_is_its_own_sysfs(tmp_path: Path):
 def test_export_names_an_unknown_guest(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["sysfs", "export", str(SCENARIOS / "nested.yaml"), str(tmp_path / "o"), "--guest", "nobody"]) == 2
     assert "no guest named 'nobody'" in capsys.readouterr().err
+
+
+def test_sysfs_without_an_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
+    assert main(["sysfs"]) == 2
+    assert "export or import" in capsys.readouterr().err
