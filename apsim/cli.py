@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description=f"Run {demo_path().name} (the vfio-ap documentation's "
                                    f"three-guest example) and print its report.")
     d.set_defaults(func=_cmd_demo)
+
+    from apsim.mount.cli import add_commands as add_mount_commands
+
+    add_mount_commands(sub, _duration)
     return p
 
 

@@ -298,6 +298,7 @@ class APBus:
 
     def _link_device(self, dev: APDevice) -> None:
         self.sysfs.link(f"{BUS}/devices/{dev.name}", dev.devpath)
+        self.sysfs.link(f"{dev.devpath}/subsystem", BUS)
 
     def _bind_links(self, dev: APDevice, drv: APDriver) -> None:
         self.sysfs.link(f"{BUS}/drivers/{drv.name}/{dev.name}", dev.devpath)
@@ -680,6 +681,9 @@ class APBus:
     # --- bus attributes ----------------------------------------------------------------------
     def _add_bus_attrs(self) -> None:
         fs = self.sysfs
+        # The root device and the bus's device list exist before (and without) any device.
+        fs.mkdir("/sys/devices/ap")
+        fs.mkdir(f"{BUS}/devices")
 
         def qci_mask(get: Callable[[QciInfo], Mask]) -> Callable[[], str]:
             return lambda: (get(self.qci).hex_words() + "\n") if self.qci.flags else "not supported\n"

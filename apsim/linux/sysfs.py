@@ -1,7 +1,8 @@
 """A virtual sysfs: attribute files with the kernel's paths, texts and errno values.
 
 Components register attributes (a read function, a write function, or both) under
-absolute paths; directories exist implicitly. A read returns exactly the text the
+absolute paths; directories exist implicitly, or explicitly (:meth:`Sysfs.mkdir`) where
+the kernel keeps one that may be empty (``/sys/bus/mdev/devices``). A read returns exactly the text the
 kernel would return; a rejected write raises :class:`apsim.errors.SysfsError` with
 the kernel's errno. Writing a read-only attribute fails with EACCES and reading a
 write-only one with EACCES, as opening them with the wrong mode does on Linux; a
@@ -37,12 +38,22 @@ class Sysfs:
         self._attrs: dict[str, Attribute] = {}
         self._links: dict[str, str] = {}  # symlink path -> target path
         self._link_order: list[str] | None = None  # links, longest first (cache for resolve)
+        self._dirs: set[str] = set()  # explicit directories (the kernel keeps them even when empty)
         self.write_log: list[tuple[str, str, int]] = []  # (path, value, errno or 0)
+        # Bumped by every change of the tree's shape, so a view may index it and
+        # know when its index is stale (attribute values are never cached).
+        self.version = 0
 
     # --- registration ------------------------------------------------------------------
     def add(self, path: str, read: Reader | None = None, write: Writer | None = None) -> None:
         """Create (or replace) the attribute at *path*."""
         self._attrs[_norm(path)] = Attribute(_norm(path), read, write)
+        self.version += 1
+
+    def mkdir(self, path: str) -> None:
+        """Keep the directory *path* even when nothing lives below it."""
+        self._dirs.add(_norm(path))
+        self.version += 1
 
     def remove_tree(self, path: str) -> None:
         """Remove every attribute and link at or below *path*."""
@@ -52,17 +63,21 @@ class Sysfs:
             del self._attrs[k]
         for k in [k for k in self._links if k == p or k.startswith(prefix)]:
             del self._links[k]
+        self._dirs = {d for d in self._dirs if not (d == p or d.startswith(prefix))}
         self._link_order = None
+        self.version += 1
 
     def link(self, path: str, target: str) -> None:
         """Create a symbolic link (``/sys/bus/ap/devices/card05`` → ``/sys/devices/ap/card05``)."""
         self._links[_norm(path)] = _norm(target)
         self._link_order = None
+        self.version += 1
 
     def unlink(self, path: str) -> None:
         """Remove a symbolic link if present."""
         if self._links.pop(_norm(path), None) is not None:
             self._link_order = None
+            self.version += 1
 
     # --- access ----------------------------------------------------------------------------
     def resolve(self, path: str) -> str:
@@ -118,14 +133,18 @@ class Sysfs:
 
     def is_dir(self, path: str) -> bool:
         """Whether *path* is a directory (some attribute or link lives below it)."""
-        p = self.resolve(path).rstrip("/") + "/"
-        return any(k.startswith(p) for k in self._attrs) or any(k.startswith(p) for k in self._links)
+        r = self.resolve(path)
+        if r in self._dirs:
+            return True
+        p = r.rstrip("/") + "/"
+        return (any(k.startswith(p) for k in self._attrs) or any(k.startswith(p) for k in self._links)
+                or any(k.startswith(p) for k in self._dirs))
 
     def listdir(self, path: str) -> list[str]:
         """Names directly below *path*, sorted (files, directories and links)."""
         real = self.resolve(path).rstrip("/") + "/"
         names: set[str] = set()
-        for k in self._attrs:
+        for k in (*self._attrs, *self._dirs):
             if k.startswith(real):
                 names.add(k[len(real):].split("/", 1)[0])
         lp = _norm(path).rstrip("/") + "/"
@@ -140,6 +159,19 @@ class Sysfs:
     def readlink(self, path: str) -> str | None:
         """The target of a link, or None."""
         return self._links.get(_norm(path))
+
+    # --- the whole tree (for views that serve or export it) ----------------------------------
+    def attributes(self) -> dict[str, Attribute]:
+        """Every attribute by its (unresolved, real) path; a copy."""
+        return dict(self._attrs)
+
+    def links(self) -> dict[str, str]:
+        """Every symbolic link (path → absolute target); a copy."""
+        return dict(self._links)
+
+    def directories(self) -> set[str]:
+        """The explicit directories (see :meth:`mkdir`); a copy."""
+        return set(self._dirs)
 
 
 def _norm(path: str) -> str:

@@ -201,7 +201,8 @@ _HANDLERS = {
 }
 
 
-def _run_action(sim: Simulation, a) -> None:  # noqa: ANN001
+def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
+    """Run one timeline action now; its outcome goes into the timeline and is returned."""
     entry = TimelineEntry(at_ns=sim.env.now, do=a.do, args=a.operands(), line=a.line)
     try:
         _HANDLERS[a.do](sim, a, entry)
@@ -211,12 +212,13 @@ def _run_action(sim: Simulation, a) -> None:  # noqa: ANN001
         if entry.expected is not None or getattr(a, "expect", None) is not None:
             entry.passed = False
     sim.timeline.add(entry)
+    return entry
 
 
 def schedule_timeline(sim: Simulation) -> None:
     """Schedule every action at its time; same-time actions keep file order."""
     for a in sim.scenario.ordered_timeline():
-        call_at(sim.env, a.at, lambda ev, a=a: _run_action(sim, a))
+        call_at(sim.env, a.at, lambda ev, a=a: run_action(sim, a))
 
 
 # --- the run ----------------------------------------------------------------------------------------

@@ -42,6 +42,13 @@ if TYPE_CHECKING:
 
 MATRIX = "/sys/devices/vfio_ap/matrix"
 TYPE_DIR = f"{MATRIX}/mdev_supported_types/vfio_ap-passthrough"
+MATRIX_BUS = "/sys/bus/matrix"
+"""The bus the matrix device sits on; its driver ``vfio_ap`` binds it (no bind/unbind files)."""
+MDEV_BUS = "/sys/bus/mdev"
+MDEV_DRIVER = f"{MDEV_BUS}/drivers/vfio_ap_mdev"
+"""vfio_ap's mdev driver (``vfio_ap_matrix_driver``), bound to every mdev it creates."""
+MDEV_BUS_CLASS = "/sys/class/mdev_bus"
+"""The mdev core's compat class: one link per registered parent device."""
 FEATURES = "guest_matrix hotplug ap_config"
 MAX_INSTANCES = 256 * 256
 """``MAX_ZDEV_ENTRIES_EXT``: the mdev type's instance limit."""
@@ -114,6 +121,9 @@ class VfioAp:
         self.queues: dict[int, VfioQueue] = {}
         self.max_instances = MAX_INSTANCES
         self.stats: Counter[str] = Counter()
+        # Reset verification workers started and not yet known to be finished (see
+        # resets_in_progress); pruned on every query, so it stays as short as the live ones.
+        self.reset_workers: list[simpy.Process] = []
         self.driver = VfioApDriver(self)
         self._add_matrix_attrs()
         self.bus.register_driver(self.driver)
@@ -121,11 +131,32 @@ class VfioAp:
     # --- the matrix device ------------------------------------------------------------------
     def _add_matrix_attrs(self) -> None:
         fs = self.sysfs
+        # Device model links of vfio_ap_matrix_dev_create and the mdev core's
+        # mdev_register_parent (class_compat link, type kset with its devices/ kobject).
+        fs.link(f"{MATRIX_BUS}/devices/matrix", MATRIX)
+        fs.link(f"{MATRIX_BUS}/drivers/vfio_ap/matrix", MATRIX)
+        fs.link(f"{MATRIX}/driver", f"{MATRIX_BUS}/drivers/vfio_ap")
+        fs.link(f"{MATRIX}/subsystem", MATRIX_BUS)
+        fs.link(f"{MDEV_BUS_CLASS}/matrix", MATRIX)
+        fs.mkdir(f"{MDEV_BUS}/devices")
+        fs.mkdir(MDEV_DRIVER)
+        fs.mkdir(f"{TYPE_DIR}/devices")
         fs.add(f"{MATRIX}/features", read=lambda: f"{FEATURES}\n")
         fs.add(f"{TYPE_DIR}/name", read=lambda: "VFIO AP Passthrough Device\n")
         fs.add(f"{TYPE_DIR}/device_api", read=lambda: "vfio-ap\n")
         fs.add(f"{TYPE_DIR}/available_instances", read=lambda: f"{self.available_instances}\n")
         fs.add(f"{TYPE_DIR}/create", write=self._create_store)
+
+    def resets_in_progress(self) -> list[simpy.Process]:
+        """Queue reset verifications still running: what a store that reset queues waits for.
+
+        In the kernel such a store (``remove``, ``unassign_*``, an ``apmask`` write that
+        takes queues from vfio_ap) returns only once ``vfio_ap_mdev_reset_qlist`` or the
+        queue's ``flush_work`` saw the resets verified; the model runs the verification
+        as SimPy processes, and a caller that blocks like the kernel waits for these.
+        """
+        self.reset_workers = [w for w in self.reset_workers if w.is_alive]
+        return list(self.reset_workers)
 
     @property
     def available_instances(self) -> int:
@@ -158,6 +189,11 @@ class VfioAp:
         # The kernel adds new mdevs at the head of its list; lookups keep that order.
         self.mdev_list.insert(0, m)
         self.sysfs.link(f"{TYPE_DIR}/devices/{uuid}", m.path)
+        # mdev_device_add: on the mdev bus, bound to vfio_ap_mdev at once.
+        self.sysfs.link(f"{MDEV_BUS}/devices/{uuid}", m.path)
+        self.sysfs.link(f"{m.path}/subsystem", MDEV_BUS)
+        self.sysfs.link(f"{MDEV_DRIVER}/{uuid}", m.path)
+        self.sysfs.link(f"{m.path}/driver", MDEV_DRIVER)
         return m
 
     # --- removal -------------------------------------------------------------------------------
@@ -193,7 +229,8 @@ class VfioAp:
             self.mdev_list.remove(m)
         m.remove_pending = False
         self.sysfs.remove_tree(m.path)
-        self.sysfs.unlink(f"{TYPE_DIR}/devices/{m.uuid}")
+        for path in (f"{TYPE_DIR}/devices/{m.uuid}", f"{MDEV_BUS}/devices/{m.uuid}", f"{MDEV_DRIVER}/{m.uuid}"):
+            self.sysfs.unlink(path)
 
     # --- VFIO device lifecycle ------------------------------------------------------------------
     def open_device(self, uuid: str, kvm: object, vmm: object | None = None) -> None:

@@ -61,6 +61,7 @@ def reset_queue(vfio: VfioAp, q: VfioQueue | None) -> None:
     if rc in _VERIFY_RCS:
         if q.worker is None or not q.worker.is_alive:
             q.worker = vfio.env.process(_reset_check(vfio, q))
+            vfio.reset_workers.append(q.worker)
     elif rc in (RC.DECONFIGURED, RC.CHECKSTOPPED):
         q.free_aqic_resources()
     else:
