@@ -89,9 +89,12 @@ class Engine:
                 except (OSError, TimeoutError) as e:
                     raise ApsimError(f"cannot reach the Dask scheduler at {self._scheduler}: {e}") from None
             else:
+                # Worker processes log only critical errors: a run's own failure is
+                # recorded in runs.csv, and the heartbeat errors a loaded machine shows
+                # while the cluster shuts down are no concern of the user's.
                 with _sigint_ignored():
                     cluster = LocalCluster(n_workers=self._workers or default_workers(), threads_per_worker=1,
-                                           processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+                                           processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL)
                 self._own.append(cluster)
                 self._client = Client(cluster)
             self._own.insert(0, self._client)
