@@ -108,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-V", "--verbose", action="store_true", help="lszcrypt -V (more columns)")
     ls.set_defaults(func=_cmd_lszcrypt)
 
+    ex = sub.add_parser("export", help="write a scenario's host configuration in mdevctl, chzdev, "
+                                       "libvirt or QEMU form",
+                        description="Write the scenario's host configuration below the folder OUT, "
+                                    "under the paths the real tools use (docs/ecosystem.md).")
+    ex.add_argument("format", metavar="FORMAT", choices=_export_formats(),
+                    help=f"one of {', '.join(_export_formats())}")
+    ex.add_argument("file", metavar="SCENARIO")
+    ex.add_argument("out", metavar="OUT", help="output folder (created if missing)")
+    ex.set_defaults(func=_cmd_export)
+
     d = sub.add_parser("demo", parents=[sim, out], help="run the three-guest demo scenario",
                        description=f"Run {demo_path().name} (the vfio-ap documentation's "
                                    f"three-guest example) and print its report.")
@@ -155,6 +165,21 @@ def _cmd_lszcrypt(args: argparse.Namespace) -> int:
     lszcrypt_at = _engine("lszcrypt_at")
     text = lszcrypt_at(sc, args.at, args.guest, args.verbose)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return EXIT_OK
+
+
+def _export_formats() -> tuple[str, ...]:
+    return ("mdevctl", "chzdev")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from apsim.scenario.exports import EXPORTERS, export
+    from apsim.scenario.loader import load_scenario
+
+    assert set(EXPORTERS) == set(_export_formats())
+    sc = load_scenario(args.file)
+    for path in export(args.format, sc, Path(args.out)):
+        print(path)
     return EXIT_OK
 
 
@@ -280,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_INVALID)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
-        print("apsim: error: a command is required (run, validate, schema, lszcrypt, demo)",
+        print("apsim: error: a command is required (run, validate, schema, lszcrypt, export, demo)",
               file=sys.stderr)
         return EXIT_INVALID
     try:

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from apsim.hw.timing import supports
-from apsim.scenario.actions import (FaultCheckstop, FaultClear, SclpConfigureAp, SclpDeconfigureAp,
-                                    SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
+from apsim.scenario.actions import (FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop, SclpConfigureAp,
+                                    SclpDeconfigureAp, SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
 from apsim.units import format_duration
 
 if TYPE_CHECKING:
@@ -216,6 +216,14 @@ def _check_timeline(sc: Scenario) -> Iterator[Problem]:
         lpar = getattr(act, "lpar", None)
         if lpar is not None and lpar not in lpars:
             yield (*base, "lpar"), f"no LPAR named {lpar!r} (LPARs: {', '.join(sorted(lpars))})"
+        if isinstance(act, MdevctlStart | MdevctlStop):
+            owner = sc if act.guest is None else next(
+                (r.spec for r in sc.walk_guests() if r.spec.name == act.guest), None)
+            defined = {md.uuid for md in owner.mdevs if md.start is not None} if owner else set()
+            if owner is not None and act.uuid not in defined:
+                where = "the host" if act.guest is None else f"guest {act.guest}"
+                yield (*base, "uuid"), (f"no mdevctl definition {act.uuid} on {where} (mdevs with "
+                                        f"start: auto|manual, or imported with mdevctl:)")
         if isinstance(act, SeConfigureOn | SeConfigureOff):
             yield from _max(act.adapters, (*base, "adapters"), m.na, "adapter", "max_adapter_id")
         elif isinstance(act, SclpConfigureAp | SclpDeconfigureAp):

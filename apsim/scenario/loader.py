@@ -32,6 +32,7 @@ from ruamel.yaml.reader import ReaderError
 from apsim.errors import ScenarioError
 from apsim.scenario.actions import ACTION_MODELS, ACTION_NAMES
 from apsim.scenario.checks import check_scenario, format_loc
+from apsim.scenario.imports import expand_imports
 from apsim.scenario.schema import Scenario
 
 __all__ = ["load_scenario", "parse_scenario"]
@@ -72,6 +73,7 @@ def parse_scenario(text: str, *, file: str = "<scenario>", base_dir: str | Path 
                             f"not a {_kind(data)}", file=file, line=1)
     if "name" not in data:
         data["name"] = Path(file).stem if file != "<scenario>" else "scenario"
+    expand_imports(data, file=file, base_dir=base_dir, line_of=lambda loc: _locate(root, loc)[0])
     context = {"defer_checks": True, "base_dir": str(base_dir) if base_dir is not None else None}
     try:
         scenario = Scenario.model_validate(data, context=context)

@@ -21,6 +21,7 @@ from apsim.hw.machine import (SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SC
                               HardwareOpRefused)
 from apsim.hw.request import Ledger
 from apsim.ids import format_apqn
+from apsim.linux.mdevctl import MdevctlError
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.schema import Scenario
@@ -191,6 +192,18 @@ def _do_fault(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
         entry.detail = str(e)
 
 
+def _do_mdevctl(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    tool = sim.mdevctl["host" if a.guest is None else f"guests.{a.guest}"]
+    try:
+        (tool.start if a.do == "mdevctl.start" else tool.stop)(a.uuid)
+        got = "ok"
+    except MdevctlError as e:
+        got = "refused"
+        entry.outcome = e.errno_name or "refused"
+        entry.detail = "; ".join(e.reasons)
+    _expect(entry, a.expect or "ok", got)
+
+
 _HANDLERS = {
     "se.configure_on": _do_se, "se.configure_off": _do_se, "se.change_lpar_crypto": _do_se,
     "sclp.configure_ap": _do_sclp, "sclp.deconfigure_ap": _do_sclp,
@@ -198,6 +211,7 @@ _HANDLERS = {
     "guest.start": _do_guest, "guest.stop": _do_guest, "guest.reset": _do_guest,
     "guest.instruction": _do_instruction, "guest.lszcrypt": _do_lszcrypt, "host.lszcrypt": _do_lszcrypt,
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
+    "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
 }
 
 

@@ -27,6 +27,7 @@ from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSc
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
+from apsim.linux.mdevctl import ATTRS as MDEV_ATTRS
 from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
 from apsim.scenario.timing_spec import TimingSpec
@@ -215,12 +216,45 @@ class HostSpec(StrictModel):
 
 
 class MdevSpec(StrictModel):
-    """A vfio_ap mediated device, created and assigned (in this order) at start."""
+    """A vfio_ap mediated device, created and assigned (in this order) at start.
+
+    With ``start`` it is an mdevctl definition instead: ``auto`` ones are started by
+    mdevctl at boot (after ap-check's start checks), ``manual`` ones only by a
+    ``mdevctl.start`` action. ``attrs`` (mdevctl's ordered attribute writes) may
+    replace the ``assign_*`` lists.
+    """
 
     uuid: Uuid
     assign_adapter: IdList = []
     assign_domain: IdList = []
     assign_control_domain: IdList = []
+    start: Literal["auto", "manual"] | None = None
+    """mdevctl's start mode (auto | manual); unset: created through sysfs at start, not by mdevctl."""
+    attrs: list[dict[str, str]] | None = None
+    """mdevctl's attribute writes in order, e.g. [{assign_adapter: "0x05"}, {assign_domain: "4"}]."""
+
+    @model_validator(mode="after")
+    def _attrs_shape(self) -> MdevSpec:
+        if self.attrs is None:
+            return self
+        if self.assign_adapter or self.assign_domain or self.assign_control_domain:
+            raise ValueError("give attrs (mdevctl's ordered writes) or the assign_* lists, not both")
+        for i, item in enumerate(self.attrs):
+            if len(item) != 1:
+                raise ValueError(f"attrs[{i}] must hold exactly one attribute (one write)")
+            (key, _), = item.items()
+            if key not in MDEV_ATTRS:
+                raise ValueError(f"attrs[{i}]: {key!r} is not a vfio_ap mdev attribute "
+                                 f"({', '.join(MDEV_ATTRS)})")
+        return self
+
+    def writes(self) -> list[tuple[str, str]]:
+        """The sysfs writes that configure the mdev, in order: (attribute, text)."""
+        if self.attrs is not None:
+            return [next(iter(item.items())) for item in self.attrs]
+        return [(attr, f"{v:#x}\n") for attr, ids in (
+            ("assign_adapter", self.assign_adapter), ("assign_domain", self.assign_domain),
+            ("assign_control_domain", self.assign_control_domain)) for v in ids]
 
 
 # --------------------------------------------------------------------------------------
@@ -302,6 +336,11 @@ class Scenario(StrictModel):
     mdevs: list[MdevSpec] = []
     guests: list[GuestSpec] = []
     timeline: list[Action] = []
+    mdevctl: list[str] | None = None
+    """mdevctl definitions imported into ``mdevs``: paths (relative to the scenario) of
+    /etc/mdevctl.d folders, matrix folders or ``mdevctl list --dumpjson`` files."""
+    chzdev: str | None = None
+    """chzdev's persistent AP masks (/etc/udev/rules.d/41-ap.rules), imported into ``host``."""
     _source: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")

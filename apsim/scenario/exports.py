@@ -1,0 +1,73 @@
+"""A scenario's host configuration in the ecosystem's formats (``apsim export``).
+
+The scenario layer turns its own data into the interop layer's records and lets
+that layer render them: mdevctl definitions (every host-level mdev; one created
+through sysfs at start becomes an ``auto`` definition, since mdevctl would create
+it at boot), chzdev's rule file (the host's masks as the AP bus would hold them
+after the scenario's writes), libvirt node-device and domain XML, QEMU arguments.
+Each writer returns the files it wrote, under real paths below the output folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from apsim.errors import ScenarioError
+from apsim.interop import chzdev, mdevctl
+from apsim.linux.maskparse import parse_mask
+from apsim.linux.mdevctl import Definition
+from apsim.masks import Mask
+from apsim.scenario.schema import Scenario
+
+__all__ = ["definitions", "host_masks", "EXPORTERS", "export"]
+
+
+def definitions(sc: Scenario) -> list[Definition]:
+    """The host's mdevs as mdevctl definitions, in scenario order."""
+    return [Definition(uuid=m.uuid, start=m.start or "auto",
+                       attrs=tuple((k, v.strip()) for k, v in m.writes())) for m in sc.mdevs]
+
+
+def host_masks(sc: Scenario) -> tuple[Mask | None, Mask | None]:
+    """The host's apmask and aqmask after the scenario's writes (None: left at the default)."""
+    out = []
+    for text in (sc.host.apmask, sc.host.aqmask):
+        out.append(None if text is None else parse_mask(text, Mask.full()))
+    return out[0], out[1]
+
+
+def _write(out: Path, rel: str, text: str) -> Path:
+    p = out / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def export_mdevctl(sc: Scenario, out: Path) -> list[Path]:
+    """``etc/mdevctl.d/matrix/<uuid>`` files and ``mdevctl-list-defined.json`` (``list -d --dumpjson``)."""
+    defs = definitions(sc)
+    files = [_write(out, mdevctl.definition_path(d.uuid), mdevctl.render_definition(d)) for d in defs]
+    files.append(_write(out, "mdevctl-list-defined.json", mdevctl.render_dumpjson(defs)))
+    return files
+
+
+def export_chzdev(sc: Scenario, out: Path) -> list[Path]:
+    """``etc/udev/rules.d/41-ap.rules`` with the host's masks."""
+    text = chzdev.render_rules(*host_masks(sc))
+    if not text:
+        raise ScenarioError("the scenario sets neither host.apmask nor host.aqmask: chzdev would "
+                            "write no rule file", file=sc.source)
+    return [_write(out, chzdev.RULES_PATH, text)]
+
+
+EXPORTERS: dict[str, Callable[[Scenario, Path], list[Path]]] = {
+    "mdevctl": export_mdevctl,
+    "chzdev": export_chzdev,
+}
+"""Format name -> writer."""
+
+
+def export(fmt: str, sc: Scenario, out: Path) -> list[Path]:
+    """Write *sc* in format *fmt* below the folder *out*; the files written."""
+    return EXPORTERS[fmt](sc, out)

@@ -1,0 +1,118 @@
+"""Scenario keys that import the host configuration from the ecosystem's files.
+
+``mdevctl:`` (folders of persistent definitions or ``mdevctl list --dumpjson``
+files) adds ``mdevs`` entries with ``start`` and ``attrs``; ``chzdev:`` (the
+``41-ap.rules`` file) sets ``host.apmask`` / ``host.aqmask``. Paths are relative to
+the scenario file. The imported definitions are vetted as s390-tools' ap-check
+vets ``mdevctl define``: an ``auto`` definition may share no APQN with another
+``auto`` definition nor lie in the persistent masks (chzdev's, or the scenario's
+host masks when there is no rules file, as ap-check falls back to the active ones).
+Every error names the imported file and its line or JSON path, or the scenario key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from apsim.errors import ScenarioError, SysfsError
+from apsim.interop.chzdev import read_rules
+from apsim.interop.mdevctl import read_mdevctl
+from apsim.linux.apcheck import check_define, device_from_attrs
+from apsim.linux.maskparse import parse_mask
+from apsim.linux.mdevctl import Definition
+from apsim.masks import Mask
+
+__all__ = ["expand_imports"]
+
+
+def _paths(data: dict[str, Any], key: str, file: str, line_of: Any) -> list[str]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+        data[key] = value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ScenarioError(f"{key} takes a path or a list of paths (relative to the scenario)",
+                            file=file, line=line_of((key,)), key=key)
+    return value
+
+
+def _resolve(base_dir: Path | None, text: str) -> Path:
+    p = Path(text)
+    return p if p.is_absolute() or base_dir is None else base_dir / p
+
+
+def expand_imports(data: dict[str, Any], *, file: str, base_dir: str | Path | None,
+                   line_of: Any) -> None:
+    """Fill ``mdevs`` and ``host`` of the raw scenario *data* from its import keys (in place).
+
+    *line_of(loc)* gives the scenario line of a key path, for errors about the keys.
+    """
+    base = Path(base_dir) if base_dir is not None else None
+    chz = data.get("chzdev")
+    if chz is not None:
+        if not isinstance(chz, str) or not chz:
+            raise ScenarioError("chzdev takes the path of a 41-ap.rules file (relative to the scenario)",
+                                file=file, line=line_of(("chzdev",)), key="chzdev")
+        _import_chzdev(data, _resolve(base, chz), file, line_of)
+    sources: list[tuple[Definition, str]] = []
+    for text in _paths(data, "mdevctl", file, line_of):
+        path = _resolve(base, text)
+        if not path.exists():
+            raise ScenarioError(f"no such file or folder: {path}", file=file,
+                                line=line_of(("mdevctl",)), key="mdevctl")
+        sources += read_mdevctl(path)
+    if not sources:
+        return
+    mdevs = data.setdefault("mdevs", [])
+    if not isinstance(mdevs, list):
+        return  # the schema reports the wrong type at its own line
+    have = {str(m.get("uuid", "")).lower() for m in mdevs if isinstance(m, dict)}
+    for d, src in sources:
+        if d.uuid in have:
+            raise ScenarioError(f"mdev {d.uuid} is defined in the scenario's mdevs and again in {src}",
+                                file=file, line=line_of(("mdevctl",)), key="mdevctl")
+        have.add(d.uuid)
+    _check_definitions(data, sources)
+    for d, _ in sources:
+        mdevs.append({"uuid": d.uuid, "start": d.start, "attrs": [{k: v} for k, v in d.attrs]})
+
+
+def _import_chzdev(data: dict[str, Any], path: Path, file: str, line_of: Any) -> None:
+    masks = read_rules(path)
+    host = data.setdefault("host", {})
+    if not isinstance(host, dict):
+        return
+    for key, value in (("apmask", masks.apmask), ("aqmask", masks.aqmask)):
+        if value is None:
+            continue
+        if host.get(key) is not None:
+            raise ScenarioError(f"host.{key} is given here and chzdev's {path} sets {key} too; "
+                                f"keep one", file=file, line=line_of(("host", key)), key=f"host.{key}")
+        host[key] = value
+
+
+def _persistent_masks(data: dict[str, Any]) -> tuple[Mask, Mask]:
+    host = data.get("host") if isinstance(data.get("host"), dict) else {}
+    out = []
+    for key in ("apmask", "aqmask"):
+        text = host.get(key)
+        try:
+            out.append(parse_mask(str(text), Mask.full()) if text is not None else Mask.full())
+        except SysfsError:
+            out.append(Mask.full())  # the schema reports the bad mask at its own line
+    return out[0], out[1]
+
+
+def _check_definitions(data: dict[str, Any], sources: list[tuple[Definition, str]]) -> None:
+    masks = _persistent_masks(data)
+    autos = {d.uuid: device_from_attrs(d.attrs) for d, _ in sources if d.autostart}
+    for d, src in sources:
+        others = {u: dev for u, dev in autos.items() if u != d.uuid}
+        problems = check_define(device_from_attrs(d.attrs), autostart=d.autostart,
+                                other_autostart=others, persistent_masks=masks)
+        if problems:
+            raise ScenarioError(f"ap-check refuses the autostart definition {d.uuid}: "
+                                + "; ".join(problems), file=src)
