@@ -169,7 +169,7 @@ def _cmd_lszcrypt(args: argparse.Namespace) -> int:
 
 
 def _export_formats() -> tuple[str, ...]:
-    return ("mdevctl", "chzdev")
+    return ("mdevctl", "chzdev", "libvirt", "qemu")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apsim.errors import ScenarioError
-from apsim.interop import chzdev, mdevctl
+from apsim.interop import chzdev, libvirt, mdevctl, qemu
 from apsim.linux.maskparse import parse_mask
 from apsim.linux.mdevctl import Definition
 from apsim.masks import Mask
-from apsim.scenario.schema import Scenario
+from apsim.scenario.schema import GuestSpec, Scenario
 
 __all__ = ["definitions", "host_masks", "EXPORTERS", "export"]
 
@@ -61,9 +61,56 @@ def export_chzdev(sc: Scenario, out: Path) -> list[Path]:
     return [_write(out, chzdev.RULES_PATH, text)]
 
 
+def _cpu(g: GuestSpec) -> dict[str, bool]:
+    return {k: getattr(g.cpu, k) for k in libvirt.CPU_FEATURES}
+
+
+def export_libvirt(sc: Scenario, out: Path) -> list[Path]:
+    """Node devices as libvirt lists them at boot (``nodedev/``) and a domain per guest (``domain/``).
+
+    The host is built at time 0 so that the cards, queues and mdevs are the ones its
+    AP bus and vfio_ap show; guests are the host's own (nested guests belong to their
+    host's libvirt).
+    """
+    from apsim.scenario.build import build
+
+    sim = build(sc)
+    fs = sim.host.sysfs
+    files = []
+    for card in sorted(fs.listdir("/sys/devices/ap")) if fs.is_dir("/sys/devices/ap") else []:
+        if not card.startswith("card"):
+            continue
+        apid = int(card[4:], 16)
+        files.append(_write(out, f"nodedev/ap_card{apid:02x}.xml", libvirt.render_ap_card(apid)))
+        for q in sorted(fs.listdir(f"/sys/devices/ap/{card}")):
+            if "." in q:
+                a, d = (int(x, 16) for x in q.split("."))
+                files.append(_write(out, f"nodedev/ap_{a:02x}_{d:04x}.xml", libvirt.render_ap_queue(a, d)))
+    types = "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough"
+    if fs.exists(f"{types}/available_instances"):
+        available = int(fs.read(f"{types}/available_instances"))
+        files.append(_write(out, "nodedev/ap_matrix.xml", libvirt.render_ap_matrix(available)))
+    for d in definitions(sc):
+        active = fs.exists(f"/sys/devices/vfio_ap/matrix/{d.uuid}")
+        files.append(_write(out, f"nodedev/{libvirt.mdev_name(d.uuid)}.xml",
+                            libvirt.render_mdev(d.uuid, list(d.attrs), active=active)))
+    for g in sc.guests:
+        files.append(_write(out, f"domain/{g.name}.xml",
+                            libvirt.render_domain(g.name, vcpus=g.vcpus, mdev=g.mdev, cpu=_cpu(g))))
+    return files
+
+
+def export_qemu(sc: Scenario, out: Path) -> list[Path]:
+    """``qemu/<guest>.args``: each host guest's machine, CPU model and vfio-ap arguments."""
+    return [_write(out, f"qemu/{g.name}.args",
+                   qemu.render_args(qemu.qemu_args(mdev=g.mdev, cpu=_cpu(g)))) for g in sc.guests]
+
+
 EXPORTERS: dict[str, Callable[[Scenario, Path], list[Path]]] = {
     "mdevctl": export_mdevctl,
     "chzdev": export_chzdev,
+    "libvirt": export_libvirt,
+    "qemu": export_qemu,
 }
 """Format name -> writer."""
 

@@ -1,8 +1,9 @@
 """Scenario keys that import the host configuration from the ecosystem's files.
 
 ``mdevctl:`` (folders of persistent definitions or ``mdevctl list --dumpjson``
-files) adds ``mdevs`` entries with ``start`` and ``attrs``; ``chzdev:`` (the
-``41-ap.rules`` file) sets ``host.apmask`` / ``host.aqmask``. Paths are relative to
+files) and ``libvirt.nodedevs`` (vfio-ap mdev node devices) add ``mdevs`` entries with
+``start`` and ``attrs``; ``libvirt.domains`` give guests their mdev and AP CPU
+features; ``chzdev:`` (the ``41-ap.rules`` file) sets ``host.apmask`` / ``host.aqmask``. Paths are relative to
 the scenario file. The imported definitions are vetted as s390-tools' ap-check
 vets ``mdevctl define``: an ``auto`` definition may share no APQN with another
 ``auto`` definition nor lie in the persistent masks (chzdev's, or the scenario's
@@ -17,11 +18,13 @@ from typing import Any
 
 from apsim.errors import ScenarioError, SysfsError
 from apsim.interop.chzdev import read_rules
+from apsim.interop.libvirt import DomainInfo, read_domain, read_nodedevs
 from apsim.interop.mdevctl import read_mdevctl
 from apsim.linux.apcheck import check_define, device_from_attrs
 from apsim.linux.maskparse import parse_mask
 from apsim.linux.mdevctl import Definition
 from apsim.masks import Mask
+from apsim.scenario.types import parse_id
 
 __all__ = ["expand_imports"]
 
@@ -64,6 +67,12 @@ def expand_imports(data: dict[str, Any], *, file: str, base_dir: str | Path | No
             raise ScenarioError(f"no such file or folder: {path}", file=file,
                                 line=line_of(("mdevctl",)), key="mdevctl")
         sources += read_mdevctl(path)
+    lv = data.get("libvirt")
+    if lv is not None:
+        if not isinstance(lv, dict):
+            raise ScenarioError("libvirt takes nodedevs: [paths] and domains: [paths]", file=file,
+                                line=line_of(("libvirt",)), key="libvirt")
+        sources += _import_libvirt(data, lv, base, file, line_of)
     if not sources:
         return
     mdevs = data.setdefault("mdevs", [])
@@ -78,6 +87,73 @@ def expand_imports(data: dict[str, Any], *, file: str, base_dir: str | Path | No
     _check_definitions(data, sources)
     for d, _ in sources:
         mdevs.append({"uuid": d.uuid, "start": d.start, "attrs": [{k: v} for k, v in d.attrs]})
+
+
+def _libvirt_paths(lv: dict[str, Any], key: str, base: Path | None, file: str, line_of: Any) -> list[Path]:
+    value = lv.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+        lv[key] = value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ScenarioError(f"libvirt.{key} takes a list of paths (relative to the scenario)",
+                            file=file, line=line_of(("libvirt", key)), key=f"libvirt.{key}")
+    paths = [_resolve(base, v) for v in value]
+    for p in paths:
+        if not p.exists():
+            raise ScenarioError(f"no such file or folder: {p}", file=file,
+                                line=line_of(("libvirt", key)), key=f"libvirt.{key}")
+    return paths
+
+
+def _ids(value: Any) -> set[int]:
+    try:
+        return {parse_id(v) for v in value or []}
+    except (TypeError, ValueError):
+        return set()  # the schema reports a bad id at its own line
+
+
+def _import_libvirt(data: dict[str, Any], lv: dict[str, Any], base: Path | None, file: str,
+                    line_of: Any) -> list[tuple[Definition, str]]:
+    devs = read_nodedevs(_libvirt_paths(lv, "nodedevs", base, file, line_of))
+    lpar = data.get("lpar") if isinstance(data.get("lpar"), dict) else {}
+    cards = _ids(lpar.get("adapters")) | _ids(lpar.get("standby"))
+    domains = _ids(lpar.get("usage_domains"))
+    for apid, where in devs.cards.items():
+        if apid not in cards:
+            raise ScenarioError(f"ap_card {apid:#04x}: the host LPAR has no adapter {apid} "
+                                f"(lpar.adapters/standby: {sorted(cards) or 'none'})", file=where)
+    for (apid, apqi), where in devs.queues.items():
+        if apid not in cards or apqi not in domains:
+            raise ScenarioError(f"ap_queue {apid:02x}.{apqi:04x}: the host LPAR has no such queue "
+                                f"(adapters {sorted(cards) or 'none'}, usage domains "
+                                f"{sorted(domains) or 'none'})", file=where)
+    guests = data.setdefault("guests", [])
+    for path in _libvirt_paths(lv, "domains", base, file, line_of):
+        dom = read_domain(path)
+        if isinstance(guests, list):
+            _merge_domain(guests, dom)
+    return [(Definition(uuid=m.uuid, start=m.start, attrs=m.attrs), m.where) for m in devs.mdevs]
+
+
+def _merge_domain(guests: list[Any], dom: DomainInfo) -> None:
+    g = next((x for x in guests if isinstance(x, dict) and x.get("name") == dom.name), None)
+    if g is None:
+        g = {"name": dom.name}
+        if dom.vcpus is not None:
+            g["vcpus"] = dom.vcpus
+        guests.append(g)
+    if dom.mdev is not None:
+        if g.get("mdev") not in (None, dom.mdev):
+            raise ScenarioError(f"guest {dom.name} has mdev {g['mdev']} in the scenario but "
+                                f"{dom.mdev} in its domain", file=dom.where)
+        g["mdev"] = dom.mdev
+    cpu = g.setdefault("cpu", {})
+    if isinstance(cpu, dict):
+        for k, on in dom.cpu.items():
+            if k in cpu and bool(cpu[k]) != on:
+                raise ScenarioError(f"guest {dom.name}: cpu.{k} is {cpu[k]} in the scenario but "
+                                    f"{'required' if on else 'disabled'} in its domain", file=dom.where)
+            cpu[k] = on
 
 
 def _import_chzdev(data: dict[str, Any], path: Path, file: str, line_of: Any) -> None:

@@ -303,6 +303,17 @@ class GuestRef:
     """Its path in the scenario, e.g. ``("guests", 0, "guests", 1)``."""
 
 
+class LibvirtImport(StrictModel):
+    """libvirt XML imported into the scenario (paths relative to the scenario file)."""
+
+    nodedevs: list[str] = []
+    """Node-device XML files or folders of them: vfio-ap mdevs become ``mdevs``; ap_card and
+    ap_queue devices must exist in the scenario's host LPAR."""
+    domains: list[str] = []
+    """Domain XML files: each domain's vfio-ap hostdev and AP CPU features go to the guest
+    of the same name (added when the scenario has none)."""
+
+
 # --------------------------------------------------------------------------------------
 # the scenario
 # --------------------------------------------------------------------------------------
@@ -341,6 +352,8 @@ class Scenario(StrictModel):
     /etc/mdevctl.d folders, matrix folders or ``mdevctl list --dumpjson`` files."""
     chzdev: str | None = None
     """chzdev's persistent AP masks (/etc/udev/rules.d/41-ap.rules), imported into ``host``."""
+    libvirt: LibvirtImport | None = None
+    """libvirt node-device and domain XML, imported into ``mdevs`` and ``guests``."""
     _source: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")

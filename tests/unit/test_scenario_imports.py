@@ -160,3 +160,40 @@ def test_round_trip_through_mdevctl_and_chzdev_gives_the_same_host_configuration
     assert want[f"{MATRIX}/{U1}/matrix"] == "05.0004\n05.00ab\n06.0004\n06.00ab\n"
     assert _host_config(load_scenario(back)) == want
     assert _host_config(load_scenario(again)) == want
+
+
+def test_round_trip_through_libvirt_xml_gives_the_same_host_and_guests(tmp_path):
+    src = scenario(tmp_path, 'host: {apmask: "-5,-6"}\nmdevs:\n'
+                             f"  - {{uuid: {U1}, assign_adapter: [5, 6], assign_domain: [4, 0xab]}}\n"
+                             f"  - {{uuid: {U2}, assign_adapter: [5], assign_domain: [0x47], "
+                             f"assign_control_domain: [0x47]}}\n"
+                             f"guests:\n  - {{name: g1, mdev: {U1}, cpu: {{apqi: false}}}}\n"
+                             f"  - {{name: g2, mdev: {U2}, vcpus: 4}}\n")
+    out = tmp_path / "out"
+    for fmt in ("libvirt", "chzdev"):
+        assert main(["export", fmt, str(src), str(out)]) == 0
+    back = tmp_path / "back.yaml"
+    back.write_text(BASE + "chzdev: out/etc/udev/rules.d/41-ap.rules\n"
+                           "libvirt:\n  nodedevs: [out/nodedev]\n"
+                           "  domains: [out/domain/g1.xml, out/domain/g2.xml]\n")
+    a, b = load_scenario(src), load_scenario(back)
+    assert _host_config(b) == _host_config(a)
+    assert [(g.name, g.mdev, g.cpu, g.vcpus) for g in b.guests] == \
+           [(g.name, g.mdev, g.cpu, g.vcpus) for g in a.guests]
+
+
+def test_libvirt_ap_card_outside_the_lpar_is_refused_naming_the_xml_line(tmp_path):
+    shutil.copytree(GOLDEN / "libvirt/nodedev", tmp_path / "nd")
+    p = scenario(tmp_path, "libvirt: {nodedevs: [nd]}\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    assert str(ei.value) == (f"{tmp_path / 'nd/ap_card07.xml'}:5: ap_card 0x07: the host LPAR has no "
+                             f"adapter 7 (lpar.adapters/standby: [5, 6])")
+
+
+def test_domain_mdev_conflicting_with_the_scenarios_guest_is_refused(tmp_path):
+    p = scenario(tmp_path, f"mdevs:\n  - {{uuid: {U1}}}\nguests:\n  - {{name: guest1, mdev: {U1}}}\n"
+                           f"libvirt: {{domains: [{GOLDEN / 'libvirt/domain/guest1.xml'}]}}\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    assert f"guest guest1 has mdev {U1} in the scenario but {U2} in its domain" in str(ei.value)
