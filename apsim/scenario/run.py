@@ -336,16 +336,29 @@ def _klog_lines(sim: Simulation) -> list[tuple[int, str]]:
     return out
 
 
-def lszcrypt_at(scenario: Scenario, at_ns: int, guest: str | None = None, verbose: bool = False) -> str:
-    """Run *scenario* up to *at_ns* and return lszcrypt of the host or of a guest."""
+def lszcrypt_at(scenario: Scenario, at_ns: int, guest: str | None = None, verbose: bool = False,
+                view: str | None = None, device: str | None = None) -> str:
+    """Run *scenario* up to *at_ns* and return lszcrypt of the host or of a guest.
+
+    *view* picks another listing: ``bus`` (``-b``), ``domains`` (``-d``),
+    ``capability`` (``-c DEVICE``) or ``serial`` (``-s``).
+    """
+    from apsim.linux import lszcrypt
+
     sim = build(scenario)
     schedule_timeline(sim)
     sim.env.run(until=max(1, at_ns))
-    if guest is None:
-        return sim.host.lszcrypt(verbose=verbose)
-    if guest not in sim.guests:
+    if guest is not None and guest not in sim.guests:
         raise ApsimError(f"no guest named {guest!r}")
-    return sim.guests[guest].lszcrypt(verbose=verbose)
+    if view is None:
+        return sim.host.lszcrypt(verbose=verbose) if guest is None else sim.guests[guest].lszcrypt(verbose=verbose)
+    linux = sim.host if guest is None else sim.guests[guest].linux
+    if linux is None:
+        raise ApsimError(f"guest {guest} is not running at {at_ns / 1e6:g} ms")
+    if view == "capability":
+        return lszcrypt.render_capability(linux, device or "")
+    return {"bus": lszcrypt.render_bus, "domains": lszcrypt.render_domains,
+            "serial": lszcrypt.render_serial}[view](linux)
 
 
 # --- replications ----------------------------------------------------------------------------------
