@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=_cmd_lszcrypt)
 
     ex = sub.add_parser("export", help="write a scenario's host configuration in mdevctl, chzdev, "
-                                       "libvirt or QEMU form",
+                                       "libvirt, QEMU or k8s CEX plugin form",
                         description="Write the scenario's host configuration below the folder OUT, "
                                     "under the paths the real tools use (docs/ecosystem.md).")
     ex.add_argument("format", metavar="FORMAT", choices=_export_formats(),
@@ -194,7 +194,7 @@ def _cmd_lszcrypt(args: argparse.Namespace) -> int:
 
 
 def _export_formats() -> tuple[str, ...]:
-    return ("mdevctl", "chzdev", "libvirt", "qemu")
+    return ("mdevctl", "chzdev", "libvirt", "qemu", "cex-plugin")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -310,9 +310,10 @@ def _report(result: Any, args: argparse.Namespace) -> int:
         Path(args.zcryptstats).write_text(zcryptstats(result, args.interval, args.format), encoding="utf-8")
         written.append(args.zcryptstats)
     if args.metrics:
+        from apsim.report.cex_plugin import cex_plugin_metrics
         from apsim.report.prometheus import write_metrics
 
-        written.append(str(write_metrics(result, args.metrics)))
+        written.append(str(write_metrics(result, args.metrics, [cex_plugin_metrics])))
 
     if to_stdout:
         sys.stdout.write(dumps_report(report))

@@ -49,6 +49,7 @@ class Simulation:
     hosts: dict[str, Host] = field(default_factory=dict)  # guest name -> its Linux
     other_workloads: list[Workload] = field(default_factory=list)
     mdevctl: dict[str, Mdevctl] = field(default_factory=dict)  # "host" or "guests.NAME" -> mdevctl
+    cex_plugin: object | None = None  # apsim.scenario.containers.CexPluginRun
 
     def linux_of(self, guest: str | None) -> Host:
         """The Linux a sysfs action addresses: the host's, or a guest's own."""
@@ -145,6 +146,11 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
             sim.other_workloads.append(wl)
             wl.start()
     apply_host_spec(sim, host, hs, scenario.mdevs, "host")
+    if scenario.cex_plugin is not None:
+        from apsim.scenario.containers import CexPluginRun
+
+        sim.cex_plugin = CexPluginRun(sim)
+        sim.cex_plugin.start()
     for ref in scenario.walk_guests():
         if ref.depth == 1:
             _plan_guest(sim, ref.spec, parent_host=host, parent_ctx=lpar.config)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from apsim.errors import ScenarioError
-from apsim.interop import chzdev, libvirt, mdevctl, qemu
+from apsim.interop import cex_plugin, chzdev, libvirt, mdevctl, qemu
 from apsim.linux.maskparse import parse_mask
 from apsim.linux.mdevctl import Definition
 from apsim.masks import Mask
@@ -106,11 +106,19 @@ def export_qemu(sc: Scenario, out: Path) -> list[Path]:
                    qemu.render_args(qemu.qemu_args(mdev=g.mdev, cpu=_cpu(g)))) for g in sc.guests]
 
 
+def export_cex_plugin(sc: Scenario, out: Path) -> list[Path]:
+    """``cex_resources.json``: the k8s CEX plugin's ConfigMap data."""
+    if sc.cex_plugin is None:
+        raise ScenarioError("the scenario has no cex_plugin: there is no ConfigMap to write", file=sc.source)
+    return [_write(out, cex_plugin.CONFIGMAP_NAME, cex_plugin.render_configmap(sc.cex_plugin.sets()))]
+
+
 EXPORTERS: dict[str, Callable[[Scenario, Path], list[Path]]] = {
     "mdevctl": export_mdevctl,
     "chzdev": export_chzdev,
     "libvirt": export_libvirt,
     "qemu": export_qemu,
+    "cex-plugin": export_cex_plugin,
 }
 """Format name -> writer."""
 

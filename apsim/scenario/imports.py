@@ -3,7 +3,9 @@
 ``mdevctl:`` (folders of persistent definitions or ``mdevctl list --dumpjson``
 files) and ``libvirt.nodedevs`` (vfio-ap mdev node devices) add ``mdevs`` entries with
 ``start`` and ``attrs``; ``libvirt.domains`` give guests their mdev and AP CPU
-features; ``chzdev:`` (the ``41-ap.rules`` file) sets ``host.apmask`` / ``host.aqmask``. Paths are relative to
+features; ``chzdev:`` (the ``41-ap.rules`` file) sets ``host.apmask`` / ``host.aqmask``;
+``cex_plugin.configmap`` (the k8s CEX plugin's ``cex_resources.json``) fills
+``cex_plugin.cryptoconfigsets``. Paths are relative to
 the scenario file. The imported definitions are vetted as s390-tools' ap-check
 vets ``mdevctl define``: an ``auto`` definition may share no APQN with another
 ``auto`` definition nor lie in the persistent masks (chzdev's, or the scenario's
@@ -13,10 +15,12 @@ Every error names the imported file and its line or JSON path, or the scenario k
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from apsim.errors import ScenarioError, SysfsError
+from apsim.interop.cex_plugin import read_configmap, render_configmap
 from apsim.interop.chzdev import read_rules
 from apsim.interop.libvirt import DomainInfo, read_domain, read_nodedevs
 from apsim.interop.mdevctl import read_mdevctl
@@ -42,6 +46,16 @@ def _paths(data: dict[str, Any], key: str, file: str, line_of: Any) -> list[str]
     return value
 
 
+def _existing(path: Path, file: str, line_of: Any, loc: tuple[str, ...], *, folder_ok: bool = True) -> Path:
+    """*path*, or an error at the scenario key that names it (the import is the scenario's)."""
+    if not path.exists():
+        raise ScenarioError(f"no such file or folder: {path}", file=file, line=line_of(loc),
+                            key=".".join(loc))
+    if not folder_ok and not path.is_file():
+        raise ScenarioError(f"{path} is not a file", file=file, line=line_of(loc), key=".".join(loc))
+    return path
+
+
 def _resolve(base_dir: Path | None, text: str) -> Path:
     p = Path(text)
     return p if p.is_absolute() or base_dir is None else base_dir / p
@@ -59,14 +73,14 @@ def expand_imports(data: dict[str, Any], *, file: str, base_dir: str | Path | No
         if not isinstance(chz, str) or not chz:
             raise ScenarioError("chzdev takes the path of a 41-ap.rules file (relative to the scenario)",
                                 file=file, line=line_of(("chzdev",)), key="chzdev")
-        _import_chzdev(data, _resolve(base, chz), file, line_of)
+        _import_chzdev(data, _existing(_resolve(base, chz), file, line_of, ("chzdev",), folder_ok=False),
+                       file, line_of)
+    cp = data.get("cex_plugin")
+    if isinstance(cp, dict) and cp.get("configmap") is not None:
+        _import_configmap(cp, base, file, line_of)
     sources: list[tuple[Definition, str]] = []
     for text in _paths(data, "mdevctl", file, line_of):
-        path = _resolve(base, text)
-        if not path.exists():
-            raise ScenarioError(f"no such file or folder: {path}", file=file,
-                                line=line_of(("mdevctl",)), key="mdevctl")
-        sources += read_mdevctl(path)
+        sources += read_mdevctl(_existing(_resolve(base, text), file, line_of, ("mdevctl",)))
     lv = data.get("libvirt")
     if lv is not None:
         if not isinstance(lv, dict):
@@ -97,12 +111,7 @@ def _libvirt_paths(lv: dict[str, Any], key: str, base: Path | None, file: str, l
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ScenarioError(f"libvirt.{key} takes a list of paths (relative to the scenario)",
                             file=file, line=line_of(("libvirt", key)), key=f"libvirt.{key}")
-    paths = [_resolve(base, v) for v in value]
-    for p in paths:
-        if not p.exists():
-            raise ScenarioError(f"no such file or folder: {p}", file=file,
-                                line=line_of(("libvirt", key)), key=f"libvirt.{key}")
-    return paths
+    return [_existing(_resolve(base, v), file, line_of, ("libvirt", key)) for v in value]
 
 
 def _ids(value: Any) -> set[int]:
@@ -154,6 +163,20 @@ def _merge_domain(guests: list[Any], dom: DomainInfo) -> None:
                 raise ScenarioError(f"guest {dom.name}: cpu.{k} is {cpu[k]} in the scenario but "
                                     f"{'required' if on else 'disabled'} in its domain", file=dom.where)
             cpu[k] = on
+
+
+def _import_configmap(cp: dict[str, Any], base: Path | None, file: str, line_of: Any) -> None:
+    text = cp["configmap"]
+    if not isinstance(text, str) or not text:
+        raise ScenarioError("cex_plugin.configmap takes the path of cex_resources.json", file=file,
+                            line=line_of(("cex_plugin", "configmap")), key="cex_plugin.configmap")
+    if cp.get("cryptoconfigsets"):
+        raise ScenarioError("give cex_plugin.configmap (a file) or cex_plugin.cryptoconfigsets, not both",
+                            file=file, line=line_of(("cex_plugin", "cryptoconfigsets")),
+                            key="cex_plugin.cryptoconfigsets")
+    path = _existing(_resolve(base, text), file, line_of, ("cex_plugin", "configmap"), folder_ok=False)
+    sets = read_configmap(path)  # the plugin's rules, errors naming the file and JSON path
+    cp["cryptoconfigsets"] = json.loads(render_configmap(sets))["cryptoconfigsets"]
 
 
 def _import_chzdev(data: dict[str, Any], path: Path, file: str, line_of: Any) -> None:

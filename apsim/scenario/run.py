@@ -46,6 +46,7 @@ class RunResult:
     sim: Simulation | None = None
     replications: dict[str, Any] | None = None
     bulk: dict[str, Any] | None = None  # what the bulk mode did (mode: bulk only)
+    cex_plugin: dict[str, Any] | None = None  # the k8s CEX plugin's summary (cex_plugin: only)
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -318,8 +319,9 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "apqns": [format_apqn(q) for q in (wl.targets if wl else [])],
             "foreign_replies": len(wl.foreign_replies) if wl else 0,
         }
+    plugin = sim.cex_plugin.summary() if sim.cex_plugin is not None else None  # type: ignore[attr-defined]
     return RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,
-                     occupancy, klog, passed, guests, sim)
+                     occupancy, klog, passed, guests, sim, cex_plugin=plugin)
 
 
 def _klog_lines(sim: Simulation) -> list[tuple[int, str]]:

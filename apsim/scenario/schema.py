@@ -27,6 +27,7 @@ from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSc
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
+from apsim.linux.cexplugin import CryptoConfigSet
 from apsim.linux.mdevctl import ATTRS as MDEV_ATTRS
 from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
@@ -314,6 +315,64 @@ class LibvirtImport(StrictModel):
     of the same name (added when the scenario has none)."""
 
 
+class CexContainerSpec(StrictModel):
+    """Pods of the k8s CEX device plugin: each container asks for one device of ``setname``."""
+
+    name: _NAME
+    setname: str
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Containers of this kind; they are called NAME-0, NAME-1, ... when more than one."""
+    start: Duration = 0
+    stop: Duration | None = None
+    workload: WorkloadConfig
+
+    def container_names(self) -> list[str]:
+        """The names of the replicas."""
+        return [self.name] if self.replicas == 1 else [f"{self.name}-{i}" for i in range(self.replicas)]
+
+
+class CexPluginSpec(StrictModel):
+    """The k8s CEX device plugin on the host, its ConfigMap and the containers it serves."""
+
+    configmap: str | None = None
+    """cex_resources.json (relative to the scenario), imported into ``cryptoconfigsets``."""
+    cryptoconfigsets: list[dict[str, Any]] = []
+    """The ConfigMap's config sets (checked with the plugin's rules)."""
+    machineid: str = ""
+    """This node's machine id (Manufacturer-Type-SequenceCode); '' matches only APQNs without one."""
+    overcommit_limit: Annotated[int, Field(ge=1, le=100)] = 1
+    """APQN_OVERCOMMIT_LIMIT: plugin devices per APQN for sets without ``overcommit``."""
+    check_interval: Duration = 30 * 1_000_000_000
+    """APQN_CHECK_INTERVAL: how often the plugin rescans the node's APQNs."""
+    metrics_poll: Duration = 15 * 1_000_000_000
+    """METRICS_POLL_INTERVAL: how often the plugin's metrics collector reads the counters."""
+    containers: list[CexContainerSpec] = []
+
+    @field_validator("cryptoconfigsets")
+    @classmethod
+    def _plugin_rules(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from apsim.interop.cex_plugin import parse_configmap
+        from apsim.errors import ScenarioError
+
+        try:
+            parse_configmap({"cryptoconfigsets": value}, file="cryptoconfigsets")
+        except ScenarioError as e:
+            raise ValueError(f"{e.key}: {e.rule}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _positive_intervals(self) -> CexPluginSpec:
+        if self.check_interval <= 0 or self.metrics_poll <= 0:
+            raise ValueError("check_interval and metrics_poll must be more than 0")
+        return self
+
+    def sets(self) -> list[CryptoConfigSet]:
+        """The config sets as the plugin reads them."""
+        from apsim.interop.cex_plugin import parse_configmap
+
+        return parse_configmap({"cryptoconfigsets": self.cryptoconfigsets}, file="cryptoconfigsets")
+
+
 # --------------------------------------------------------------------------------------
 # the scenario
 # --------------------------------------------------------------------------------------
@@ -354,6 +413,8 @@ class Scenario(StrictModel):
     """chzdev's persistent AP masks (/etc/udev/rules.d/41-ap.rules), imported into ``host``."""
     libvirt: LibvirtImport | None = None
     """libvirt node-device and domain XML, imported into ``mdevs`` and ``guests``."""
+    cex_plugin: CexPluginSpec | None = None
+    """The Kubernetes CEX device plugin on the host and the containers using it."""
     _source: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")
