@@ -96,45 +96,63 @@ def collect(result: Any, interval_ns: int) -> list[tuple[int, list[Sample]]]:
         raise ValueError("the interval must be more than 0")
     sim = result.sim
     rec = result.recorder
+    end = result.sim_time_ns
+    edges = np.array(list(range(interval_ns, end, interval_ns)) + [end], dtype=np.int64)
+    devices = _devices(sim)
+    specs = {apid: sim.machine.adapters[apid].spec for apid in {a for a, _ in devices}}
+    tally = _tally(rec, edges, specs)
+    out: list[tuple[int, list[Sample]]] = []
+    for iv, stop in enumerate(edges.tolist()):
+        out.append((stop, [_sample(specs[apid], apid, apqi, iv, tally) for apid, apqi in devices]))
+    return out
+
+
+_DEV_BITS = 3  # counter index bits (at most 6 counters per mode)
+_KEY_BITS = 17 + _DEV_BITS  # device keys: an APQN (16 bits) or 0x10000 + APID
+
+
+def _tally(rec: Any, edges: np.ndarray, specs: dict[int, Any]) -> dict[int, tuple[int, int]]:
+    """(ops, busy ns) per (interval, device, counter) key, from every completed request."""
     apqn = np.asarray(rec.apqn, dtype=np.int64)
     rtype = np.asarray(rec.rtype, dtype=np.int64)
     t_done = np.asarray(rec.t_done, dtype=np.int64)
     t_start = np.asarray(rec.t_start, dtype=np.int64)
     t_start = np.where(t_start >= 0, t_start, np.asarray(rec.t_submit, dtype=np.int64))
     busy = t_done - t_start
-    end = result.sim_time_ns
-    edges = list(range(interval_ns, end, interval_ns)) + [end]
-    devices = _devices(sim)
-    out: list[tuple[int, list[Sample]]] = []
-    start = 0
-    for stop in edges:
-        if stop <= start:
-            continue
-        sel = (t_done > start) & (t_done <= stop) if start else (t_done <= stop)
-        out.append((stop, [_sample(sim, dev, apqn[sel], rtype[sel], busy[sel]) for dev in devices]))
-        start = stop
-    return out
+    iv = np.searchsorted(edges, t_done, side="left")  # interval i holds (edges[i-1], edges[i]]
+    # The counter of each request on its card (-1: counted nowhere).
+    table = np.full((256, len(REQUEST_TYPES)), -1, dtype=np.int64)
+    for apid, spec in specs.items():
+        for rt in REQUEST_TYPES:
+            i = counter_index(spec.mode, rt.index)
+            table[apid, rt.index] = -1 if i is None else i
+    ci = table[apqn >> 8, rtype]
+    keep = (ci >= 0) & (iv < len(edges))
+    iv, apqn, ci, busy = iv[keep], apqn[keep], ci[keep], busy[keep]
+    keys = np.concatenate([(iv << _KEY_BITS) | (apqn << _DEV_BITS) | ci,
+                           (iv << _KEY_BITS) | ((0x10000 + (apqn >> 8)) << _DEV_BITS) | ci])
+    vals = np.concatenate([busy, busy])
+    if not keys.size:
+        return {}
+    order = np.argsort(keys, kind="stable")
+    k, v = keys[order], vals[order]
+    uniq, starts, counts = np.unique(k, return_index=True, return_counts=True)
+    sums = np.add.reduceat(v, starts)
+    return dict(zip(uniq.tolist(), zip(counts.tolist(), sums.tolist(), strict=True), strict=True))
 
 
-def _sample(sim: Any, dev: tuple[int, int | None], apqn: np.ndarray, rtype: np.ndarray,
-            busy: np.ndarray) -> Sample:
-    apid, apqi = dev
-    adapter = sim.machine.adapters[apid]
-    spec = adapter.spec
+def _sample(spec: Any, apid: int, apqi: int | None, iv: int, tally: dict[int, tuple[int, int]]) -> Sample:
     mode = spec.mode
-    mine = (apqn >> 8 == apid) if apqi is None else (apqn == (apid << 8 | apqi))
+    dev = (0x10000 + apid) if apqi is None else (apid << 8 | apqi)
     names = COUNTERS[mode]
-    ops = [0] * len(names)
-    ns = [0] * len(names)
-    for rt, b in zip(rtype[mine].tolist(), busy[mine].tolist()):
-        i = counter_index(mode, rt)
-        if i is not None:
-            ops[i] += 1
-            ns[i] += b
+    got = [tally.get((iv << _KEY_BITS) | (dev << _DEV_BITS) | i, (0, 0)) for i in range(len(names))]
     engines = spec.engines
-    counters = tuple((n, ops[i], ns[i] // engines) for i, n in enumerate(names))
+    counters = tuple((n, ops, ns // engines) for n, (ops, ns) in zip(names, got, strict=True))
     # The CCA "All" counter is the totals; otherwise the totals add the counters up.
-    totals = (ops[0], ns[0] // engines) if mode is Mode.CCA else (sum(ops), sum(ns) // engines)
+    if mode is Mode.CCA:
+        totals = (got[0][0], got[0][1] // engines)
+    else:
+        totals = (sum(o for o, _ in got), sum(b for _, b in got) // engines)
     name = f"{apid:02x}" if apqi is None else f"{apid:02x}.{apqi:04x}"
     return Sample(name, f"{spec.type_name} ({_MODE_NAME[mode]})", counters, totals)
 
