@@ -87,9 +87,7 @@ def expand_imports(data: dict[str, Any], *, file: str, base_dir: str | Path | No
             raise ScenarioError("libvirt takes nodedevs: [paths] and domains: [paths]", file=file,
                                 line=line_of(("libvirt",)), key="libvirt")
         sources += _import_libvirt(data, lv, base, file, line_of)
-    if not sources:
-        return
-    mdevs = data.setdefault("mdevs", [])
+    mdevs = data.get("mdevs", [])
     if not isinstance(mdevs, list):
         return  # the schema reports the wrong type at its own line
     have = {str(m.get("uuid", "")).lower() for m in mdevs if isinstance(m, dict)}
@@ -98,9 +96,13 @@ def expand_imports(data: dict[str, Any], *, file: str, base_dir: str | Path | No
             raise ScenarioError(f"mdev {d.uuid} is defined in the scenario's mdevs and again in {src}",
                                 file=file, line=line_of(("mdevctl",)), key="mdevctl")
         have.add(d.uuid)
-    _check_definitions(data, sources)
-    for d, _ in sources:
-        mdevs.append({"uuid": d.uuid, "start": d.start, "attrs": [{k: v} for k, v in d.attrs]})
+    located = [(d, {"file": src}) for d, src in sources]
+    located += [(d, {"file": file, "line": line_of(("mdevs", i)), "key": f"mdevs[{i}]"})
+                for i, d in _inline_definitions(mdevs)]
+    _check_definitions(data, located)
+    if sources:
+        data["mdevs"] = [*mdevs, *({"uuid": d.uuid, "start": d.start, "attrs": [{k: v} for k, v in d.attrs]}
+                                  for d, _ in sources)]
 
 
 def _libvirt_paths(lv: dict[str, Any], key: str, base: Path | None, file: str, line_of: Any) -> list[Path]:
@@ -205,13 +207,36 @@ def _persistent_masks(data: dict[str, Any]) -> tuple[Mask, Mask]:
     return out[0], out[1]
 
 
-def _check_definitions(data: dict[str, Any], sources: list[tuple[Definition, str]]) -> None:
+def _inline_definitions(mdevs: list[Any]) -> list[tuple[int, Definition]]:
+    """The scenario's own mdevs with ``start`` (mdevctl definitions), as ap-check reads them."""
+    out = []
+    for i, m in enumerate(mdevs):
+        if not isinstance(m, dict) or m.get("start") not in ("auto", "manual"):
+            continue
+        try:
+            if m.get("attrs") is not None:
+                attrs = [(str(k), str(v)) for item in m["attrs"] for k, v in dict(item).items()]
+            else:
+                attrs = [(key, str(parse_id(v))) for key in ("assign_adapter", "assign_domain",
+                                                            "assign_control_domain")
+                         for v in m.get(key) or []]
+            out.append((i, Definition(uuid=str(m.get("uuid", "")).lower(), start=m["start"],
+                                      attrs=tuple(attrs))))
+        except (TypeError, ValueError, AttributeError):
+            continue  # the schema reports the malformed entry at its own line
+    return out
+
+
+def _check_definitions(data: dict[str, Any], located: list[tuple[Definition, dict[str, Any]]]) -> None:
+    """ap-check's define rules over every definition, imported or the scenario's own."""
+    if not located:
+        return
     masks = _persistent_masks(data)
-    autos = {d.uuid: device_from_attrs(d.attrs) for d, _ in sources if d.autostart}
-    for d, src in sources:
+    autos = {d.uuid: device_from_attrs(d.attrs) for d, _ in located if d.autostart}
+    for d, where in located:
         others = {u: dev for u, dev in autos.items() if u != d.uuid}
         problems = check_define(device_from_attrs(d.attrs), autostart=d.autostart,
                                 other_autostart=others, persistent_masks=masks)
         if problems:
             raise ScenarioError(f"ap-check refuses the autostart definition {d.uuid}: "
-                                + "; ".join(problems), file=src)
+                                + "; ".join(problems), **where)

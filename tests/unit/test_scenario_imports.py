@@ -197,3 +197,14 @@ def test_domain_mdev_conflicting_with_the_scenarios_guest_is_refused(tmp_path):
     with pytest.raises(ScenarioError) as ei:
         load_scenario(p)
     assert f"guest guest1 has mdev {U1} in the scenario but {U2} in its domain" in str(ei.value)
+
+
+def test_the_scenarios_own_autostart_mdevs_get_ap_checks_define_rules_at_their_line(tmp_path):
+    p = scenario(tmp_path, 'host: {apmask: "-5,-6"}\nmdevs:\n'
+                           f"  - {{uuid: {U1}, start: auto, assign_adapter: [5], assign_domain: [4]}}\n"
+                           f"  - {{uuid: {U2}, start: auto, attrs: [{{assign_adapter: '0x5'}}, "
+                           f"{{assign_domain: '4'}}]}}\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    assert (ei.value.line, ei.value.key) == (11, "mdevs[0]")
+    assert ei.value.rule.endswith(f"APQN 5.4 is defined for autostart by {U2}")
