@@ -1,7 +1,8 @@
 """The k8s CEX device plugin and its containers in a running simulation.
 
-At time 0, once the host is set up, the plugin scans the host's sysfs and derives
-its devices; it rescans every ``check_interval`` and its metrics collector polls
+Once the host's zcrypt queues are out of their boot-time reset, the plugin
+registers: it scans the host's sysfs and derives its devices (a container that starts
+earlier waits, Pending, as a pod asking for a resource nobody offers yet); it rescans every ``check_interval`` and its metrics collector polls
 every ``metrics_poll``. Each container asks the kubelet for a device of its set when
 it starts; with one it runs its workload as a zcrypt user of that APQN on the host
 LPAR (:class:`apsim.guest.container.ContainerPort`), without one it waits (Pending)
@@ -18,6 +19,7 @@ from apsim.core import call_at
 from apsim.guest.container import ContainerPort, ZcryptMux
 from apsim.guest.workload import Workload
 from apsim.linux.cexplugin import CexPlugin
+from apsim.linux.devices import SMState
 from apsim.recorder import TimelineEntry
 from apsim.scenario.schema import CexContainerSpec
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from apsim.scenario.build import Simulation
 
 __all__ = ["CexPluginRun", "ContainerState"]
+
+_READY = (SMState.IDLE, SMState.WORKING, SMState.QUEUE_FULL)
 
 
 @dataclass
@@ -56,6 +60,9 @@ class CexPluginRun:
         self.mux = ZcryptMux(sim.machine, sim.lpar.config)
         self.containers: dict[str, ContainerState] = {}
         self.pending: dict[str, list[str]] = {}
+        self.early: list[str] = []  # containers started before the plugin registered
+        self.started = False
+        self._waiting = False
         for c in cp.containers:
             for name in c.container_names():
                 self.containers[name] = ContainerState(name, c)
@@ -64,7 +71,7 @@ class CexPluginRun:
     def start(self) -> None:
         """Schedule the plugin's start, rescans, polls and the containers."""
         env = self.sim.env
-        call_at(env, 0, lambda ev: self._plugin_start())
+        call_at(env, 0, lambda ev: self._when_node_ready())
         for st in self.containers.values():
             call_at(env, st.spec.start, lambda ev, n=st.name: self._container_start(n))
             if st.spec.stop is not None:
@@ -75,13 +82,28 @@ class CexPluginRun:
         e = TimelineEntry(at_ns=self.sim.env.now, do=do, args=args, outcome=outcome, detail=detail)
         self.sim.timeline.add(e)
 
+    def _when_node_ready(self) -> None:
+        """The plugin registers once the host's zcrypt queues are out of their reset."""
+        bus = self.sim.host.bus
+        if bus is None or all(q.sm_state in _READY for q in bus.sorted_queues()
+                              if q.driver is not None and q.driver.name == "cex4queue"):
+            self._plugin_start()
+            return
+        if not self._waiting:
+            self._waiting = True
+            bus.ready_listeners.append(lambda q: self._when_node_ready() if not self.started else None)
+
     def _plugin_start(self) -> None:
+        self.started = True
         self.plugin.scan()
         devs = {n: len(s.devices) for n, s in sorted(self.plugin.sets.items())}
         self._entry("cex_plugin.start", {"devices": devs}, "failed" if self.plugin.error else "ok",
                     self.plugin.error or "")
         call_at(self.sim.env, self.spec.check_interval, lambda ev: self._rescan())
         call_at(self.sim.env, self.spec.metrics_poll, lambda ev: self._poll())
+        early, self.early = self.early, []
+        for name in early:  # pods that asked before the plugin registered
+            self._container_start(name)
 
     def _rescan(self) -> None:
         self.plugin.scan()
@@ -95,9 +117,16 @@ class CexPluginRun:
     # --- the containers ---------------------------------------------------------------------
     def _container_start(self, name: str) -> None:
         st = self.containers[name]
+        if not self.started:
+            # The resource does not exist yet: the pod waits for the plugin to register.
+            if st._pending_since is None:
+                st.status, st._pending_since = "pending", self.sim.env.now
+            self.early.append(name)
+            return
         if not self._allocate(st):
             st.status = "pending"
-            st._pending_since = self.sim.env.now
+            if st._pending_since is None:
+                st._pending_since = self.sim.env.now
             self.pending.setdefault(st.spec.setname, []).append(name)
             self._entry("cex_plugin.allocate", {"container": name, "setname": st.spec.setname},
                         "pending", "no free healthy plugin device in the set")
@@ -131,7 +160,10 @@ class CexPluginRun:
     def _container_stop(self, name: str) -> None:
         st = self.containers[name]
         if st.status == "pending":
-            self.pending[st.spec.setname].remove(name)
+            if name in self.early:
+                self.early.remove(name)
+            else:
+                self.pending[st.spec.setname].remove(name)
             st.waited_ns = self.sim.env.now - (st._pending_since or 0)
             st._pending_since = None
         if st.workload is not None:

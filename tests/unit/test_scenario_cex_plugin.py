@@ -62,7 +62,7 @@ def test_export_writes_the_configmap_the_scenario_read(tmp_path):
 
 def _scenario(tmp_path: Path, extra: str) -> Path:
     p = tmp_path / "s.yaml"
-    p.write_text("name: s\nduration: 10ms\nmachine:\n  adapters: [{id: 5, type: CEX7C}]\n"
+    p.write_text("name: s\nduration: 100ms\nmachine:\n  adapters: [{id: 5, type: CEX7C}]\n"
                  "lpar: {adapters: [5], usage_domains: [4]}\n" + extra)
     return p
 
@@ -92,3 +92,29 @@ def test_containers_sharing_an_apqn_each_get_their_own_replies(report):
     assert all(r["guests"][n]["completed"] > 0 for n in running)
     assert r["requests"]["submitted"] == (r["requests"]["completed"] + sum(r["requests"]["rejected"].values())
                                           + r["requests"]["in_flight"])
+
+
+def test_more_containers_than_queue_slots_wait_in_zcrypt_instead_of_filling_the_queue(tmp_path):
+    from apsim.scenario.run import run_scenario
+
+    p = _scenario(tmp_path, "cex_plugin:\n  cryptoconfigsets: [{setname: a, project: p, overcommit: 20,\n"
+                            "                      apqns: [{adapter: 5, domain: 4}]}]\n"
+                            "  containers: [{name: c, setname: a, replicas: 20,\n"
+                            "                workload: {kind: closed, concurrency: 2, mix: {cca_low: 1}}}]\n")
+    r = run_scenario(load_scenario(p), until_ns=80_000_000)  # the queue leaves its boot reset at ~40 ms
+    q = r.sim.lpar.queues[0x504]
+    mux = r.sim.cex_plugin.mux
+    assert "0x10" not in r.ledger.summary()["rejected"]  # never more on the queue than it holds
+    assert mux.sent_late > 0 and q.count <= q.depth
+    owners = list(r.recorder.owners)
+    import numpy as np
+    done = np.bincount(np.asarray(r.recorder.owner), minlength=len(owners))
+    assert all(done[owners.index(f"c-{i}")] > 0 for i in range(20))
+
+
+def test_pods_wait_until_the_plugin_registers_after_the_hosts_queues_leave_their_reset(report):
+    r, _ = report
+    start = next(t for t in r["timeline"] if t["do"] == "cex_plugin.start")
+    assert start["at_us"] > 0 and start["outcome"] == "ok"
+    assert r["cex_plugin"]["containers"]["web-0"]["waited_us"] == start["at_us"]
+    assert r["requests"]["rejected"] == {}  # nobody sent into a queue still in reset
