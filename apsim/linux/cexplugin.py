@@ -102,6 +102,8 @@ class CexPlugin:
         self.sets = {s.setname: _SetState(s) for s in sets}
         self.error: str | None = None
         self.scans = 0
+        self.gauges: dict[str, dict[str, int]] | None = None  # of the last poll; None before it
+        self.polled_at: int | None = None
 
     # --- the AP scan ----------------------------------------------------------------------
     def _read(self, path: str) -> str | None:
@@ -214,10 +216,6 @@ class CexPlugin:
                     st.start_counts[key] = self.request_count(*key)
         self.gauges = self.metrics()
         self.polled_at = now_ns
-
-    gauges: dict[str, dict[str, int]] | None = None
-    """The gauges of the last poll (None before the first)."""
-    polled_at: int | None = None
 
     def metrics(self) -> dict[str, dict[str, int]]:
         """Per set: cex_plugin_plugindevs_available, _used and _request_counter, now."""

@@ -122,6 +122,8 @@ class CexPluginRun:
             if st._pending_since is None:
                 st.status, st._pending_since = "pending", self.sim.env.now
             self.early.append(name)
+            self._entry("cex_plugin.allocate", {"container": name, "setname": st.spec.setname},
+                        "pending", "the plugin has not registered its resources yet")
             return
         if not self._allocate(st):
             st.status = "pending"
