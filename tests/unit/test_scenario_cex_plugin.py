@@ -118,3 +118,14 @@ def test_pods_wait_until_the_plugin_registers_after_the_hosts_queues_leave_their
     assert start["at_us"] > 0 and start["outcome"] == "ok"
     assert r["cex_plugin"]["containers"]["web-0"]["waited_us"] == start["at_us"]
     assert r["requests"]["rejected"] == {}  # nobody sent into a queue still in reset
+
+
+def test_csv_has_the_plugins_sets_and_containers(tmp_path):
+    import csv
+
+    assert main(["run", str(EXAMPLE), "-q", "--csv", str(tmp_path)]) == 0
+    sets = list(csv.DictReader((tmp_path / "cex_plugin_sets.csv").open()))
+    assert [r["setname"] for r in sets] == ["accel-tls", "cca-payments"]
+    assert sets[1]["cex_plugin_plugindevs_available"] == "6"
+    rows = list(csv.DictReader((tmp_path / "cex_plugin_containers.csv").open()))
+    assert len(rows) == 11 and {r["status"] for r in rows} == {"running", "pending", "stopped"}
