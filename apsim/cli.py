@@ -48,6 +48,13 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _positive_duration(text: str) -> int:
+    ns = _duration(text)
+    if ns <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return ns
+
+
 def _seed(text: str) -> int:
     try:
         n = int(text, 0)
@@ -73,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--csv", metavar="DIR", help="write one CSV file per report table into DIR")
     g.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
     g.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the requests")
+    g.add_argument("--zcryptstats", metavar="FILE",
+                   help="write per card and APQN statistics in zcryptstats' layout (docs/ecosystem.md)")
+    g.add_argument("--interval", type=_positive_duration, metavar="TIME", default=10 * 10**9,
+                   help="zcryptstats interval (simulated time; default 10s, as the tool's)")
+    g.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="zcryptstats output format (default table)")
+    g.add_argument("--metrics", metavar="FILE",
+                   help="write counters and latency histograms in Prometheus text format")
     g.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar and no console report (failed expectations still go "
                         "to stderr)")
@@ -110,9 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--at", type=_duration, required=True, metavar="TIME", help="simulated time, e.g. 15ms")
     ls.add_argument("--guest", metavar="NAME", help="list inside this guest (default: the host)")
     ls.add_argument("-V", "--verbose", action="store_true", help="lszcrypt -V (more columns)")
+    views = ls.add_mutually_exclusive_group()
+    views.add_argument("-b", "--bus", dest="view", action="store_const", const="bus",
+                       help="lszcrypt -b: the AP bus attributes")
+    views.add_argument("-c", "--capability", metavar="CARD[.DOM]",
+                       help="lszcrypt -c: a card's capabilities or a queue's SE state")
+    views.add_argument("-d", "--domains", dest="view", action="store_const", const="domains",
+                       help="lszcrypt -d: the usage and control domains")
+    views.add_argument("-s", "--serial", dest="view", action="store_const", const="serial",
+                       help="lszcrypt -s: serial numbers of CCA and EP11 cards")
     ls.set_defaults(func=_cmd_lszcrypt)
 
     _add_sweep(sub)
+    ex = sub.add_parser("export", help="write a scenario's host configuration in mdevctl, chzdev, "
+                                       "libvirt, QEMU or k8s CEX plugin form",
+                        description="Write the scenario's host configuration below the folder OUT, "
+                                    "under the paths the real tools use (docs/ecosystem.md).")
+    ex.add_argument("format", metavar="FORMAT", choices=_export_formats(),
+                    help=f"one of {', '.join(_export_formats())}")
+    ex.add_argument("file", metavar="SCENARIO")
+    ex.add_argument("out", metavar="OUT", help="output folder (created if missing)")
+    ex.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("demo", parents=[sim, out], help="run the three-guest demo scenario",
                        description=f"Run {demo_path().name} (the vfio-ap documentation's "
@@ -168,8 +201,24 @@ def _cmd_lszcrypt(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--at {format_duration(args.at)} is after the end of the run "
                             f"(duration {format_duration(sc.duration)})", file=args.file)
     lszcrypt_at = _engine("lszcrypt_at")
-    text = lszcrypt_at(sc, args.at, args.guest, args.verbose)
+    view = "capability" if args.capability is not None else args.view
+    text = lszcrypt_at(sc, args.at, args.guest, args.verbose, view, args.capability)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return EXIT_OK
+
+
+def _export_formats() -> tuple[str, ...]:
+    return ("mdevctl", "chzdev", "libvirt", "qemu", "cex-plugin")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from apsim.scenario.exports import EXPORTERS, export
+    from apsim.scenario.loader import load_scenario
+
+    assert set(EXPORTERS) == set(_export_formats())
+    sc = load_scenario(args.file)
+    for path in export(args.format, sc, Path(args.out)):
+        print(path)
     return EXIT_OK
 
 
@@ -271,6 +320,16 @@ def _report(result: Any, args: argparse.Namespace) -> int:
         from apsim.report.trace import write_trace
 
         written.append(str(write_trace(result, args.trace)))
+    if args.zcryptstats:
+        from apsim.report.zcryptstats import render as zcryptstats
+
+        Path(args.zcryptstats).write_text(zcryptstats(result, args.interval, args.format), encoding="utf-8")
+        written.append(args.zcryptstats)
+    if args.metrics:
+        from apsim.report.cex_plugin import cex_plugin_metrics
+        from apsim.report.prometheus import write_metrics
+
+        written.append(str(write_metrics(result, args.metrics, [cex_plugin_metrics])))
 
     if to_stdout:
         sys.stdout.write(dumps_report(report))
@@ -352,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_INVALID)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
-        print("apsim: error: a command is required (run, validate, schema, lszcrypt, sweep, demo)",
+        print("apsim: error: a command is required (run, validate, schema, lszcrypt, sweep, export, demo)",
               file=sys.stderr)
         return EXIT_INVALID
     try:

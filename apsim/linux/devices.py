@@ -165,11 +165,49 @@ class QueueDevice(APDevice):
         self.pendingq_count = 0
         self.total_request_count = 0
 
+        # While the zcrypt driver owns the queue, the requests this Linux's crypto users
+        # send to it are the physical queue's accepted NQAPs (no other Linux can use an
+        # APQN it owns); `_hw_base` is that counter when counting began.
+        self._hw_base: int | None = None
+
     def flush(self) -> None:
         """``__ap_flush_queue``: drop the driver's requests (this model sends none)."""
         self.requestq_count = 0
         self.pendingq_count = 0
         self.queue_count = 0
+
+    def hw_queue(self) -> object | None:
+        """The physical AP queue behind this APQN (through the CPU's configuration), if any."""
+        lpar = getattr(getattr(self.bus.cpu, "config", None), "lpar", None)
+        return lpar.queue(self.apqn) if lpar is not None and hasattr(lpar, "queue") else None
+
+    def start_counting(self) -> None:
+        """The zcrypt driver bound the queue: count its users' requests from now on."""
+        hw = self.hw_queue()
+        self._hw_base = int(getattr(hw, "nqap_count", 0)) if hw is not None else None
+
+    def stop_counting(self) -> None:
+        """The zcrypt driver let go: keep what was counted (the kernel keeps the total)."""
+        self.total_request_count = self.request_count()
+        self._hw_base = None
+
+    def request_count(self) -> int:
+        """``total_request_count``: requests this Linux's zcrypt users sent to the queue."""
+        hw = self.hw_queue() if self._hw_base is not None else None
+        if hw is None:
+            return self.total_request_count
+        return self.total_request_count + int(getattr(hw, "nqap_count", 0)) - int(self._hw_base or 0)
+
+    def in_flight(self) -> int:
+        """Requests sent and not yet received (``pendingq_count``) while the driver owns the queue."""
+        hw = self.hw_queue() if self._hw_base is not None else None
+        return self.pendingq_count + (int(getattr(hw, "count", 0)) if hw is not None else 0)
+
+    def reset_request_count(self) -> None:
+        """A write to ``request_count``: start again from 0."""
+        self.total_request_count = 0
+        if self._hw_base is not None:
+            self.start_counting()
 
 
 # --- sysfs attributes ------------------------------------------------------------------------
@@ -181,15 +219,18 @@ def add_card_attrs(bus: APBus, card: CardDevice) -> None:
     def request_count_store(_text: str) -> None:
         card.total_request_count = 0
         for q in card.queues():
-            q.total_request_count = 0
+            q.reset_request_count()
 
     fs.add(a("hwtype"), read=lambda: f"{card.device_type}\n")
     fs.add(a("raw_hwtype"), read=lambda: f"{card.raw_type}\n")
     fs.add(a("depth"), read=lambda: f"{card.qd}\n")
     fs.add(a("ap_functions"), read=lambda: f"0x{card.functions:08X}\n")
-    fs.add(a("request_count"), read=lambda: f"{card.total_request_count}\n", write=request_count_store)
+    # The kernel adds each queue's requests to its card's counters as well.
+    fs.add(a("request_count"),
+           read=lambda: f"{card.total_request_count + sum(q.request_count() for q in card.queues())}\n",
+           write=request_count_store)
     fs.add(a("requestq_count"), read=lambda: f"{sum(q.requestq_count for q in card.queues())}\n")
-    fs.add(a("pendingq_count"), read=lambda: f"{sum(q.pendingq_count for q in card.queues())}\n")
+    fs.add(a("pendingq_count"), read=lambda: f"{sum(q.in_flight() for q in card.queues())}\n")
     fs.add(a("modalias"), read=lambda: f"ap:t{card.device_type:02X}\n")
     fs.add(a("config"), read=lambda: f"{1 if card.config else 0}\n",
            write=lambda text: bus.card_config_store(card, text))
@@ -208,11 +249,11 @@ def add_queue_attrs(bus: APBus, q: QueueDevice) -> None:
 
     def request_count_show() -> str:
         if q.dev_state > DevState.UNINITIATED:
-            return f"{q.total_request_count}\n"
+            return f"{q.request_count()}\n"
         return "-\n"
 
     def request_count_store(_text: str) -> None:
-        q.total_request_count = 0
+        q.reset_request_count()
 
     def interrupt_show() -> str:
         if q.sm_state == SMState.SETIRQ_WAIT:
@@ -234,7 +275,7 @@ def add_queue_attrs(bus: APBus, q: QueueDevice) -> None:
     fs.add(a("requestq_count"),
            read=lambda: f"{q.requestq_count if q.dev_state > DevState.UNINITIATED else 0}\n")
     fs.add(a("pendingq_count"),
-           read=lambda: f"{q.pendingq_count if q.dev_state > DevState.UNINITIATED else 0}\n")
+           read=lambda: f"{q.in_flight() if q.dev_state > DevState.UNINITIATED else 0}\n")
     fs.add(a("reset"), read=lambda: _RESET_TEXT.get(q.sm_state, "No Reset Timer set.\n"),
            write=lambda _text: bus.queue_reset_store(q))
     fs.add(a("interrupt"), read=interrupt_show)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from apsim.errors import SysfsError
+from apsim.errors import ApsimError, SysfsError
 from apsim.masks import Mask
 
 if TYPE_CHECKING:
@@ -245,3 +245,154 @@ def _default_domain_warning(fs: Sysfs) -> str:
     if available:
         return ""
     return f"Warning: Default domain 0x{dom & 0xFFFFFFFFFFFFFFFF:02x} is not available.\n"
+
+
+# --- the other views: -b, -d, -c, -s --------------------------------------------------------
+class LszcryptError(ApsimError):
+    """What lszcrypt prints to stderr before it exits with status 1 (``lszcrypt: …``)."""
+
+
+_NO_DRIVER = "Crypto device driver not available."
+
+
+def _need_bus(fs: Sysfs) -> None:
+    if not fs.exists("/sys/bus/ap"):
+        raise LszcryptError(f"lszcrypt: {_NO_DRIVER}")
+
+
+def render_bus(host: Host) -> str:
+    """``lszcrypt -b``: the AP bus attributes."""
+    fs = host.sysfs
+    _need_bus(fs)
+    out = []
+    features = _read(fs, "/sys/bus/ap/features")
+    if features:
+        out.append(f"features: {features}")
+    out.append(f"ap_domain=0x{(_read_int(fs, '/sys/bus/ap/ap_domain') or 0) & 0xFFFFFFFFFFFFFFFF:x}")
+    out.append(f"ap_max_domain_id=0x{_read_int(fs, '/sys/bus/ap/ap_max_domain_id') or 0:x}")
+    if fs.exists("/sys/bus/ap/ap_interrupts"):
+        irq = _read_int(fs, "/sys/bus/ap/ap_interrupts") == 1
+        out.append(f"ap_interrupts are {'enabled' if irq else 'disabled'}")
+    out.append(f"config_time={_read_int(fs, '/sys/bus/ap/config_time') or 0} (seconds)")
+    out.append(f"poll_thread is {'enabled' if _read_int(fs, '/sys/bus/ap/poll_thread') == 1 else 'disabled'}")
+    if fs.exists("/sys/bus/ap/poll_timeout"):
+        out.append(f"poll_timeout={_read_int(fs, '/sys/bus/ap/poll_timeout') or 0} (nanoseconds)")
+    return "\n".join(out) + "\n"
+
+
+def render_domains(host: Host) -> str:
+    """``lszcrypt -d``: the 256 domains as C (control), U (usage), B (both) or ``.``."""
+    fs = host.sysfs
+    _need_bus(fs)
+    ctrl = _read(fs, "/sys/bus/ap/ap_control_domain_mask") or ""
+    usage = _read(fs, "/sys/bus/ap/ap_usage_domain_mask") or ""
+    if "not" in ctrl:
+        raise LszcryptError("lszcrypt: Control domain mask not available.")
+    if "not" in usage:
+        raise LszcryptError("lszcrypt: Usage domain mask not available.")
+    cm, um = Mask.from_hex(ctrl), Mask.from_hex(usage)
+    cols = [("domain", "DOMAIN", 6, "r")] + [(f"{i:02x}", f"{i:02x}", 2, "r") for i in range(16)]
+    rec = _Rec(cols)
+    out = [rec.header()]
+    for row in range(16):
+        values = {"domain": f"{row * 16:02x}"}
+        for x in range(16):
+            d = row * 16 + x
+            values[f"{x:02x}"] = ("B" if d in cm and d in um else "C" if d in cm
+                                  else "U" if d in um else ".")
+        out.append(rec.row(values))
+    out.append("-" * 54 + "\nC: Control domain\nU: Usage domain\nB: Both (Control + Usage domain)\n")
+    return "".join(out)
+
+
+_CAP_RSA2K, _CAP_RSA4K, _CAP_CCA = "RSA 2K Clear Key", "RSA 4K Clear Key", "CCA Secure Key"
+_CAP_RNG, _CAP_EP11 = "Long RNG", "EP11 Secure Key"
+_CAP_HSL = "Hardware support for stateless filtering"
+_MASK_RSA4K, _MASK_HSL, _CLASS_FULL, _CLASS_STATELESS = 0x60000000, 0x01000000, 0x00800000, 0x00400000
+
+
+def render_capability(host: Host, device: str) -> str:
+    """``lszcrypt -c CARD`` (what the card can do) or ``-c CARD.DOM`` (the queue's SE state)."""
+    fs = host.sysfs
+    _need_bus(fs)
+    m = re.fullmatch(r"([0-9a-fA-F]+)\.([0-9a-fA-F]+)", device)
+    if m:
+        return _queue_capability(fs, int(m.group(1), 16), int(m.group(2), 16))
+    try:
+        apid = int(device, 0)
+    except ValueError:
+        apid = -1
+    if not 0 <= apid <= 255:
+        raise LszcryptError(f"lszcrypt: Error - '{device}' is an invalid cryptographic device id.")
+    return _card_capability(fs, apid)
+
+
+def _card_capability(fs: Sysfs, apid: int) -> str:
+    card = f"card{apid:02x}"
+    dev = f"{DEVICES}/{card}"
+    if not fs.is_dir(dev):
+        raise LszcryptError(f"lszcrypt: Error - cryptographic device {card} does not exist.")
+    hwtype = _read_int(fs, f"{dev}/hwtype") or 0
+    func = _read_int(fs, f"{dev}/ap_functions", 16) or 0
+    max_msg = _read_int(fs, f"{dev}/max_msg_size") or 0
+    unavailable = f"Detailed capability information for {card} (hardware type {hwtype}) is not available.\n"
+    if _read(fs, f"{dev}/type") is None or _read(fs, f"{dev}/online") is None:
+        return unavailable
+    cls = "full function set" if func & _CLASS_FULL else "restricted function set" \
+        if func & _CLASS_STATELESS else ""
+    cca = f"{_CAP_CCA} ({cls})" if cls else _CAP_CCA
+    lines = [f"{card} provides capability for:"]
+    if 10 <= hwtype <= 14:
+        if func & MASK_ACCEL:
+            lines.append(_CAP_RSA4K if func & _MASK_RSA4K else _CAP_RSA2K)
+        elif func & MASK_COPRO:
+            lines += [_CAP_RSA4K, cca] + ([_CAP_HSL] if func & _MASK_HSL else []) + [_CAP_RNG]
+        elif func & MASK_EP11:
+            lines.append(_CAP_EP11)
+        else:
+            lines.append(unavailable.rstrip("\n"))
+        if max_msg > 0:
+            lines.append(f"AP bus max message size limit {max_msg // 1024} Kb")
+    else:
+        return unavailable
+    return "\n".join(lines) + "\n"
+
+
+def _queue_capability(fs: Sysfs, apid: int, apqi: int) -> str:
+    q = f"{apid:02x}.{apqi:04x}"
+    dev = f"{DEVICES}/card{apid:02x}/{q}"
+    if not fs.is_dir(dev):
+        raise LszcryptError(f"lszcrypt: Error - cryptographic queue device {q} does not exist.")
+    lines = [f"queue {q} capabilities:"]
+    for attr, what in (("se_bind", "SE bind state"), ("se_associate", "SE association state")):
+        if fs.exists(f"{dev}/{attr}"):
+            lines.append(f"{what}: {_read(fs, f'{dev}/{attr}') or 'error'}")
+    return "\n".join(lines) + "\n"
+
+
+def render_serial(host: Host) -> str:
+    """``lszcrypt -s``: CCA and EP11 cards with their serial numbers (``-`` when unknown)."""
+    fs = host.sysfs
+    _need_bus(fs)
+    try:
+        cards = sorted(n for n in fs.listdir(DEVICES) if _CARD_RE.match(n))
+    except SysfsError:
+        cards = []
+    if not cards:
+        raise LszcryptError("lszcrypt: No crypto card devices found.")
+    rec = _Rec([("card", "CARD.DOM", 8, "l"), ("type", "TYPE", 5, "l"), ("mode", "MODE", 11, "l"),
+                ("status", "STATUS", 10, "l"), ("serialnr", "SERIALNR", 8, "l")])
+    out = [rec.header()]
+    for card in cards:
+        cpath = f"{DEVICES}/{card}"
+        ctype = _read(fs, f"{cpath}/type")
+        if ctype is None or _read(fs, f"{cpath}/online") is None:
+            continue
+        func = _read_int(fs, f"{cpath}/ap_functions", 16) or 0
+        if not func & (MASK_COPRO | MASK_EP11):
+            continue
+        serial = _read(fs, f"{cpath}/serialnr")
+        out.append(rec.row({"card": card[4:], "type": ctype, "mode": _mode(func),
+                            "status": _status(fs, cpath, queue=False),
+                            "serialnr": serial[:8] if serial is not None else "-"}))
+    return "".join(out)

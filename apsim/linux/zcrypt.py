@@ -112,10 +112,13 @@ class Cex4QueueDriver(APDriver):
         fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and zq.online else 0}\n",
                write=lambda text: self._online_store(dev, zq, text))
         fs.add(dev.attr("load"), read=lambda: f"{zq.load}\n")
+        dev.start_counting()
         queue_sm.init_state(self.bus, dev)
         return 0
 
     def remove(self, dev: APDevice) -> None:
+        assert isinstance(dev, QueueDevice)
+        dev.stop_counting()
         for name in ("online", "load"):
             self.bus.sysfs.remove_tree(dev.attr(name))
 

@@ -81,6 +81,17 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
             t.add_row(name, _f(row.get("completed")), _f(row.get("throughput_rps")), *_lat_vals(row))
         con.print(t)
 
+    plugin = report.get("cex_plugin")
+    if plugin:
+        t = Table(title="k8s CEX plugin sets (gauges of the last poll)", title_justify="left")
+        for col in ("set", "devs", "used", "req counter", "completed", "p50 µs", "p99 µs"):
+            t.add_column(col, justify="left" if col == "set" else "right")
+        for name, row in plugin["sets"].items():
+            t.add_row(name, *(_f(row.get(f"cex_plugin_{k}")) for k in
+                              ("plugindevs_available", "plugindevs_used", "request_counter")),
+                      _f(row.get("completed")), _f(row.get("p50_us")), _f(row.get("p99_us")))
+        con.print(t)
+
     adapters = report.get("adapters", {})
     if adapters:
         t = Table(title="Adapters", title_justify="left")

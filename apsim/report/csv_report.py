@@ -2,7 +2,8 @@
 
 Files: ``guests.csv``, ``apqns.csv``, ``adapters.csv``, ``request_types.csv``,
 ``requests.csv`` (the ledger as category/key/count rows), ``series.csv``,
-``timeline.csv`` and ``expectations.csv``. Values come from the (rounded) JSON
+``timeline.csv`` and ``expectations.csv``; with the k8s CEX plugin also
+``cex_plugin_sets.csv`` and ``cex_plugin_containers.csv``. Values come from the (rounded) JSON
 report, so the CSV and JSON files agree; list and dict cells are written as JSON.
 """
 
@@ -84,4 +85,8 @@ def write_csv(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
                         ([e.get("at"), e.get("at_us"), e.get("line"), e.get("do"), e.get("args"),
                           e.get("expected"), e.get("actual"), e.get("passed")]
                          for e in rep.get("expectations", []))))
+    plugin = rep.get("cex_plugin")
+    if plugin:
+        files.append(_table(d / "cex_plugin_sets.csv", "setname", plugin["sets"]))
+        files.append(_table(d / "cex_plugin_containers.csv", "container", plugin["containers"]))
     return files

@@ -22,6 +22,7 @@ import numpy as np
 
 from apsim import __version__
 from apsim.recorder import RequestRecorder, Timeline
+from apsim.report.cex_plugin import cex_plugin_block
 from apsim.report.stats import RunStats, compute_stats
 from apsim.units import US, format_duration
 
@@ -79,6 +80,7 @@ def build_report(result: RunResultLike, *, stats: RunStats | None = None,
         "kernel_log": [str(line) for line in result.kernel_log],
         **({"replications": result.replications} if getattr(result, "replications", None) else {}),
         **({"bulk": result.bulk} if getattr(result, "bulk", None) is not None else {}),
+        **({"cex_plugin": plugin} if (plugin := cex_plugin_block(result)) is not None else {}),
     }
 
 

@@ -99,7 +99,8 @@ def _groups(keys: np.ndarray, lat: np.ndarray) -> dict[int, np.ndarray]:
     return {int(u): v[s:e] for u, s, e in zip(uniq, starts, bounds, strict=True)}
 
 
-def _row(lat: np.ndarray, span_ns: int) -> dict[str, Any]:
+def latency_row(lat: np.ndarray, span_ns: int) -> dict[str, Any]:
+    """Completed count, throughput (per s of *span_ns*) and latency percentiles (µs) of *lat* (ns)."""
     st = latency_stats(lat)
     row: dict[str, Any] = {"completed": st.pop("count"), "throughput_rps": _rate(lat.size, span_ns)}
     row.update(st)
@@ -123,13 +124,13 @@ def compute_stats(recorder: RequestRecorder, *, sim_time_ns: int,
     lat = cols["t_deq"] - cols["t_submit"]
     owners = list(recorder.owners)
 
-    stats = RunStats(span_ns=span, overall=_row(lat, span))
+    stats = RunStats(span_ns=span, overall=latency_row(lat, span))
 
     # guests (every registered owner, even one that completed nothing)
     by_owner = _groups(cols["owner"], lat)
     apqns_of_owner = _groups(cols["owner"], cols["apqn"])
     for idx, name in enumerate(owners):
-        row = _row(by_owner.get(idx, np.empty(0, np.int64)), span)
+        row = latency_row(by_owner.get(idx, np.empty(0, np.int64)), span)
         row["apqns"] = [apqn_key(q) for q in np.unique(apqns_of_owner.get(idx, np.empty(0, np.int64)))]
         stats.guests[name] = row
 
@@ -141,7 +142,7 @@ def compute_stats(recorder: RequestRecorder, *, sim_time_ns: int,
     by_key = {apqn_key(q): q for q in by_apqn}
     for key in sorted(keys):
         q = by_key.get(key)
-        row = _row(by_apqn[q] if q is not None else np.empty(0, np.int64), span)
+        row = latency_row(by_apqn[q] if q is not None else np.empty(0, np.int64), span)
         row["adapter"] = key.split(".")[0]
         who = owners_of_apqn.get(q, np.empty(0, np.int64)) if q is not None else np.empty(0, np.int64)
         row["guests"] = [owners[i] if 0 <= i < len(owners) else str(i) for i in np.unique(who)]
@@ -153,7 +154,7 @@ def compute_stats(recorder: RequestRecorder, *, sim_time_ns: int,
     info = {adapter_key(k): dict(v) for k, v in (adapters or {}).items()}
     for key in sorted(set(info) | {adapter_key(a) for a in by_adapter}):
         apid = int(key, 16)
-        row = _row(by_adapter.get(apid, np.empty(0, np.int64)), span)
+        row = latency_row(by_adapter.get(apid, np.empty(0, np.int64)), span)
         extra = info.get(key, {})
         row["type"] = extra.pop("type", None)
         row["utilization"] = extra.pop("utilization", None)
@@ -163,7 +164,7 @@ def compute_stats(recorder: RequestRecorder, *, sim_time_ns: int,
     # request types
     for idx, v in _groups(cols["rtype"], lat).items():
         name = REQUEST_TYPES[idx].name if 0 <= idx < len(REQUEST_TYPES) else str(idx)
-        stats.request_types[name] = _row(v, span)
+        stats.request_types[name] = latency_row(v, span)
 
     stats.series = _series(cols, lat, owners, warmup, int(sim_time_ns), window_ns)
     return stats

@@ -15,7 +15,7 @@ from pydantic import (Field, PrivateAttr, ValidationInfo, field_validator,
 
 from apsim.hw.timing import request_type
 from apsim.scenario.base import StrictModel
-from apsim.scenario.types import Address, Apqn, Duration, ErrnoName, Id, ResponseCode
+from apsim.scenario.types import Address, Apqn, Duration, ErrnoName, Id, ResponseCode, Uuid
 
 __all__ = ["ActionBase", "Action", "ACTION_MODELS", "ACTION_NAMES", "InstructionExpect"]
 
@@ -287,6 +287,29 @@ class HostLszcrypt(ActionBase):
     expect: list[str] | None = None
 
 
+# --- mdevctl ---------------------------------------------------------------------------------
+class MdevctlStart(ActionBase):
+    """``mdevctl start -u UUID`` of a defined mdev (ap-check's start checks, then the writes).
+
+    Without ``expect`` the start must succeed (that is an expectation too).
+    """
+
+    do: Literal["mdevctl.start"]
+    uuid: Uuid
+    guest: str | None = None
+    """Run mdevctl in this guest (one that runs its own vfio_ap); default the host."""
+    expect: Literal["ok", "refused"] | None = None
+
+
+class MdevctlStop(ActionBase):
+    """``mdevctl stop -u UUID``: remove the running mdev (its guest loses the device)."""
+
+    do: Literal["mdevctl.stop"]
+    uuid: Uuid
+    guest: str | None = None
+    expect: Literal["ok", "refused"] | None = None
+
+
 # --- faults ------------------------------------------------------------------------------------
 class FaultCheckstop(ActionBase):
     """Checkstop an adapter: its queues answer 0x04 and lose what they held."""
@@ -305,7 +328,7 @@ class FaultClear(ActionBase):
 ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
-    HostLszcrypt, FaultCheckstop, FaultClear,
+    HostLszcrypt, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -314,7 +337,7 @@ ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0
 Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
-    | GuestLszcrypt | HostLszcrypt | FaultCheckstop | FaultClear,
+    | GuestLszcrypt | HostLszcrypt | FaultCheckstop | FaultClear | MdevctlStart | MdevctlStop,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

@@ -25,6 +25,7 @@ from apsim.hw.instructions import Executor
 from apsim.hw.machine import LPAR, Machine
 from apsim.kvm import CpuFeatures
 from apsim.linux.host import Host
+from apsim.linux.mdevctl import Definition, Mdevctl
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
 
@@ -47,6 +48,8 @@ class Simulation:
     guests: dict[str, Guest] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)  # guest name -> its Linux
     other_workloads: list[Workload] = field(default_factory=list)
+    mdevctl: dict[str, Mdevctl] = field(default_factory=dict)  # "host" or "guests.NAME" -> mdevctl
+    cex_plugin: object | None = None  # apsim.scenario.containers.CexPluginRun
 
     def linux_of(self, guest: str | None) -> Host:
         """The Linux a sysfs action addresses: the host's, or a guest's own."""
@@ -84,14 +87,26 @@ def apply_host_spec(sim: Simulation, linux: Host, spec: HostSpec | None, mdevs: 
             _write(sim, linux, "/sys/bus/ap/apmask", spec.apmask + "\n", what=f"{where}.apmask", line=None)
         if spec.aqmask is not None:
             _write(sim, linux, "/sys/bus/ap/aqmask", spec.aqmask + "\n", what=f"{where}.aqmask", line=None)
+    tool = Mdevctl(linux)
+    sim.mdevctl[where] = tool
     for i, m in enumerate(mdevs):
         w = f"{where}.mdevs[{i}]"
+        if m.start is not None:
+            tool.define(Definition(uuid=m.uuid, start=m.start, attrs=tuple(m.writes())))
+            continue
         if not _write(sim, linux, MDEV_TYPE, m.uuid + "\n", what=w, line=None):
             continue
-        for attr, ids in (("assign_adapter", m.assign_adapter), ("assign_domain", m.assign_domain),
-                          ("assign_control_domain", m.assign_control_domain)):
-            for v in ids:
-                _write(sim, linux, f"{MATRIX}/{m.uuid}/{attr}", f"{v:#x}\n", what=w, line=None)
+        for attr, text in m.writes():
+            _write(sim, linux, f"{MATRIX}/{m.uuid}/{attr}", text, what=w, line=None)
+    for uuid, err in tool.boot():
+        entry = TimelineEntry(at_ns=sim.env.now, do="mdevctl.start",
+                              args={"uuid": uuid, "setup": f"{where} boot"}, expected="ok")
+        entry.actual = "ok" if err is None else "refused"
+        entry.passed = err is None
+        if err is not None:
+            entry.outcome = "refused"
+            entry.detail = "; ".join(err.reasons)
+        sim.timeline.add(entry)
 
 
 def _cpu_features(spec: GuestSpec) -> CpuFeatures:
@@ -131,6 +146,11 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
             sim.other_workloads.append(wl)
             wl.start()
     apply_host_spec(sim, host, hs, scenario.mdevs, "host")
+    if scenario.cex_plugin is not None:
+        from apsim.scenario.containers import CexPluginRun
+
+        sim.cex_plugin = CexPluginRun(sim)
+        sim.cex_plugin.start()
     for ref in scenario.walk_guests():
         if ref.depth == 1:
             _plan_guest(sim, ref.spec, parent_host=host, parent_ctx=lpar.config)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from apsim.hw.timing import supports
-from apsim.scenario.actions import (FaultCheckstop, FaultClear, SclpConfigureAp, SclpDeconfigureAp,
-                                    SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
+from apsim.scenario.actions import (FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop, SclpConfigureAp,
+                                    SclpDeconfigureAp, SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
 from apsim.units import format_duration
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ def _check(sc: Scenario) -> Iterator[Problem]:
     yield from _check_lpars(sc)
     yield from _check_levels(sc)
     yield from _check_timeline(sc)
+    if sc.cex_plugin is not None:
+        yield from _check_cex_plugin(sc)
 
 
 def _check_machine(m: MachineSpec) -> Iterator[Problem]:
@@ -216,6 +218,14 @@ def _check_timeline(sc: Scenario) -> Iterator[Problem]:
         lpar = getattr(act, "lpar", None)
         if lpar is not None and lpar not in lpars:
             yield (*base, "lpar"), f"no LPAR named {lpar!r} (LPARs: {', '.join(sorted(lpars))})"
+        if isinstance(act, MdevctlStart | MdevctlStop):
+            owner = sc if act.guest is None else next(
+                (r.spec for r in sc.walk_guests() if r.spec.name == act.guest), None)
+            defined = {md.uuid for md in owner.mdevs if md.start is not None} if owner else set()
+            if owner is not None and act.uuid not in defined:
+                where = "the host" if act.guest is None else f"guest {act.guest}"
+                yield (*base, "uuid"), (f"no mdevctl definition {act.uuid} on {where} (mdevs with "
+                                        f"start: auto|manual, or imported with mdevctl:)")
         if isinstance(act, SeConfigureOn | SeConfigureOff):
             yield from _max(act.adapters, (*base, "adapters"), m.na, "adapter", "max_adapter_id")
         elif isinstance(act, SclpConfigureAp | SclpDeconfigureAp):
@@ -231,3 +241,29 @@ def _check_timeline(sc: Scenario) -> Iterator[Problem]:
         elif isinstance(act, FaultCheckstop | FaultClear) and act.adapter not in installed:
             yield (*base, "adapter"), (f"adapter {act.adapter} (0x{act.adapter:02x}) is not "
                                        f"installed in the machine")
+
+
+def _check_cex_plugin(sc: Scenario) -> Iterator[Problem]:
+    cp = sc.cex_plugin
+    assert cp is not None
+    sets = {s.get("setname") for s in cp.cryptoconfigsets}
+    taken = {r.spec.name: "a guest" for r in sc.walk_guests()}
+    taken.update({o.name: "another LPAR" for o in sc.other_lpars})
+    if cp.containers and sc.mode == "bulk":
+        yield ("cex_plugin", "containers"), ("containers start and stop while the run goes on, which the "
+                                             "bulk mode does not follow: use mode: full")
+    for i, c in enumerate(cp.containers):
+        base: Loc = ("cex_plugin", "containers", i)
+        if c.setname not in sets:
+            yield (*base, "setname"), (f"no config set {c.setname!r} in the ConfigMap "
+                                       f"(sets: {', '.join(sorted(map(str, sets))) or 'none'})")
+        for name in c.container_names():
+            if name in taken:
+                yield (*base, "name"), f"container {name!r} has the name of {taken[name]}"
+            taken[name] = "another container"
+        yield from _time(c.start, (*base, "start"), sc)
+        yield from _time(c.stop, (*base, "stop"), sc)
+        if c.stop is not None and c.stop <= c.start:
+            yield (*base, "stop"), (f"stop {format_duration(c.stop)} must come after start "
+                                    f"{format_duration(c.start)}")
+        yield from _check_workload(c.workload, (*base, "workload"), sc.machine)

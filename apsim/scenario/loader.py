@@ -35,6 +35,7 @@ from apsim.errors import ScenarioError
 from apsim.scenario.actions import ACTION_MODELS, ACTION_NAMES
 from apsim.scenario.checks import check_scenario, format_loc
 from apsim.scenario.expand import Expansion, ExpansionError, expand
+from apsim.scenario.imports import expand_imports
 from apsim.scenario.schema import Scenario
 
 __all__ = ["load_scenario", "parse_scenario", "read_yaml", "scenario_from_yaml", "parse_yaml", "locate", "plain"]
@@ -84,6 +85,9 @@ def scenario_from_yaml(root: Any, *, file: str = "<scenario>", base_dir: str | P
                             f"not a {_kind(data)}", file=file, line=1)
     if "name" not in data:
         data["name"] = Path(file).stem if file != "<scenario>" else "scenario"
+    # Imported configuration (mdevctl, chzdev, libvirt, ...) first: a counted guest
+    # entry may name an mdev that an imported definition provides.
+    expand_imports(data, file=file, base_dir=base_dir, line_of=lambda loc: locate(root, loc)[0])
     try:
         expansion = expand(data)
     except ExpansionError as e:

@@ -21,6 +21,7 @@ from apsim.hw.machine import (SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SC
                               HardwareOpRefused)
 from apsim.hw.request import Ledger
 from apsim.ids import format_apqn
+from apsim.linux.mdevctl import MdevctlError
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.schema import Scenario
@@ -45,6 +46,7 @@ class RunResult:
     sim: Simulation | None = None
     replications: dict[str, Any] | None = None
     bulk: dict[str, Any] | None = None  # what the bulk mode did (mode: bulk only)
+    cex_plugin: dict[str, Any] | None = None  # the k8s CEX plugin's summary (cex_plugin: only)
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -191,6 +193,18 @@ def _do_fault(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
         entry.detail = str(e)
 
 
+def _do_mdevctl(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    tool = sim.mdevctl["host" if a.guest is None else f"guests.{a.guest}"]
+    try:
+        (tool.start if a.do == "mdevctl.start" else tool.stop)(a.uuid)
+        got = "ok"
+    except MdevctlError as e:
+        got = "refused"
+        entry.outcome = e.errno_name or "refused"
+        entry.detail = "; ".join(e.reasons)
+    _expect(entry, a.expect or "ok", got)
+
+
 _HANDLERS = {
     "se.configure_on": _do_se, "se.configure_off": _do_se, "se.change_lpar_crypto": _do_se,
     "sclp.configure_ap": _do_sclp, "sclp.deconfigure_ap": _do_sclp,
@@ -198,6 +212,7 @@ _HANDLERS = {
     "guest.start": _do_guest, "guest.stop": _do_guest, "guest.reset": _do_guest,
     "guest.instruction": _do_instruction, "guest.lszcrypt": _do_lszcrypt, "host.lszcrypt": _do_lszcrypt,
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
+    "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
 }
 
 
@@ -306,8 +321,9 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "apqns": [format_apqn(q) for q in (wl.targets if wl else [])],
             "foreign_replies": len(wl.foreign_replies) if wl else 0,
         }
+    plugin = sim.cex_plugin.summary() if sim.cex_plugin is not None else None  # type: ignore[attr-defined]
     return RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,
-                     occupancy, klog, passed, guests, sim)
+                     occupancy, klog, passed, guests, sim, cex_plugin=plugin)
 
 
 def _klog_lines(sim: Simulation) -> list[tuple[int, str]]:
@@ -324,16 +340,29 @@ def _klog_lines(sim: Simulation) -> list[tuple[int, str]]:
     return out
 
 
-def lszcrypt_at(scenario: Scenario, at_ns: int, guest: str | None = None, verbose: bool = False) -> str:
-    """Run *scenario* up to *at_ns* and return lszcrypt of the host or of a guest."""
+def lszcrypt_at(scenario: Scenario, at_ns: int, guest: str | None = None, verbose: bool = False,
+                view: str | None = None, device: str | None = None) -> str:
+    """Run *scenario* up to *at_ns* and return lszcrypt of the host or of a guest.
+
+    *view* picks another listing: ``bus`` (``-b``), ``domains`` (``-d``),
+    ``capability`` (``-c DEVICE``) or ``serial`` (``-s``).
+    """
+    from apsim.linux import lszcrypt
+
     sim = build(scenario)
     schedule_timeline(sim)
     sim.env.run(until=max(1, at_ns))
-    if guest is None:
-        return sim.host.lszcrypt(verbose=verbose)
-    if guest not in sim.guests:
+    if guest is not None and guest not in sim.guests:
         raise ApsimError(f"no guest named {guest!r}")
-    return sim.guests[guest].lszcrypt(verbose=verbose)
+    if view is None:
+        return sim.host.lszcrypt(verbose=verbose) if guest is None else sim.guests[guest].lszcrypt(verbose=verbose)
+    linux = sim.host if guest is None else sim.guests[guest].linux
+    if linux is None:
+        raise ApsimError(f"guest {guest} is not running at {at_ns / 1e6:g} ms")
+    if view == "capability":
+        return lszcrypt.render_capability(linux, device or "")
+    return {"bus": lszcrypt.render_bus, "domains": lszcrypt.render_domains,
+            "serial": lszcrypt.render_serial}[view](linux)
 
 
 # --- replications ----------------------------------------------------------------------------------

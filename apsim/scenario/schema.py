@@ -27,6 +27,8 @@ from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSc
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
+from apsim.linux.cexplugin import CryptoConfigSet
+from apsim.linux.mdevctl import ATTRS as MDEV_ATTRS
 from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
 from apsim.scenario.timing_spec import TimingSpec
@@ -215,12 +217,45 @@ class HostSpec(StrictModel):
 
 
 class MdevSpec(StrictModel):
-    """A vfio_ap mediated device, created and assigned (in this order) at start."""
+    """A vfio_ap mediated device, created and assigned (in this order) at start.
+
+    With ``start`` it is an mdevctl definition instead: ``auto`` ones are started by
+    mdevctl at boot (after ap-check's start checks), ``manual`` ones only by a
+    ``mdevctl.start`` action. ``attrs`` (mdevctl's ordered attribute writes) may
+    replace the ``assign_*`` lists.
+    """
 
     uuid: Uuid
     assign_adapter: IdList = []
     assign_domain: IdList = []
     assign_control_domain: IdList = []
+    start: Literal["auto", "manual"] | None = None
+    """mdevctl's start mode (auto | manual); unset: created through sysfs at start, not by mdevctl."""
+    attrs: list[dict[str, str]] | None = None
+    """mdevctl's attribute writes in order, e.g. [{assign_adapter: "0x05"}, {assign_domain: "4"}]."""
+
+    @model_validator(mode="after")
+    def _attrs_shape(self) -> MdevSpec:
+        if self.attrs is None:
+            return self
+        if self.assign_adapter or self.assign_domain or self.assign_control_domain:
+            raise ValueError("give attrs (mdevctl's ordered writes) or the assign_* lists, not both")
+        for i, item in enumerate(self.attrs):
+            if len(item) != 1:
+                raise ValueError(f"attrs[{i}] must hold exactly one attribute (one write)")
+            (key, _), = item.items()
+            if key not in MDEV_ATTRS:
+                raise ValueError(f"attrs[{i}]: {key!r} is not a vfio_ap mdev attribute "
+                                 f"({', '.join(MDEV_ATTRS)})")
+        return self
+
+    def writes(self) -> list[tuple[str, str]]:
+        """The sysfs writes that configure the mdev, in order: (attribute, text)."""
+        if self.attrs is not None:
+            return [next(iter(item.items())) for item in self.attrs]
+        return [(attr, f"{v:#x}\n") for attr, ids in (
+            ("assign_adapter", self.assign_adapter), ("assign_domain", self.assign_domain),
+            ("assign_control_domain", self.assign_control_domain)) for v in ids]
 
 
 # --------------------------------------------------------------------------------------
@@ -269,6 +304,75 @@ class GuestRef:
     """Its path in the scenario, e.g. ``("guests", 0, "guests", 1)``."""
 
 
+class LibvirtImport(StrictModel):
+    """libvirt XML imported into the scenario (paths relative to the scenario file)."""
+
+    nodedevs: list[str] = []
+    """Node-device XML files or folders of them: vfio-ap mdevs become ``mdevs``; ap_card and
+    ap_queue devices must exist in the scenario's host LPAR."""
+    domains: list[str] = []
+    """Domain XML files: each domain's vfio-ap hostdev and AP CPU features go to the guest
+    of the same name (added when the scenario has none)."""
+
+
+class CexContainerSpec(StrictModel):
+    """Pods of the k8s CEX device plugin: each container asks for one device of ``setname``."""
+
+    name: _NAME
+    setname: str
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Containers of this kind; they are called NAME-0, NAME-1, ... when more than one."""
+    start: Duration = 0
+    stop: Duration | None = None
+    workload: WorkloadConfig
+
+    def container_names(self) -> list[str]:
+        """The names of the replicas."""
+        return [self.name] if self.replicas == 1 else [f"{self.name}-{i}" for i in range(self.replicas)]
+
+
+class CexPluginSpec(StrictModel):
+    """The k8s CEX device plugin on the host, its ConfigMap and the containers it serves."""
+
+    configmap: str | None = None
+    """cex_resources.json (relative to the scenario), imported into ``cryptoconfigsets``."""
+    cryptoconfigsets: list[dict[str, Any]] = []
+    """The ConfigMap's config sets (checked with the plugin's rules)."""
+    machineid: str = ""
+    """This node's machine id (Manufacturer-Type-SequenceCode); '' matches only APQNs without one."""
+    overcommit_limit: Annotated[int, Field(ge=1, le=100)] = 1
+    """APQN_OVERCOMMIT_LIMIT: plugin devices per APQN for sets without ``overcommit``."""
+    check_interval: Duration = 30 * 1_000_000_000
+    """APQN_CHECK_INTERVAL: how often the plugin rescans the node's APQNs."""
+    metrics_poll: Duration = 15 * 1_000_000_000
+    """METRICS_POLL_INTERVAL: how often the plugin's metrics collector reads the counters."""
+    containers: list[CexContainerSpec] = []
+
+    @field_validator("cryptoconfigsets")
+    @classmethod
+    def _plugin_rules(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from apsim.interop.cex_plugin import parse_configmap
+        from apsim.errors import ScenarioError
+
+        try:
+            parse_configmap({"cryptoconfigsets": value}, file="cryptoconfigsets")
+        except ScenarioError as e:
+            raise ValueError(f"{e.key}: {e.rule}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _positive_intervals(self) -> CexPluginSpec:
+        if self.check_interval <= 0 or self.metrics_poll <= 0:
+            raise ValueError("check_interval and metrics_poll must be more than 0")
+        return self
+
+    def sets(self) -> list[CryptoConfigSet]:
+        """The config sets as the plugin reads them."""
+        from apsim.interop.cex_plugin import parse_configmap
+
+        return parse_configmap({"cryptoconfigsets": self.cryptoconfigsets}, file="cryptoconfigsets")
+
+
 # --------------------------------------------------------------------------------------
 # the scenario
 # --------------------------------------------------------------------------------------
@@ -302,6 +406,15 @@ class Scenario(StrictModel):
     mdevs: list[MdevSpec] = []
     guests: list[GuestSpec] = []
     timeline: list[Action] = []
+    mdevctl: list[str] | None = None
+    """mdevctl definitions imported into ``mdevs``: paths (relative to the scenario) of
+    /etc/mdevctl.d folders, matrix folders or ``mdevctl list --dumpjson`` files."""
+    chzdev: str | None = None
+    """chzdev's persistent AP masks (/etc/udev/rules.d/41-ap.rules), imported into ``host``."""
+    libvirt: LibvirtImport | None = None
+    """libvirt node-device and domain XML, imported into ``mdevs`` and ``guests``."""
+    cex_plugin: CexPluginSpec | None = None
+    """The Kubernetes CEX device plugin on the host and the containers using it."""
     _source: str | None = PrivateAttr(None)
 
     @model_validator(mode="after")

@@ -40,7 +40,7 @@ def engine(monkeypatch):
         progress.update(1, 2)
         return make_run(seed=seed, failed=calls["failed"])
 
-    def lszcrypt_at(scenario, at_ns, guest, verbose):
+    def lszcrypt_at(scenario, at_ns, guest, verbose, view=None, device=None):
         calls["lszcrypt"] = (scenario.name, at_ns, guest, verbose)
         return "CARD.DOM TYPE  MODE        STATUS     REQUESTS\n06       CEX5A Accelerator online 0"
 

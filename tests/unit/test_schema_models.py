@@ -217,6 +217,8 @@ ACTIONS = {
     "host.lszcrypt": {"expect": ["05 CEX7C"]},
     "fault.checkstop": {"adapter": 5},
     "fault.clear": {"adapter": 5},
+    "mdevctl.start": {"uuid": UUID1, "expect": "refused"},
+    "mdevctl.stop": {"uuid": UUID1},
 }
 
 
@@ -226,19 +228,20 @@ def test_every_action_is_covered():
     assert {"se.configure_on", "se.configure_off", "se.change_lpar_crypto", "sclp.configure_ap",
             "sclp.deconfigure_ap", "sysfs.write", "sysfs.read", "guest.start", "guest.stop",
             "guest.instruction", "guest.lszcrypt", "fault.checkstop", "fault.clear", "guest.reset",
-            "host.lszcrypt"} == set(ACTION_NAMES)
+            "host.lszcrypt", "mdevctl.start", "mdevctl.stop"} == set(ACTION_NAMES)
 
 
 @pytest.mark.parametrize("do", list(ACTIONS))
 def test_each_action_takes_its_operands(do):
     """Every action parses with its operands and refuses a foreign key."""
     entry = {"at": "1ms", "do": do, **ACTIONS[do]}
-    sc = scen(guests=[{"name": "g"}], timeline=[entry])
+    defined = [{"uuid": UUID1, "start": "manual"}]  # what mdevctl.start/stop name
+    sc = scen(guests=[{"name": "g"}], mdevs=defined, timeline=[entry])
     act = sc.timeline[0]
     assert act.do == do and act.at == MS
     assert "at" not in act.operands() and "do" not in act.operands()
     with pytest.raises(ValidationError, match="Extra inputs|extra"):
-        scen(guests=[{"name": "g"}], timeline=[{**entry, "bogus": 1}])
+        scen(guests=[{"name": "g"}], mdevs=defined, timeline=[{**entry, "bogus": 1}])
 
 
 def test_action_operand_values():
