@@ -16,6 +16,9 @@ NUM_APQNS = NUM_IDS * NUM_IDS
 
 _APQN_RE = re.compile(r"^\s*([0-9a-fA-F]{1,2})\.([0-9a-fA-F]{1,4})\s*$")
 
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+"""An mdev UUID as the mdev core and mdevctl accept it: 8-4-4-4-12 hex digits."""
+
 
 def check_id(value: int, what: str = "id") -> int:
     """Return *value* if it is an architectural id (0..255), else raise ValueError."""

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from apsim.ids import UUID_RE
 from apsim.errors import SysfsError
 from apsim.interop.jsonfile import ImportFileError, jpath, read_json
 from apsim.linux.apcheck import MDEV_TYPE
@@ -29,7 +30,7 @@ __all__ = ["read_mdevctl", "read_definition_file", "read_dumpjson", "parse_defin
            "render_definition", "render_dumpjson", "definition_path"]
 
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = UUID_RE
 
 
 def definition_path(uuid: str) -> str:

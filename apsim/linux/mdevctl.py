@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from apsim.ids import UUID_RE
 from apsim.errors import ApsimError, SysfsError
 from apsim.linux.apcheck import MDEV_TYPE, check_start, device_from_attrs, parse_matrix_text
 from apsim.linux.maskparse import parse_hex_mask
@@ -74,8 +75,10 @@ class Mdevctl:
         """UUID -> the ap-check view of every running vfio_ap mdev."""
         fs = self.host.sysfs  # type: ignore[attr-defined]
         out = {}
+        # ap-check takes the matrix device's UUID-named entries as the active mdevs;
+        # the others (driver, subsystem, mdev_supported_types, ...) are the kernel's.
         for name in sorted(fs.listdir(MATRIX)) if fs.is_dir(MATRIX) else []:
-            if fs.exists(f"{MATRIX}/{name}/matrix"):
+            if UUID_RE.match(name) and fs.exists(f"{MATRIX}/{name}/matrix"):
                 out[name] = parse_matrix_text(fs.read(f"{MATRIX}/{name}/matrix"))
         return out
 

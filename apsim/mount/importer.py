@@ -27,11 +27,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from apsim.ids import UUID_RE
 from apsim.errors import ApsimError
 from apsim.masks import Mask
 
 _CARD = re.compile(r"^card([0-9a-fA-F]{2,3})$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = UUID_RE
 _TYPE = re.compile(r"^(CEX[4-8])([ACP])S?$")
 _MODES = {"A": "accelerator", "C": "cca", "P": "ep11"}
 DEFAULT_MAX_MSG_SIZE = 12288

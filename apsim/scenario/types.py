@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from apsim.hw.codes import RC
-from apsim.ids import MAX_ID, format_apqn, parse_apqn
+from apsim.ids import MAX_ID, UUID_RE, format_apqn, parse_apqn
 from apsim.units import parse_duration
 
 __all__ = [
@@ -114,7 +114,7 @@ Apqn = Annotated[
 
 
 # --- UUIDs --------------------------------------------------------------------------------
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID_RE = UUID_RE
 
 
 def _parse_uuid(value: Any) -> str:
