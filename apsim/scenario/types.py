@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import errno as _errno
-import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
