@@ -220,3 +220,40 @@ def test_shipped_sweeps_resolve_every_point(path):
     spec, root = load_sweep(path)
     _, pts, scenarios = resolve_points(spec, root, str(path))
     assert len(pts) == len(scenarios) >= 2
+
+
+def test_shipped_overcommit_search_answer_agrees_with_hand_runs_of_its_deciding_points(tmp_path, dask_client):
+    """scenarios/sweeps/cex-overcommit.yaml: the overcommit it answers passes the p99 bound
+    and the next one fails, when those points are run by hand with `apsim run --seed`."""
+    from apsim.cli import main
+    from apsim.experiments.results import point_stats
+    from apsim.experiments.search import meets
+    from apsim.experiments.spec import load_sweep
+
+    sweeps = Path(__file__).resolve().parents[3] / "scenarios" / "sweeps"
+    spec, _ = load_sweep(sweeps / "cex-overcommit.yaml")
+    out = run_sweep(sweeps / "cex-overcommit.yaml", tmp_path / "out", client=dask_client, plots=False)
+    result = json.loads((tmp_path / "out" / "search.json").read_text())
+    answer = result["answer"]
+    assert out.failed == 0 and answer == 4 and not result["capped_by_range"]  # docs/ecosystem.md quotes 4
+    rows = table(tmp_path / "out" / "runs.csv")
+    base = (sweeps / "k8s-cex-overcommit.yaml").read_text()
+    assert base.count("overcommit: 3") == 1
+    metric = "cex_plugin.sets.cca-payments.p99_us"
+    for value, should_pass in ((answer, True), (answer + 1, False)):
+        point = [r for r in rows if r[spec.search.parameter] == str(value)]
+        assert len(point) == spec.replications
+        scenario = tmp_path / f"overcommit{value}.yaml"
+        scenario.write_text(base.replace("overcommit: 3", f"overcommit: {value}"))
+        by_hand = []
+        for r in point:
+            assert int(r["seed"]) == run_seed(spec.seed, int(r["point"]), int(r["replication"]))
+            report_path = tmp_path / f"r{value}-{r['replication']}.json"
+            assert main(["run", str(scenario), "--seed", r["seed"], "--json", str(report_path), "-q"]) == 0
+            p99 = json.loads(report_path.read_text())["cex_plugin"]["sets"]["cca-payments"]["p99_us"]
+            assert r[metric] == repr(p99)
+            by_hand.append(p99)
+        upper, passed = meets(point_stats(by_hand), float(spec.search.max))
+        assert passed is should_pass
+        probe = next(p for p in result["probes"] if p["value"] == value)
+        assert (probe["passed"], probe["upper"]) == (passed, pytest.approx(upper))
