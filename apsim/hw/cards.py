@@ -8,6 +8,7 @@ default that scenarios may override.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -98,6 +99,34 @@ DEFAULT_MAX_MSG = 12 * 1024
 """The kernel's AP_DEFAULT_MAX_MSG_SIZE, used when TAPQ ml is 0."""
 
 
+SERIALNR_LENGTH = {"cca": 8, "ep11": 16}
+"""Length of the serial number field the firmware reports: CCA's STATICSA query answers
+8 characters, the EP11 module query a 16-character field, blank-padded like PKCS#11's
+(zcrypt_ccamisc.c, zcrypt_ep11misc.c; lszcrypt -s shows the first 8 of either)."""
+_SERIALNR_CHARS = re.compile(r"[0-9A-Z]+")
+
+
+def check_serialnr(mode: Mode, serialnr: str) -> str:
+    """The serial number field a card of *mode* reports for *serialnr*, or ValueError naming the rule.
+
+    Only coprocessors have one (the kernel creates ``serialnr`` for CCA and EP11 cards
+    only). It is digits and upper-case letters: exactly 8 for CCA; up to 16 for EP11,
+    returned blank-padded to the field's 16 characters.
+    """
+    length = SERIALNR_LENGTH.get(mode.value)
+    if length is None:
+        raise ValueError("an accelerator has no serial number (only CCA and EP11 cards report one)")
+    text = serialnr.rstrip(" ") if isinstance(serialnr, str) and mode is Mode.EP11 else serialnr
+    exact = mode is Mode.CCA
+    if (not isinstance(text, str) or not _SERIALNR_CHARS.fullmatch(text)
+            or (len(text) != length if exact else len(text) > length)):
+        what = "8 characters" if exact else "up to 16 characters"
+        card = "a CCA" if exact else "an EP11"
+        raise ValueError(f"serialnr {serialnr!r}: {card} card reports {what} of digits and upper-case "
+                         f"letters (e.g. '93AABEHR')")
+    return text.ljust(length)
+
+
 @dataclass(frozen=True)
 class CardSpec:
     """What one installed adapter is: generation, mode and its architected limits."""
@@ -114,8 +143,12 @@ class CardSpec:
     crt4k: bool = True
     apxa: bool = True
     slcf: bool = False
+    serialnr: str | None = None
+    """The serial number the card's firmware reports (CCA, EP11); None: not known."""
 
     def __post_init__(self) -> None:
+        if self.serialnr is not None:  # frozen: store the field as the firmware reports it
+            object.__setattr__(self, "serialnr", check_serialnr(self.mode, self.serialnr))
         if not 1 <= self.engines <= 5:
             raise ValueError(f"engines must be 1..5, not {self.engines}")
         if not 1 <= self.queue_depth <= 16:

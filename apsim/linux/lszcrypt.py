@@ -371,7 +371,8 @@ def _queue_capability(fs: Sysfs, apid: int, apqi: int) -> str:
 
 
 def render_serial(host: Host) -> str:
-    """``lszcrypt -s``: CCA and EP11 cards with their serial numbers (``-`` when unknown)."""
+    """``lszcrypt -s``: CCA and EP11 cards with the first 8 characters of their ``serialnr``
+    (``-`` when it is missing or empty, as the tool's line reader fails on both)."""
     fs = host.sysfs
     _need_bus(fs)
     try:
@@ -394,5 +395,5 @@ def render_serial(host: Host) -> str:
         serial = _read(fs, f"{cpath}/serialnr")
         out.append(rec.row({"card": card[4:], "type": ctype, "mode": _mode(func),
                             "status": _status(fs, cpath, queue=False),
-                            "serialnr": serial[:8] if serial is not None else "-"}))
+                            "serialnr": serial[:8] if serial else "-"}))  # empty line: util_file_read_line fails
     return "".join(out)

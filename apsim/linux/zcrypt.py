@@ -8,7 +8,8 @@ card device at all (the bus does not create one).
 
 On binding they add the zcrypt attributes: a card's ``type`` (``CEX5C``,
 ``CEX7A``, ``CEX8P``: generation and mode letter), ``online`` and ``load``; a
-queue's ``online`` and ``load``. The queue probe starts the bus state machine
+queue's ``online`` and ``load``; a CCA or EP11 card also ``serialnr`` (accelerators
+have none). The queue probe starts the bus state machine
 (reset with RAPQ, then AQIC to enable interruptions), as
 ``zcrypt_cex4_queue_probe`` does with ``ap_queue_init_state``.
 
@@ -16,6 +17,14 @@ queue's ``online`` and ``load``. The queue probe starts the bus state machine
 cannot go online while deconfigured (``ENODEV``) and takes its queues with it; a
 queue cannot go online while it or its card is deconfigured (``ENODEV``) or while
 its card is offline (``EINVAL``).
+
+``serialnr`` is asked of the card's firmware at every read (a CCA STATICSA or EP11
+module query, sent to any usable queue of the card, as ``cca_get_info`` /
+``ep11_get_card_info`` with ``AUTOSEL_DOM`` do): CCA prints the 8 characters, EP11
+``%16.16s``. When the query cannot be sent (the card is offline, none of its queues is
+online under ``cex4queue``) or the card has no known serial, the kernel prints the
+zeroed buffer: an empty line. The query's own request is not modelled (it does not
+show in ``request_count``).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from typing import TYPE_CHECKING
 from apsim.errors import SysfsError
 from apsim.linux import queue_sm
 from apsim.linux.apbus import SUPPORTED_TYPES, APDriver
-from apsim.linux.devices import APDevice, CardDevice, QueueDevice
+from apsim.linux.devices import FAC_CCA, FAC_EP11, APDevice, CardDevice, DevState, QueueDevice
 from apsim.linux.maskparse import scanf_int
 
 if TYPE_CHECKING:
@@ -71,11 +80,14 @@ class Cex4CardDriver(APDriver):
         fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and zc.online else 0}\n",
                write=lambda text: self._online_store(dev, zc, text))
         fs.add(dev.attr("load"), read=lambda: f"{zc.load}\n")
+        if dev.functions & (FAC_CCA | FAC_EP11):
+            fs.add(dev.attr("serialnr"), read=lambda: serialnr_show(dev, zc))
         return 0
 
     def remove(self, dev: APDevice) -> None:
-        for name in ("type", "online", "load"):
-            self.bus.sysfs.remove_tree(dev.attr(name))
+        for name in ("type", "online", "load", "serialnr"):
+            if self.bus.sysfs.exists(dev.attr(name)):
+                self.bus.sysfs.remove_tree(dev.attr(name))
 
     def _online_store(self, card: CardDevice, zc: ZcryptCard, text: str) -> None:
         path = card.attr("online")
@@ -92,6 +104,23 @@ class Cex4CardDriver(APDriver):
                 zq.online = bool(online)
                 if not online:
                     q.flush()
+
+
+def _usable(q: QueueDevice) -> bool:
+    """A queue the zcrypt layer may send a request to (``zq->online`` and ``ap_queue_usable``)."""
+    zq = q.drvdata
+    return (isinstance(zq, ZcryptQueue) and zq.online and q.config and not q.chkstop
+            and q.dev_state == DevState.OPERATING)
+
+
+def serialnr_show(card: CardDevice, zc: ZcryptCard) -> str:
+    """The card's ``serialnr`` text: the firmware's serial, or an empty line when the query fails."""
+    if not (card.config and zc.online):
+        return "\n"
+    hw = next((q.hw_queue() for q in card.queues() if _usable(q)), None)
+    serial = getattr(getattr(getattr(hw, "adapter", None), "spec", None), "serialnr", None)
+    # CCA prints "%s" of 8 characters, EP11 "%16.16s" of 16: the validated length either way.
+    return "\n" if serial is None else f"{serial}\n"
 
 
 class Cex4QueueDriver(APDriver):

@@ -9,7 +9,8 @@ host's tree), a directory holding ``sys/``, or a tarball of it made with::
 NULs, which are stripped here; write-only attributes cannot be read and are skipped.)
 
 What a scenario determines is taken back: each card's type and mode (``type``, e.g.
-``CEX7C``), queue depth (``depth`` + 1) and message limit (``max_msg_size``); the
+``CEX7C``), queue depth (``depth`` + 1), message limit (``max_msg_size``) and serial
+number (``serialnr``, when the card reports one); the
 LPAR's adapters (``config`` 0 → standby), usage and control domains (the bus's
 ``ap_usage_domain_mask`` / ``ap_control_domain_mask``), ``ap_max_adapter_id`` /
 ``ap_max_domain_id``, AP extended addressing (``APXA`` in ``features``), the
@@ -29,6 +30,7 @@ from typing import Any
 
 from apsim.ids import UUID_RE
 from apsim.errors import ApsimError
+from apsim.hw.cards import Mode, check_serialnr
 from apsim.masks import Mask
 
 _CARD = re.compile(r"^card([0-9a-fA-F]{2,3})$")
@@ -93,6 +95,12 @@ def _adapters(root: Path) -> tuple[list[dict[str, Any]], list[int], list[int]]:
         msg = _int(_line(d / "max_msg_size"))
         if msg is not None and msg != DEFAULT_MAX_MSG_SIZE:
             spec["ml"] = msg // 4096
+        serial = _line(d / "serialnr")
+        if serial:  # an empty line: the card reported none
+            try:
+                spec["serialnr"] = check_serialnr(Mode(spec["mode"]), serial).rstrip(" ")
+            except ValueError as e:
+                raise ApsimError(f"{d / 'serialnr'}: {e}") from None
         adapters.append(spec)
         (standby if _line(d / "config") == "0" else online).append(apid)
     return adapters, online, standby

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSchema, field_validator,
                       model_validator)
 
-from apsim.hw.cards import CardSpec, CardType, Mode
+from apsim.hw.cards import CardSpec, CardType, Mode, check_serialnr
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
 from apsim.linux.cexplugin import CryptoConfigSet
@@ -85,6 +85,11 @@ class AdapterSpec(StrictModel):
     """Firmware request slots per APQN."""
     ml: Annotated[int, Field(ge=0, le=15)] = 0
     """TAPQ ml: max message length in 4 KiB units (0 = the kernel's 12 KiB default)."""
+    serialnr: str | None = None
+    """Serial number the card's firmware reports (digits and upper-case letters; CCA: 8
+    characters, EP11: up to 16, blank-padded to 16); the card's sysfs ``serialnr`` and
+    ``lszcrypt -s`` (its first 8 characters) show it.
+    Without it the card reports none (an empty ``serialnr``, ``-`` in lszcrypt -s)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -116,10 +121,16 @@ class AdapterSpec(StrictModel):
     def _mode(cls, value: Any) -> Any:
         return Mode.parse(value).value if isinstance(value, str) else value
 
+    @field_validator("serialnr")
+    @classmethod
+    def _serialnr(cls, value: str | None, info: ValidationInfo) -> str | None:
+        mode = info.data.get("mode")
+        return value if value is None or mode is None else check_serialnr(Mode(mode), value)
+
     def card_spec(self) -> CardSpec:
         """The hardware description the machine installs."""
         return CardSpec(CardType[self.type], Mode(self.mode), engines=self.engines,
-                        queue_depth=self.queue_depth, ml=self.ml)
+                        queue_depth=self.queue_depth, ml=self.ml, serialnr=self.serialnr)
 
     @property
     def type_name(self) -> str:

@@ -59,3 +59,28 @@ LINES = {
     "timeline[0]": 38, "timeline[2]": 40, "timeline[4]": 42, "timeline[5]": 43,
 }
 """1-based line of some keys in THREE_GUESTS."""
+
+# Cards with and without serial numbers: card 9's only queue is passed through to
+# guest g1, the other cards' queues stay with the host.
+SERIALS = f"""\
+apiVersion: apsim/v1
+name: serials
+seed: 1
+duration: 60ms
+machine:
+  model: z16
+  adapters:
+    - {{id: 5, type: CEX8C, serialnr: 93AABEHR}}
+    - {{id: 6, type: CEX8P, serialnr: 93AACFHS}}
+    - {{id: 7, type: CEX8A}}
+    - {{id: 8, type: CEX8C}}
+    - {{id: 9, type: CEX7C, serialnr: 93AAXK2Q}}
+lpar: {{adapters: [5, 6, 7, 8, 9], usage_domains: [4]}}
+host: {{apmask: "-9"}}
+mdevs:
+  - {{uuid: {UUID1}, assign_adapter: [9], assign_domain: [4]}}
+guests:
+  - name: g1
+    mdev: {UUID1}
+    workload: {{kind: closed, concurrency: 1, mix: {{cca_low: 1.0}}}}
+"""

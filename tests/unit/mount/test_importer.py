@@ -13,6 +13,7 @@ from apsim.mount.importer import import_sysfs
 from apsim.mount.live import sysfs_at
 from apsim.scenario.loader import load_scenario
 from tests.unit.mount.support import SCENARIOS, UUID_A, UUID_B, small_scenario, snapshot
+from tests.unit.scenario_samples import SERIALS
 
 
 def _round_trip(scenario: Path, tmp: Path) -> tuple[dict, dict]:
@@ -84,3 +85,23 @@ def test_an_older_kernel_without_ap_config_is_read_from_matrix_and_control_domai
     for uuid in (UUID_A, UUID_B):
         (tmp_path / f"sys/devices/vfio_ap/matrix/{uuid}/ap_config").unlink()
     assert import_sysfs(tmp_path / "sys")["mdevs"] == with_ap_config
+
+
+def test_import_takes_back_the_serial_numbers_the_cards_report(tmp_path: Path):
+    (tmp_path / "s.yaml").write_text(SERIALS)
+    _, fs = sysfs_at(load_scenario(tmp_path / "s.yaml"), 50_000_000)  # the queues are up: the query reaches the cards
+    export_tree(fs, tmp_path / "sys")
+    adapters = import_sysfs(tmp_path / "sys")["machine"]["adapters"]
+    # card 8 reports an empty line; card 9 too, as its only queue is vfio_ap's on the host
+    assert [a.get("serialnr") for a in adapters] == ["93AABEHR", "93AACFHS", None, None, None]
+
+
+def test_a_serial_number_not_in_the_firmwares_format_is_a_clear_import_error(tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "s.yaml").write_text(SERIALS)
+    _, fs = sysfs_at(load_scenario(tmp_path / "s.yaml"), 50_000_000)
+    export_tree(fs, tmp_path / "sys")
+    (tmp_path / "sys" / "devices" / "ap" / "card05" / "serialnr").write_text("93AABEHRX\n")
+    assert main(["sysfs", "import", str(tmp_path / "sys"), "-o", str(tmp_path / "o.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "card05/serialnr: serialnr '93AABEHRX': a CCA card reports 8 characters" in err
