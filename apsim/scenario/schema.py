@@ -27,6 +27,7 @@ from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSc
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
+from apsim.kernel import NEWEST, KernelProfile, check_fixes, parse_version
 from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
 from apsim.scenario.timing_spec import TimingSpec
@@ -293,8 +294,11 @@ class Scenario(StrictModel):
     mode: Literal["full", "bulk"] = "full"
     """full: every instruction simulated; bulk: the fast request path for long runs."""
     timing: TimingSpec = Field(default_factory=TimingSpec)  # type: ignore[valid-type]
-    quirks: bool = False
-    """Model the kernel code quirks (reference §15) instead of the documented behaviour."""
+    kernel: str = "{0}.{1}".format(*NEWEST)
+    """The Linux release of the host and the guests (MAJOR.MINOR, 5.15..newest); every
+    version-dependent behaviour follows it (docs/host-kernel.md, Kernel versions)."""
+    fixes: list[str] = []
+    """Named deviations from mainline to switch on, for testing a patch (apsim.kernel.FIXES)."""
     machine: MachineSpec
     lpar: LparSpec = LparSpec()
     other_lpars: list[OtherLparSpec] = []
@@ -352,6 +356,22 @@ class Scenario(StrictModel):
     def ordered_timeline(self) -> list[ActionBase]:
         """The actions in execution order: by ``at``, ties in file order."""
         return sorted(self.timeline, key=lambda a: a.at)  # sorted() is stable
+
+    @field_validator("kernel")
+    @classmethod
+    def _kernel_version(cls, v: str) -> str:
+        parse_version(v)
+        return v
+
+    @field_validator("fixes")
+    @classmethod
+    def _known_fixes(cls, v: list[str]) -> list[str]:
+        check_fixes(v)
+        return v
+
+    def kernel_profile(self) -> KernelProfile:
+        """The kernel profile the hosts and guests of this scenario run."""
+        return KernelProfile.of(self.kernel, self.fixes)
 
     def timing_profile(self) -> TimingProfile:
         """The resolved timing profile."""

@@ -47,7 +47,7 @@ def test_three_guest_example_parses_into_ns_ids_and_apqns():
 def test_defaults():
     """Unset keys take the documented defaults."""
     sc = scen(guests=[{"name": "g"}], host={})
-    assert sc.seed == 1 and sc.warmup == 0 and sc.quirks is False and sc.mode == "full"
+    assert sc.seed == 1 and sc.warmup == 0 and sc.kernel == "6.19" and sc.fixes == [] and sc.mode == "full"
     assert sc.machine.model == "z15" and sc.machine.apxa and sc.machine.arbitration == "fifo"
     a = sc.machine.adapters[0]
     assert (a.engines, a.queue_depth, a.ml) == (4, 8, 0)

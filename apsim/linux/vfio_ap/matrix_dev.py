@@ -106,7 +106,7 @@ class VfioAp:
         self.sysfs = host.sysfs
         self.klog = host.klog
         self.bus = host.bus
-        self.quirks = host.quirks
+        self.kernel = host.kernel
         # The matrix device keeps its own QCI copy, read at module load when the
         # apqci facility is installed (all zeros otherwise: maxima 63/15).
         self.info: QciInfo = self.bus.qci if self.bus.qci_available else QciInfo.none()
