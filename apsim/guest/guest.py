@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.core import call_at
+from apsim.guest.qemu import NEWEST_QEMU, relays_config_change
 from apsim.guest.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
 from apsim.hw.queue import APQueue
@@ -166,7 +167,7 @@ class Guest:
     def __init__(self, env, machine, parent: Host, parent_ctx, *, name: str,  # noqa: ANN001
                  mdev: str | None = None, cpu: CpuFeatures | None = None, vcpus: int = 2,
                  workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
-                 kernel: KernelProfile | None = None, config_time_s: int = 30, notify_ns: int = 100_000,
+                 kernel: KernelProfile | None = None, qemu: tuple[int, int] = NEWEST_QEMU, config_time_s: int = 30, notify_ns: int = 100_000,
                  cmdline: str = "") -> None:
         self.env = env
         self.machine = machine
@@ -179,6 +180,7 @@ class Guest:
         self.workload_spec = workload
         self.recorder = recorder if recorder is not None else RequestRecorder()
         self.kernel = kernel if kernel is not None else KernelProfile()
+        self.qemu = qemu
         self.config_time_s = config_time_s
         self.notify_ns = notify_ns
         self.cmdline = cmdline
@@ -254,7 +256,14 @@ class Guest:
 
     # --- VMM callbacks from vfio_ap ------------------------------------------------------------
     def ap_config_changed(self, uuid: str) -> None:
-        """The mdev's config-change eventfd: QEMU forwards a CHSC event to the guest."""
+        """The mdev's config-change eventfd: QEMU ≥ 10.1 forwards a CHSC event to the guest.
+
+        An older QEMU has no handler for it: the guest's AP bus sees the new APCB at its
+        periodic scan.
+        """
+        if not relays_config_change(self.qemu):
+            self.events.append((self.env.now, "config_change_not_relayed"))
+            return
         call_at(self.env, self.notify_ns, self._notify_guest, uuid)
 
     def _notify_guest(self, ev) -> None:  # noqa: ANN001
@@ -267,7 +276,8 @@ class Guest:
         if self.running and self.kvm is not None and self.kvm.mdev is not None:
             self.events.append((self.env.now, "device_request"))
             self.parent.close_device(uuid)
-            call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+            if relays_config_change(self.qemu):
+                call_at(self.env, self.notify_ns, self._notify_guest, uuid)
 
     def _after_scan(self) -> None:
         if self.workload is not None and self.running:

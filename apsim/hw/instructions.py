@@ -372,7 +372,8 @@ class Executor:
             return _result(RC.BUSY, q)
         if q.reset_until > now:
             return _result(RC.RESET_IN_PROGRESS, q)
-        q.reset(zeroize=zeroize, unbind=unbind)
+        # A host driver resetting on a guest's behalf names why (drop_cause, set by vfio_ap).
+        q.reset(zeroize=zeroize, unbind=unbind, cause=getattr(self, "drop_cause", None))
         return _result(0, q)
 
     def _aqic(self, q: APQueue, gr1: int, gr2: int) -> APResult:

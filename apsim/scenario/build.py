@@ -19,6 +19,7 @@ import simpy
 from apsim.core import call_at, new_env
 from apsim.errors import ApsimError, SysfsError
 from apsim.guest.guest import Guest
+from apsim.guest.qemu import parse_qemu_version
 from apsim.guest.port import LparPort
 from apsim.guest.workload import Workload
 from apsim.hw.instructions import Executor
@@ -142,7 +143,7 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
     g = Guest(sim.env, sim.machine, parent_host, parent_ctx, name=spec.name, mdev=spec.mdev,
               cpu=_cpu_features(spec), vcpus=spec.vcpus,
               workload=spec.workload.to_runtime() if spec.workload is not None else None,
-              recorder=sim.recorder, kernel=sim.scenario.kernel_profile(),
+              recorder=sim.recorder, kernel=sim.scenario.kernel_profile(), qemu=parse_qemu_version(sim.scenario.qemu),
               config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))))
     sim.guests[spec.name] = g
     now = sim.env.now  # nested guests are planned when their parent starts

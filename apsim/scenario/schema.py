@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSchema, field_validator,
                       model_validator)
 
+from apsim.guest.qemu import NEWEST_QEMU, parse_qemu_version
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
@@ -299,6 +300,10 @@ class Scenario(StrictModel):
     version-dependent behaviour follows it (docs/host-kernel.md, Kernel versions)."""
     fixes: list[str] = []
     """Named deviations from mainline to switch on, for testing a patch (apsim.kernel.FIXES)."""
+    qemu: str = "{0}.{1}".format(*NEWEST_QEMU)
+    """The QEMU release of every guest (MAJOR.MINOR): from 10.1 QEMU relays vfio_ap's
+    config-change eventfd to the guest as a CHSC event; before, the guest waits for its scan."""
+    """Named deviations from mainline to switch on, for testing a patch (apsim.kernel.FIXES)."""
     machine: MachineSpec
     lpar: LparSpec = LparSpec()
     other_lpars: list[OtherLparSpec] = []
@@ -361,6 +366,12 @@ class Scenario(StrictModel):
     @classmethod
     def _kernel_version(cls, v: str) -> str:
         parse_version(v)
+        return v
+
+    @field_validator("qemu")
+    @classmethod
+    def _qemu_version(cls, v: str) -> str:
+        parse_qemu_version(v)
         return v
 
     @field_validator("fixes")

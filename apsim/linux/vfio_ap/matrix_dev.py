@@ -185,7 +185,7 @@ class VfioAp:
                 self._request(m)
 
     def _finish_remove(self, m: MatrixMdev) -> None:
-        ops.reset_queues(self, m)
+        ops.reset_queues(self, m, "mdev_remove")
         for q in m.qtable.values():
             q.mdev = None
         m.qtable.clear()
@@ -242,4 +242,4 @@ class VfioAp:
         m = self.mdev(uuid)
         if not m.is_open:
             raise SysfsError(errno.EBADF, m.path, "the device is not open")
-        return ops.reset_queues(self, m)
+        return ops.reset_queues(self, m, "guest_reset")

@@ -124,18 +124,19 @@ def refilter(vfio: VfioAp, mdev: MatrixMdev) -> None:
         reset_queues_for_apids(vfio, mdev, filtered)
 
 
-def reset_queues_for_apids(vfio: VfioAp, mdev: MatrixMdev, apm: Mask) -> simpy.Event | None:
+def reset_queues_for_apids(vfio: VfioAp, mdev: MatrixMdev, apm: Mask,
+                           cause: str = "hot_unplug") -> simpy.Event | None:
     """Reset the mdev's linked queues (a, q) for a ∈ *apm*, q ∈ shadow AQM."""
     if not apm:
         return None
     qlist = [q for apid in apm for apqi in mdev.shadow.aqm
              if (q := mdev.qtable.get(make_apqn(apid, apqi))) is not None]
-    return reset_qlist(vfio, qlist)
+    return reset_qlist(vfio, qlist, cause)
 
 
-def reset_queues(vfio: VfioAp, mdev: MatrixMdev) -> simpy.Event:
+def reset_queues(vfio: VfioAp, mdev: MatrixMdev, cause: str) -> simpy.Event:
     """``vfio_ap_mdev_reset_queues``: reset every queue linked to the mdev."""
-    return reset_qlist(vfio, [mdev.qtable[k] for k in sorted(mdev.qtable)])
+    return reset_qlist(vfio, [mdev.qtable[k] for k in sorted(mdev.qtable)], cause)
 
 
 # --- linking ----------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def hot_unplug_domains(vfio: VfioAp, mdev: MatrixMdev, apqis: Mask) -> None:
 def _finish_unplug(vfio: VfioAp, mdev: MatrixMdev, qlist: list[VfioQueue], apcb_update: bool) -> None:
     if apcb_update:
         update_guest_apcb(vfio, mdev)
-    reset_qlist(vfio, qlist)
+    reset_qlist(vfio, qlist, "hot_unplug")
     # Only the queues the guest had lose their back pointer; the kernel leaves the
     # others pointing at the mdev although they are no longer in its table.
     for q in qlist:
@@ -234,10 +235,10 @@ def remove_queue(vfio: VfioAp, dev: QueueDevice) -> None:
         # A single APQN cannot leave a guest: its whole adapter does.
         mdev.shadow.apm = mdev.shadow.apm.without_id(q.apid)
         update_guest_apcb(vfio, mdev)
-        reset_queues_for_apids(vfio, mdev, Mask.from_ids([q.apid]))
+        reset_queues_for_apids(vfio, mdev, Mask.from_ids([q.apid]), "queue_removed")
     elif q.apid in vfio.info.apm and q.apqi in vfio.info.aqm:
         # Outside the host configuration the ZAPQ would only answer 0x01.
-        reset_queue(vfio, q)
+        reset_queue(vfio, q, "queue_removed")
     if mdev is not None:
         if mdev.qtable.get(q.apqn) is q:
             del mdev.qtable[q.apqn]
@@ -370,7 +371,8 @@ def unset_kvm(vfio: VfioAp, mdev: MatrixMdev) -> simpy.Event | None:
         return None
     kvm.pqap_hook = None  # type: ignore[attr-defined]
     kvm.clear_masks()  # type: ignore[attr-defined]
-    done = reset_queues(vfio, mdev)
+    # A close that answers the device request of a removal is the removal's doing.
+    done = reset_queues(vfio, mdev, "mdev_remove" if mdev.remove_pending else "guest_stop")
     if getattr(kvm, "mdev", None) == mdev.uuid:
         kvm.mdev = None  # type: ignore[attr-defined]
     mdev.kvm = None
