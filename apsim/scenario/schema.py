@@ -214,6 +214,9 @@ class HostSpec(StrictModel):
     """Period of the AP bus's configuration rescan (the kernel's ap_config_time)."""
     poll: Literal["lpar", "zvm"] = "lpar"
     """AP bus polling period preset: 250 us in an LPAR, 1.5 ms under z/VM."""
+    cmdline: Annotated[str, Field(max_length=4096)] = ""
+    """Kernel parameters at boot: ap.apmask=, ap.aqmask= (the mask starts empty, then the
+    string applies, as ap_perms_init does), ap.domain=; at most s390's 4096 bytes."""
 
 
 class MdevSpec(StrictModel):

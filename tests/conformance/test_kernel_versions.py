@@ -226,3 +226,27 @@ def test_aqic_without_nib_uses_a_valid_address_and_errno_names_compare_by_number
     entries = res.timeline.entries[-3:]
     assert [e.do for e in entries] == ["guest.instruction", "guest.instruction", "sysfs.write"]
     assert [e.passed for e in entries] == [True, True, True], [(e.outcome, e.detail) for e in entries]
+
+
+CMDLINE = """
+name: cmdline
+duration: 1ms
+machine: {{model: z15, adapters: [{{id: 5, type: CEX5C}}, {{id: 6, type: CEX5A}}]}}
+lpar: {{adapters: [5, 6], usage_domains: [4]}}
+host: {{cmdline: "{cmdline}"}}
+timeline:
+  - {{at: 0ms, do: sysfs.read, path: /sys/bus/ap/apmask, expect: "{apmask}\\n"}}
+"""
+
+
+@pytest.mark.parametrize("cmdline, apmask", [
+    # ap_perms_init: the boot parameter starts from an empty mask, a sysfs write from the current one
+    ("ap.apmask=+5", "0x04" + "0" * 62),
+    ("ap.apmask=0x80", "0x80" + "0" * 62),
+    ("quiet", "0x" + "f" * 64)])
+def test_host_cmdline_masks_parse_from_an_empty_mask_as_at_boot(cmdline, apmask):
+    """drivers/s390/crypto/ap_bus.c ap_perms_init: with ap.apmask= the mask is cleared and the
+    string applied (so "+5" leaves only adapter 5); without it the mask stays all ones."""
+    r = run_scenario(parse_scenario(CMDLINE.format(cmdline=cmdline, apmask=apmask)))
+    last = r.timeline.entries[-1]
+    assert last.do == "sysfs.read" and last.passed, (last.expected, last.actual)
