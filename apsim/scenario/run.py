@@ -12,6 +12,7 @@ requests still held by the queues; if it does not, the run fails loudly.
 from __future__ import annotations
 
 import errno as _errno
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,6 +201,39 @@ def _do_fault(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
         entry.detail = str(e)
 
 
+def _do_log(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    """host.dmesg / guest.dmesg / uevents: regular expressions against the lines, in order."""
+    linux = sim.linux_of(getattr(a, "guest", None))
+    if a.do == "uevents":
+        lines = [f"{path} {env}" for _, path, env in (linux.bus.uevents if linux.bus is not None else [])]
+    else:
+        lines = linux.klog.lines(include_dbf=a.dbf)
+    entry.detail = f"{len(lines)} lines"
+    got: dict[str, Any] = {}
+    want: dict[str, Any] = {}
+    if a.expect is not None:
+        found, pos = [], 0
+        for pattern in a.expect:
+            rx = re.compile(pattern)
+            hit = next((i for i in range(pos, len(lines)) if rx.search(lines[i])), None)
+            if hit is None:
+                found.append(None)
+            else:
+                found.append(lines[hit])
+                pos = hit + 1
+        want["expect"] = list(a.expect)
+        # A pattern that matched reports itself, one that did not reports None.
+        got["expect"] = [p if f is not None else None for p, f in zip(a.expect, found)]
+        got["matched"] = [f for f in found if f is not None]
+    if a.absent is not None:
+        want["absent"] = []
+        got["absent"] = [p for p in a.absent if any(re.search(p, line) for line in lines)]
+    if want:
+        entry.outcome = "ok"
+        entry.expected, entry.actual = want, got
+        entry.passed = all(got[k] == want[k] for k in want)
+
+
 _HANDLERS = {
     "se.configure_on": _do_se, "se.configure_off": _do_se, "se.change_lpar_crypto": _do_se,
     "sclp.configure_ap": _do_sclp, "sclp.deconfigure_ap": _do_sclp,
@@ -207,6 +241,7 @@ _HANDLERS = {
     "guest.start": _do_guest, "guest.stop": _do_guest, "guest.reset": _do_guest,
     "guest.instruction": _do_instruction, "guest.lszcrypt": _do_lszcrypt, "host.lszcrypt": _do_lszcrypt,
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
+    "host.dmesg": _do_log, "guest.dmesg": _do_log, "uevents": _do_log,
 }
 
 

@@ -250,3 +250,40 @@ def test_host_cmdline_masks_parse_from_an_empty_mask_as_at_boot(cmdline, apmask)
     r = run_scenario(parse_scenario(CMDLINE.format(cmdline=cmdline, apmask=apmask)))
     last = r.timeline.entries[-1]
     assert last.do == "sysfs.read" and last.passed, (last.expected, last.actual)
+
+
+LOGS = """
+name: logs
+duration: 3ms
+kernel: "{kernel}"
+machine: {{model: z15, adapters: [{{id: 5, type: CEX5C}}]}}
+lpar: {{adapters: [5], usage_domains: [4]}}
+host: {{apmask: "-5"}}
+mdevs:
+  - {{uuid: 62177883-f1bb-47f0-914d-32a22e3a8804, assign_adapter: [5], assign_domain: [4]}}
+  - {{uuid: cef03c3c-903d-4ecc-9a83-40694cb8aee4}}
+timeline:
+  - {{at: 1ms, do: sysfs.write, value: "5\\n", expect_errno: EADDRINUSE,
+     path: /sys/devices/vfio_ap/matrix/cef03c3c-903d-4ecc-9a83-40694cb8aee4/assign_adapter}}
+  - {{at: 1ms, do: sysfs.write, value: "4\\n", expect_errno: EADDRINUSE,
+     path: /sys/devices/vfio_ap/matrix/cef03c3c-903d-4ecc-9a83-40694cb8aee4/assign_domain}}
+  - {{at: 1ms, do: sysfs.write, path: /sys/devices/ap/card05/config, value: "0\\n"}}
+  - {{at: 2ms, do: host.dmesg, expect: ["{line}"], absent: ["{other}"]}}
+  - {{at: 2ms, do: uevents, expect: ["^/sys/devices/ap APMASK=0xfb", "^/sys/devices/ap/card05 CONFIG=0$"]}}
+  - {{at: 2ms, do: uevents, expect: ["CONFIG=0$", "APMASK="]}}
+"""
+
+
+@pytest.mark.parametrize("kernel, line, other", [
+    ("6.19", "may not assign queue 05.0004 to mdev: already assigned to 62177883", "re-assign"),
+    ("6.12", "62177883-f1bb-47f0-914d-32a22e3a8804: Userspace may not re-assign queue 05.0004",
+     "to mdev: already")])
+def test_dmesg_and_uevent_expectations_follow_the_kernel_version(kernel, line, other):
+    """vfio_ap_ops.c vfio_ap_mdev_log_sharing_err (text per version, see above) in a
+    scenario's host.dmesg; ap_bus.c apmask_store's uevent and ap_card.c config_store's
+    CONFIG=0 uevent in its uevents expectation."""
+    text = LOGS.format(kernel=kernel, line=line, other=other)
+    r = run_scenario(parse_scenario(text))
+    logs = [e for e in r.timeline.entries if e.do in ("host.dmesg", "uevents")]
+    # The last expectation fails: no APMASK uevent follows the CONFIG=0 one.
+    assert [e.passed for e in logs] == [True, True, False], [(e.expected, e.actual) for e in logs]

@@ -215,6 +215,9 @@ ACTIONS = {
                           "nib": "0x1000", "expect": {"cc": 0, "irq_enabled": True}},
     "guest.lszcrypt": {"guest": "g", "verbose": True, "expect": ["05.0004 CEX7C CCA-Coproc"]},
     "host.lszcrypt": {"expect": ["05 CEX7C"]},
+    "host.dmesg": {"expect": ["vfio_ap_mdev .*: Userspace may not assign"], "absent": ["re-assign"]},
+    "guest.dmesg": {"guest": "g", "expect": ["^\\[ *[0-9.]+\\] ap: "], "dbf": True},
+    "uevents": {"expect": ["^/sys/devices/ap/card05 ONLINE=0$"]},
     "fault.checkstop": {"adapter": 5},
     "fault.clear": {"adapter": 5},
 }
@@ -226,7 +229,12 @@ def test_every_action_is_covered():
     assert {"se.configure_on", "se.configure_off", "se.change_lpar_crypto", "sclp.configure_ap",
             "sclp.deconfigure_ap", "sysfs.write", "sysfs.read", "guest.start", "guest.stop",
             "guest.instruction", "guest.lszcrypt", "fault.checkstop", "fault.clear", "guest.reset",
-            "host.lszcrypt"} == set(ACTION_NAMES)
+            "host.lszcrypt", "host.dmesg", "guest.dmesg", "uevents"} == set(ACTION_NAMES)
+
+
+def test_a_log_expectation_that_is_not_a_regular_expression_is_refused():
+    with pytest.raises(ValidationError, match="is not a regular expression"):
+        scen(timeline=[{"at": "1ms", "do": "host.dmesg", "expect": ["ap: (unclosed"]}])
 
 
 @pytest.mark.parametrize("do", list(ACTIONS))
