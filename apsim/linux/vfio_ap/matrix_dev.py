@@ -237,6 +237,19 @@ class VfioAp:
             self._finish_remove(m)
         return done
 
+    def reset_verified(self, q: VfioQueue) -> None:
+        """A queue's reset verification ended: give it to its mdev's guest if it was held back.
+
+        In the kernel the sysfs write that reset the queue returned only after the
+        verification (reset_qlist's flush), so a later assignment filtered with the final
+        status; here assignments can come first and saw "reset in progress".
+        """
+        m = q.mdev
+        if m is None or not q.passable or (q.apid in m.shadow.apm and q.apqi in m.shadow.aqm):
+            return
+        if q.apid in m.matrix.apm and q.apqi in m.matrix.aqm:
+            ops.refilter(self, m)
+
     def reset_device(self, uuid: str) -> simpy.Event:
         """``VFIO_DEVICE_RESET``: reset every linked queue; the event's value is 0 or EIO."""
         m = self.mdev(uuid)

@@ -14,7 +14,10 @@ Modelled on ``vfio_ap_mdev_reset_queue``, ``apq_reset_check`` and
    anything else → a warning, stop.
 
 Sysfs writes that reset queues return at once in simulated time; the verification
-runs in the background and updates ``reset_status``. :func:`reset_qlist` returns a
+runs in the background and updates ``reset_status``. The kernel's writer waits for
+it (``vfio_ap_mdev_reset_qlist`` flushes the reset work), so an assignment made
+after the write never sees a stale "reset in progress"; here the verification's
+end tells vfio_ap (``VfioAp.reset_verified``), which filters the queue's mdev again. :func:`reset_qlist` returns a
 SimPy event that fires when every worker is done, with 0 or ``errno.EIO`` (any
 non-zero stored reset status), the result of the kernel's bulk reset.
 """
@@ -115,6 +118,7 @@ def _reset_check(vfio: VfioAp, q: VfioQueue, cause: str):  # noqa: ANN202 - SimP
             q.free_aqic_resources()
         break
     q.worker = None
+    vfio.reset_verified(q)
 
 
 def reset_qlist(vfio: VfioAp, qlist: Iterable[VfioQueue], cause: str = "zeroize") -> simpy.Event:
