@@ -28,11 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.core import call_at
+from apsim.guest.qemu import NEWEST_QEMU, relays_config_change
 from apsim.guest.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
 from apsim.hw.queue import APQueue
 from apsim.hw.request import Request
 from apsim.hw.timing import rating, request_type
+from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
 from apsim.linux.devices import DevState, SMState
@@ -165,7 +167,7 @@ class Guest:
     def __init__(self, env, machine, parent: Host, parent_ctx, *, name: str,  # noqa: ANN001
                  mdev: str | None = None, cpu: CpuFeatures | None = None, vcpus: int = 2,
                  workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
-                 quirks: bool = False, config_time_s: int = 30, notify_ns: int = 100_000,
+                 kernel: KernelProfile | None = None, qemu: tuple[int, int] = NEWEST_QEMU, config_time_s: int = 30, notify_ns: int = 100_000,
                  cmdline: str = "") -> None:
         self.env = env
         self.machine = machine
@@ -177,7 +179,8 @@ class Guest:
         self.vcpus = vcpus
         self.workload_spec = workload
         self.recorder = recorder if recorder is not None else RequestRecorder()
-        self.quirks = quirks
+        self.kernel = kernel if kernel is not None else KernelProfile()
+        self.qemu = qemu
         self.config_time_s = config_time_s
         self.notify_ns = notify_ns
         self.cmdline = cmdline
@@ -198,7 +201,7 @@ class Guest:
         """
         if self.running:
             return
-        opts = KvmOptions(quirks=self.quirks)
+        opts = KvmOptions(kernel=self.parent.kernel)
         kvm = KVM(self.env, self.machine, self.parent_ctx, self.name, vcpus=self.vcpus,
                   cpu=self.features, options=opts)
         if self.mdev is not None:
@@ -212,7 +215,7 @@ class Guest:
         self.port = GuestPort(self)
         kvm.irq_listeners.append(self.port.deliver)
         self.linux = Host(self.env, self.machine, self.cpu, name=self.name,
-                          config_time_s=self.config_time_s, quirks=self.quirks, cmdline=self.cmdline)
+                          config_time_s=self.config_time_s, kernel=self.kernel, cmdline=self.cmdline)
         if self.linux.bus is not None:
             self.linux.bus.scan_listeners.append(self._after_scan)  # periodic scans too
             self.linux.bus.ready_listeners.append(lambda q: self._after_scan())
@@ -253,7 +256,14 @@ class Guest:
 
     # --- VMM callbacks from vfio_ap ------------------------------------------------------------
     def ap_config_changed(self, uuid: str) -> None:
-        """The mdev's config-change eventfd: QEMU forwards a CHSC event to the guest."""
+        """The mdev's config-change eventfd: QEMU ≥ 10.1 forwards a CHSC event to the guest.
+
+        An older QEMU has no handler for it: the guest's AP bus sees the new APCB at its
+        periodic scan.
+        """
+        if not relays_config_change(self.qemu):
+            self.events.append((self.env.now, "config_change_not_relayed"))
+            return
         call_at(self.env, self.notify_ns, self._notify_guest, uuid)
 
     def _notify_guest(self, ev) -> None:  # noqa: ANN001
@@ -266,7 +276,8 @@ class Guest:
         if self.running and self.kvm is not None and self.kvm.mdev is not None:
             self.events.append((self.env.now, "device_request"))
             self.parent.close_device(uuid)
-            call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+            if relays_config_change(self.qemu):
+                call_at(self.env, self.notify_ns, self._notify_guest, uuid)
 
     def _after_scan(self) -> None:
         if self.workload is not None and self.running:

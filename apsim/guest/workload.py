@@ -53,6 +53,7 @@ from apsim.recorder import RequestRecorder
 _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
 _SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
+_TRANSIENT_RCS = (0x02, 0x05)  # RESET_IN_PROGRESS, BUSY: zcrypt waits, keeps the queue
 PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
 
 
@@ -698,7 +699,7 @@ class Workload(Hook):
                 else:
                     rc = self._nqap(tg, req)
                 if rc:
-                    self._failed(q, req)
+                    self._failed(q, req, rc)
                 elif self._pollable and not self.polling:
                     self.polling = True
                     call_at(self.env, self.port.poll_ns(), self._poll)
@@ -806,7 +807,7 @@ class Workload(Hook):
             tg.outstanding += 1
             rc = self._nqap(tg, req)
             if rc:
-                self._failed(q, req)
+                self._failed(q, req, rc)
             elif self._pollable and not self.polling:
                 self.polling = True
                 call_at(self.env, self.port.poll_ns(), self._poll)
@@ -853,7 +854,7 @@ class Workload(Hook):
         tg.outstanding += 1
         rc = self._nqap(tg, req)
         if rc:
-            self._failed(q, req)
+            self._failed(q, req, rc)
         elif self._pollable and not self.polling:
             self.polling = True
             call_at(self.env, self.port.poll_ns(), self._poll)
@@ -870,19 +871,22 @@ class Workload(Hook):
             self.stalled.append(req)
             self.refresh_targets()
 
-    def _failed(self, q: int, req: Request) -> None:
+    def _failed(self, q: int, req: Request, rc: int = 0) -> None:
         """NQAP answered with a response code: the request ends rejected (already in the ledger).
 
         Like zcrypt, the driver stops using a queue that failed until its AP bus
         sees it again, and the application retries after a back-off rather than at
-        once, so a dead queue cannot spin the simulation at one instant.
+        once, so a dead queue cannot spin the simulation at one instant. The
+        transient codes 0x02 (reset in progress) and 0x05 (busy) keep the queue:
+        ap_queue.c's ap_sm_write puts it in RESET_WAIT and tries again at the next
+        poll instead of giving it up.
         """
         tg = self._tgt[q]
         tg.outstanding -= 1
         tg.load -= tg.weight(req.rtype)
         self._ll_update(tg)
         self.rejected += 1
-        if tg.idx >= 0:
+        if tg.idx >= 0 and rc not in _TRANSIENT_RCS:
             self._set_targets([t for t in self.targets if t != q])
             h = tg.held
             while h:

@@ -357,9 +357,9 @@ class Adapter:
     def _reply_event(self, req: Request) -> None:
         """SimPy callback at ``t_done + pickup_ns``: the deferred pickup of *req*'s reply.
 
-        If an earlier pickup already took the reply (or a reset dropped it) there
-        is nothing to do — the same as an interruption arriving while a pickup is
-        pending.
+        If an earlier pickup already took the reply (or a reset dropped it before it
+        was ready) there is nothing to do — the same as an interruption arriving while
+        a pickup is pending.
         """
         st = req._state
         if st == PLANNED:
@@ -376,6 +376,12 @@ class Adapter:
                 q._settle(self.env._now)  # type: ignore[attr-defined]
             sink = req.sink
         elif st == REPLY:
+            q = req.queue
+            sink = req.sink
+        elif st == DROPPED and req.t_done >= 0:
+            # The reply was posted (its interruption raised) before a reset or fault
+            # dropped it: the driver's handler still runs its DQAP, which now answers
+            # the queue's state, as it does engine by engine.
             q = req.queue
             sink = req.sink
         else:

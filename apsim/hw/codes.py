@@ -67,6 +67,7 @@ class FC(IntEnum):
     AQIC = 0x03
     QCI = 0x04
     QACT = 0x05
+    QBAP = 0x06
     BAPQ = 0x07
     AAPQ = 0x08
 

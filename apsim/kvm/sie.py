@@ -124,7 +124,8 @@ class SieExecutor(Executor):
         space (operation exception; a hook may also return None for that); else the
         hook's status word goes to GR1 bits 32-63 and the CC is 3 when its RC byte is
         non-zero, else 0.
-        10. No hook: RC 0x01 and CC 3 (with ``kvm.quirks`` the status is stored in GR1
+        10. No hook: RC 0x01 and CC 3 (mainline, ``kvm.kernel`` without the
+           ``pqap-status-low-word`` fix: the status is stored in GR1
         bits 0-31 as the kernel does, so the guest's status word is its own GR1).
         """
         kvm = self.kvm
@@ -162,7 +163,7 @@ class SieExecutor(Executor):
             return APResult(cc=3 if status & _RC_BYTE else 0, status=status,
                             extra={"gr1": status, "intercepted": True})
         status = codes.make_status(RC.Q_NOT_AVAIL)
-        if kvm.quirks:
+        if not kvm.kernel.fixed("pqap-status-low-word"):
             # The kernel copies the 4-byte status to the start of the 8-byte GR1, i.e.
             # bits 0-31; the architected status word (bits 32-63) keeps the guest's input.
             image = (status << 32) | (gr1 & 0xFFFFFFFF)

@@ -34,6 +34,7 @@ from apsim.core import VcpuGate, call_at
 from apsim.errors import ConfigError, ProgramException, ValidityIntercept
 from apsim.hw.config import APConfiguration, Facilities
 from apsim.hw.queue import deferrable
+from apsim.kernel import KernelProfile
 from apsim.kvm import crycb as cb
 from apsim.kvm import vsie
 from apsim.masks import Mask
@@ -74,15 +75,17 @@ class KvmOptions:
     """Modelling options of one VM.
 
     ``aiv``: ECA_AIV (the VM has a GISA); without it vfio_ap's hook hands PQAP(AQIC)
-    to user space, which ends in an operation exception. ``quirks``: reproduce
-    KVM's no-hook PQAP(AQIC) register quirk (reference §15 item 20).
+    to user space, which ends in an operation exception. ``kernel``: the
+    hypervisor's kernel profile (:mod:`apsim.kernel`); mainline's no-hook PQAP(AQIC)
+    path stores the status word in GR1 bits 0-31 (reference §15 item 20) unless the
+    profile has the ``pqap-status-low-word`` fix.
     ``memory_size``: guest memory in bytes (NIB checks by a hook; reads of nested
     CRYCBs). ``crycb_addr``: for a nested guest, where its CRYCB lies in its
     guest-1's memory (None: allocated page aligned by the guest-1 KVM).
     """
 
     aiv: bool = True
-    quirks: bool = False
+    kernel: KernelProfile = KernelProfile()
     memory_size: int = 4 * GiB
     crycb_addr: int | None = None
 
@@ -188,7 +191,7 @@ class KVM:
         """ECA_APIE: AP instructions are interpreted (QEMU sets the APIE attribute)."""
         self.aiv: bool = self.options.aiv
         """ECA_AIV: adapter-interruption virtualization (the VM has a GISA)."""
-        self.quirks: bool = self.options.quirks
+        self.kernel: KernelProfile = self.options.kernel
         self.has_crycb: bool = self.apie or self.cpu.msax3
         """Whether the vCPUs' SIE blocks designate the CRYCB (kvm_s390_vcpu_crypto_setup)."""
         self.memory_size: int = self.options.memory_size

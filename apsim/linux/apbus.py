@@ -47,7 +47,7 @@ from apsim.hw.config import parse_qci
 from apsim.hw.machine import SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SCLP_SUCCESS_CODES
 from apsim.ids import apqn as make_apqn
 from apsim.ids import format_apqn
-from apsim.linux import queue_sm
+from apsim.linux import override, queue_sm
 from apsim.linux.devices import (
     APDevice,
     CardDevice,
@@ -252,11 +252,19 @@ class APBus:
         return apqi in self.qci.aqm if self.qci.flags else True
 
     def owned_by_default(self, apid: int, apqi: int) -> bool:
-        """``ap_owned_by_def_drv``: the APQN is reserved for the default drivers."""
+        """``ap_owned_by_def_drv``: the APQN is reserved for the default drivers.
+
+        A queue with a driver_override (≥ 6.19) is the host's when a default driver has it.
+        """
+        q = self.queues.get(make_apqn(apid, apqi))
+        if q is not None and getattr(q, "driver_override", None):
+            return q.driver is not None and q.driver.default
         return apid in self.apmask and apqi in self.aqmask
 
     def apqn_in_matrix_owned_by_def_drv(self, apm: Mask, aqm: Mask) -> int | None:
         """The first APQN of apm × aqm reserved for the default drivers, or None."""
+        if override.override_count(self):
+            return next((make_apqn(i, j) for i in apm for j in aqm if self.owned_by_default(i, j)), None)
         a = apm & self.apmask
         q = aqm & self.aqmask
         if a and q:
@@ -310,10 +318,8 @@ class APBus:
 
     def _probe(self, drv: APDriver, dev: APDevice) -> int:
         """``ap_device_probe``: 0 when *drv* bound *dev*, else a positive errno."""
-        if isinstance(dev, QueueDevice):
-            devres = self.owned_by_default(dev.apid, dev.apqi)
-            if devres != drv.default:
-                return errno.ENODEV
+        if isinstance(dev, QueueDevice) and not override.probe_allowed(self, drv, dev):
+            return errno.ENODEV
         self.bindings_complete = False
         rc = drv.probe(dev)
         if rc == 0:
@@ -356,6 +362,7 @@ class APBus:
     def _register_queue(self, q: QueueDevice) -> None:
         self.queues[q.apqn] = q
         add_queue_attrs(self, q)
+        override.add_attr(self, q)
         self._link_device(q)
         self._attach(q)
 
@@ -762,12 +769,13 @@ class APBus:
     def _mask_store(self, which: str, text: str) -> None:
         path = f"{BUS}/{which}"
         cur = self.apmask if which == "apmask" else self.aqmask
+        override.mask_store_refused(self, path)
         new = parse_mask(text, cur, path=path)
         if new == cur:
             return
         reserved = new - cur
         if reserved:
-            apm, aqm = (reserved, Mask.full()) if which == "apmask" else (Mask.full(), reserved)
+            apm, aqm = override.reservation_masks(self, which, reserved)
             for drv in list(self.drivers):
                 if drv.in_use(apm, aqm):
                     raise SysfsError(errno.EBUSY, path,
@@ -816,6 +824,7 @@ class APBus:
         rc = self.host.machine.sclp_command(lpar, cmd)
         if rc not in SCLP_SUCCESS_CODES:
             verb = "configure" if base == SCLP_CMD_CONFIGURE_AP else "deconfigure"
-            self.klog.warn(f"sclp_cmd: {verb} AP adapter {card.apid} failed: cmd=0x{cmd:08x} "
+            # sclp_ap.c do_ap_configure logs the same text for both commands.
+            self.klog.warn(f"sclp_cmd: configure AP adapter {card.apid} failed: cmd=0x{cmd:08x} "
                            f"response=0x{rc:04x}")
             raise SysfsError(errno.EIO, path, f"SCLP {verb} of adapter {card.apid} answered 0x{rc:04x}")

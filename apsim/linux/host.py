@@ -29,6 +29,7 @@ import simpy
 
 from apsim.errors import ProgramException, SysfsError
 from apsim.hw.config import Facilities
+from apsim.kernel import KernelProfile
 from apsim.linux.apbus import APBus
 from apsim.linux.klog import KernelLog
 from apsim.linux.sysfs import Sysfs
@@ -59,21 +60,21 @@ class Host:
     Parameters: *env* (SimPy environment), *machine* (``apsim.hw.machine.Machine``,
     for the timing profile and SCLP), *cpu* (the instruction executor), *name*,
     *sysfs* / *klog* (shared or fresh), *config_time_s* (periodic scan interval,
-    ``None`` for no periodic scan), *quirks* (reproduce the kernel quirks of
-    reference §15 items 16-22, see ``apsim.linux.vfio_ap.QUIRKS``), *cmdline* (kernel
+    ``None`` for no periodic scan), *kernel* (the release and fixes modelled,
+    :class:`apsim.kernel.KernelProfile`; default: the newest mainline), *cmdline* (kernel
     parameters ``ap.apmask=``, ``ap.aqmask=``, ``ap.domain=``).
     """
 
     def __init__(self, env: simpy.Environment, machine: object, cpu: object, *, name: str = "host",
                  sysfs: Sysfs | None = None, klog: KernelLog | None = None,
-                 config_time_s: int | None = 30, quirks: bool = False, cmdline: str = "") -> None:
+                 config_time_s: int | None = 30, kernel: KernelProfile | None = None, cmdline: str = "") -> None:
         if config_time_s is not None and not 5 <= config_time_s <= 120:
             raise ValueError(f"config_time_s {config_time_s} is outside the kernel's 5..120 s")
         self.env = env
         self.machine = machine
         self.cpu = cpu
         self.name = name
-        self.quirks = quirks
+        self.kernel = kernel if kernel is not None else KernelProfile()
         self.sysfs = sysfs if sysfs is not None else Sysfs()
         self.klog = klog if klog is not None else KernelLog(env)
         self.facilities = cpu_facilities(cpu)

@@ -119,6 +119,10 @@ class Sysfs:
             a = self._attr(path)
             if a.write is None:
                 raise SysfsError(errno.EACCES, path, "attribute is read-only")
+            if not value:
+                # fs/sysfs/file.c sysfs_kf_write: a zero-length write never reaches store.
+                self.write_log.append((path, value, 0))
+                return 0
             a.write(value)
         except SysfsError as e:
             self.write_log.append((path, value, e.errno or 0))

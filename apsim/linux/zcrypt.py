@@ -77,7 +77,7 @@ class Cex4CardDriver(APDriver):
         dev.drvdata = zc
         fs = self.bus.sysfs
         fs.add(dev.attr("type"), read=lambda: f"{zc.type_string}\n")
-        fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and zc.online else 0}\n",
+        fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and not dev.chkstop and zc.online else 0}\n",
                write=lambda text: self._online_store(dev, zc, text))
         fs.add(dev.attr("load"), read=lambda: f"{zc.load}\n")
         if dev.functions & (FAC_CCA | FAC_EP11):
@@ -94,14 +94,20 @@ class Cex4CardDriver(APDriver):
         online = scanf_int(text)
         if online is None or online < 0 or online > 1:
             raise SysfsError(errno.EINVAL, path, f"{text.strip()!r}: write 0 or 1")
-        if online and not card.config:
-            raise SysfsError(errno.ENODEV, path, f"{card.name} is deconfigured (config 0)")
+        # zcrypt_card.c online_store: a deconfigured or checkstopped card cannot go online.
+        if online and (not card.config or card.chkstop):
+            raise SysfsError(errno.ENODEV, path, f"{card.name} is deconfigured or checkstopped")
         zc.online = bool(online)
         self.bus.uevent(card.devpath, f"ONLINE={online}")
         for q in card.queues():
             zq = q.drvdata
             if isinstance(zq, ZcryptQueue):
+                # zcrypt_card_online_store → zcrypt_queue_force_online(…, online): an
+                # ONLINE uevent for each queue whose state changed.
+                changed = zq.online != bool(online)
                 zq.online = bool(online)
+                if changed:
+                    self.bus.uevent(q.devpath, f"ONLINE={online}")
                 if not online:
                     q.flush()
 
@@ -138,7 +144,7 @@ class Cex4QueueDriver(APDriver):
         zq = ZcryptQueue(dev)
         dev.drvdata = zq
         fs = self.bus.sysfs
-        fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and zq.online else 0}\n",
+        fs.add(dev.attr("online"), read=lambda: f"{1 if dev.config and not dev.chkstop and zq.online else 0}\n",
                write=lambda text: self._online_store(dev, zq, text))
         fs.add(dev.attr("load"), read=lambda: f"{zq.load}\n")
         dev.start_counting()
@@ -156,8 +162,8 @@ class Cex4QueueDriver(APDriver):
         online = scanf_int(text)
         if online is None or online < 0 or online > 1:
             raise SysfsError(errno.EINVAL, path, f"{text.strip()!r}: write 0 or 1")
-        if online and (not q.config or not q.card.config):
-            raise SysfsError(errno.ENODEV, path, f"{q.name} or its card is deconfigured")
+        if online and (not q.config or not q.card.config or q.chkstop or q.card.chkstop):
+            raise SysfsError(errno.ENODEV, path, f"{q.name} or its card is deconfigured or checkstopped")
         zc = q.card.drvdata
         if online and isinstance(zc, ZcryptCard) and not zc.online:
             raise SysfsError(errno.EINVAL, path, f"card {q.card.name} is offline")

@@ -8,6 +8,7 @@ by ``at``; actions at the same time run in file order.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (Field, PrivateAttr, ValidationInfo, field_validator,
@@ -310,6 +311,55 @@ class MdevctlStop(ActionBase):
     expect: Literal["ok", "refused"] | None = None
 
 
+# --- kernel log and uevents ------------------------------------------------------------------------
+def _check_patterns(v: list[str]) -> list[str]:
+    for p in v:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise ValueError(f"{p!r} is not a regular expression: {e}") from None
+    return v
+
+
+_Patterns = Annotated[list[Annotated[str, Field(max_length=512)]], Field(min_length=1, max_length=64)]
+
+
+class _LogExpect(ActionBase):
+    """``expect``: regular expressions (Python ``re.search``) that must match log lines in
+    this order, each a later line than the one before; ``absent``: ones no line may match."""
+
+    expect: _Patterns | None = None
+    absent: _Patterns | None = None
+
+    @field_validator("expect", "absent")
+    @classmethod
+    def _regexes(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_patterns(v)
+
+
+class HostDmesg(_LogExpect):
+    """The host kernel's log (what ``dmesg`` prints; ``dbf: true`` adds s390dbf records)."""
+
+    do: Literal["host.dmesg"]
+    dbf: bool = False
+
+
+class GuestDmesg(_LogExpect):
+    """A guest kernel's log."""
+
+    do: Literal["guest.dmesg"]
+    guest: str
+    dbf: bool = False
+
+
+class Uevents(_LogExpect):
+    """The uevents a Linux's AP bus sent so far, one line each: ``DEVPATH ENV`` (e.g.
+    ``/sys/devices/ap/card05 ONLINE=0``); ``guest`` for a guest's own, default the host."""
+
+    do: Literal["uevents"]
+    guest: str | None = None
+
+
 # --- faults ------------------------------------------------------------------------------------
 class FaultCheckstop(ActionBase):
     """Checkstop an adapter: its queues answer 0x04 and lose what they held."""
@@ -328,7 +378,7 @@ class FaultClear(ActionBase):
 ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
-    HostLszcrypt, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
+    HostLszcrypt, HostDmesg, GuestDmesg, Uevents, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -337,7 +387,8 @@ ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0
 Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
-    | GuestLszcrypt | HostLszcrypt | FaultCheckstop | FaultClear | MdevctlStart | MdevctlStop,
+    | GuestLszcrypt | HostLszcrypt | HostDmesg | GuestDmesg | Uevents | FaultCheckstop | FaultClear
+    | MdevctlStart | MdevctlStop,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

@@ -19,6 +19,7 @@ import simpy
 from apsim.core import call_at, new_env
 from apsim.errors import ApsimError, SysfsError
 from apsim.guest.guest import Guest
+from apsim.guest.qemu import parse_qemu_version
 from apsim.guest.port import LparPort
 from apsim.guest.workload import Workload
 from apsim.hw.instructions import Executor
@@ -133,7 +134,7 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     hs = scenario.host
     config_time_s = max(5, min(120, round(hs.config_time / 1e9)))
     host = Host(env, machine, Executor(machine, lpar.config), name="host",
-                config_time_s=config_time_s, quirks=scenario.quirks)
+                config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline)
     sim = Simulation(scenario, seed, env, machine, lpar, host, recorder, sim_timeline)
     for other in scenario.other_lpars:
         olp = machine.add_lpar(other.name, adapters=other.adapters, usage_domains=other.usage_domains,
@@ -162,7 +163,9 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
     g = Guest(sim.env, sim.machine, parent_host, parent_ctx, name=spec.name, mdev=spec.mdev,
               cpu=_cpu_features(spec), vcpus=spec.vcpus,
               workload=spec.workload.to_runtime() if spec.workload is not None else None,
-              recorder=sim.recorder, quirks=sim.scenario.quirks,
+              recorder=sim.recorder, kernel=sim.scenario.kernel_profile(),
+              qemu=parse_qemu_version(sim.scenario.qemu),
+              cmdline=spec.host.cmdline if spec.host is not None else "",
               config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))))
     sim.guests[spec.name] = g
     now = sim.env.now  # nested guests are planned when their parent starts

@@ -11,6 +11,8 @@ requests still held by the queues; if it does not, the run fails loudly.
 
 from __future__ import annotations
 
+import errno as _errno
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from apsim.hw.machine import (SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SC
 from apsim.hw.request import Ledger
 from apsim.ids import format_apqn
 from apsim.linux.mdevctl import MdevctlError
+from apsim.linux.queue_sm import AIRQ_LSI_ADDR
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.schema import Scenario
@@ -54,9 +57,16 @@ def _lpar(sim: Simulation, name: str | None):  # noqa: ANN202
     return sim.lpar if name is None else sim.machine.lpar(name)
 
 
+def _errno_number(name: Any) -> int | None:
+    value = getattr(_errno, name, None) if isinstance(name, str) and name.startswith("E") else None
+    return value if isinstance(value, int) else None
+
+
 def _expect(entry: TimelineEntry, expected: Any, actual: Any) -> None:
     entry.expected, entry.actual = expected, actual
-    entry.passed = expected == actual
+    # errno names compare by number: EOPNOTSUPP is ENOTSUP, EWOULDBLOCK is EAGAIN.
+    num = _errno_number(expected)
+    entry.passed = expected == actual or (num is not None and num == _errno_number(actual))
 
 
 def _do_se(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
@@ -123,7 +133,7 @@ def _do_instruction(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: 
         elif a.op == "ZAPQ":
             r = cpu.zapq(apqn)
         elif a.op == "AQIC":
-            r = cpu.aqic(apqn, enable=bool(a.enable), isc=a.isc or 0, nib=a.nib or 0)
+            r = cpu.aqic(apqn, enable=bool(a.enable), isc=a.isc or 0, nib=AIRQ_LSI_ADDR if a.nib is None else a.nib)
         elif a.op == "QCI":
             r = cpu.qci()
         elif a.op == "NQAP":
@@ -205,6 +215,39 @@ def _do_mdevctl(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN0
     _expect(entry, a.expect or "ok", got)
 
 
+def _do_log(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    """host.dmesg / guest.dmesg / uevents: regular expressions against the lines, in order."""
+    linux = sim.linux_of(getattr(a, "guest", None))
+    if a.do == "uevents":
+        lines = [f"{path} {env}" for _, path, env in (linux.bus.uevents if linux.bus is not None else [])]
+    else:
+        lines = linux.klog.lines(include_dbf=a.dbf)
+    entry.detail = f"{len(lines)} lines"
+    got: dict[str, Any] = {}
+    want: dict[str, Any] = {}
+    if a.expect is not None:
+        found, pos = [], 0
+        for pattern in a.expect:
+            rx = re.compile(pattern)
+            hit = next((i for i in range(pos, len(lines)) if rx.search(lines[i])), None)
+            if hit is None:
+                found.append(None)
+            else:
+                found.append(lines[hit])
+                pos = hit + 1
+        want["expect"] = list(a.expect)
+        # A pattern that matched reports itself, one that did not reports None.
+        got["expect"] = [p if f is not None else None for p, f in zip(a.expect, found)]
+        got["matched"] = [f for f in found if f is not None]
+    if a.absent is not None:
+        want["absent"] = []
+        got["absent"] = [p for p in a.absent if any(re.search(p, line) for line in lines)]
+    if want:
+        entry.outcome = "ok"
+        entry.expected, entry.actual = want, got
+        entry.passed = all(got[k] == want[k] for k in want)
+
+
 _HANDLERS = {
     "se.configure_on": _do_se, "se.configure_off": _do_se, "se.change_lpar_crypto": _do_se,
     "sclp.configure_ap": _do_sclp, "sclp.deconfigure_ap": _do_sclp,
@@ -213,6 +256,7 @@ _HANDLERS = {
     "guest.instruction": _do_instruction, "guest.lszcrypt": _do_lszcrypt, "host.lszcrypt": _do_lszcrypt,
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
     "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
+    "host.dmesg": _do_log, "guest.dmesg": _do_log, "uevents": _do_log,
 }
 
 

@@ -24,9 +24,11 @@ from typing import Annotated, Any, Literal
 from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSchema, field_validator,
                       model_validator)
 
+from apsim.guest.qemu import NEWEST_QEMU, parse_qemu_version
 from apsim.hw.cards import CardSpec, CardType, Mode, check_serialnr
 from apsim.hw.machine import MODELS
 from apsim.hw.timing import TimingProfile
+from apsim.kernel import NEWEST, KernelProfile, check_fixes, parse_version
 from apsim.linux.cexplugin import CryptoConfigSet
 from apsim.linux.mdevctl import ATTRS as MDEV_ATTRS
 from apsim.scenario.actions import Action, ActionBase
@@ -225,6 +227,9 @@ class HostSpec(StrictModel):
     """Period of the AP bus's configuration rescan (the kernel's ap_config_time)."""
     poll: Literal["lpar", "zvm"] = "lpar"
     """AP bus polling period preset: 250 us in an LPAR, 1.5 ms under z/VM."""
+    cmdline: Annotated[str, Field(max_length=4096)] = ""
+    """Kernel parameters at boot: ap.apmask=, ap.aqmask= (the mask starts empty, then the
+    string applies, as ap_perms_init does), ap.domain=; at most s390's 4096 bytes."""
 
 
 class MdevSpec(StrictModel):
@@ -408,8 +413,15 @@ class Scenario(StrictModel):
     mode: Literal["full", "bulk"] = "full"
     """full: every instruction simulated; bulk: the fast request path for long runs."""
     timing: TimingSpec = Field(default_factory=TimingSpec)  # type: ignore[valid-type]
-    quirks: bool = False
-    """Model the kernel code quirks (reference §15) instead of the documented behaviour."""
+    kernel: str = "{0}.{1}".format(*NEWEST)
+    """The Linux release of the host and the guests (MAJOR.MINOR, 5.15..newest); every
+    version-dependent behaviour follows it (docs/host-kernel.md, Kernel versions)."""
+    fixes: list[str] = []
+    """Named deviations from mainline to switch on, for testing a patch (apsim.kernel.FIXES)."""
+    qemu: str = "{0}.{1}".format(*NEWEST_QEMU)
+    """The QEMU release of every guest (MAJOR.MINOR): from 10.1 QEMU relays vfio_ap's
+    config-change eventfd to the guest as a CHSC event; before, the guest waits for its scan."""
+    """Named deviations from mainline to switch on, for testing a patch (apsim.kernel.FIXES)."""
     machine: MachineSpec
     lpar: LparSpec = LparSpec()
     other_lpars: list[OtherLparSpec] = []
@@ -476,6 +488,28 @@ class Scenario(StrictModel):
     def ordered_timeline(self) -> list[ActionBase]:
         """The actions in execution order: by ``at``, ties in file order."""
         return sorted(self.timeline, key=lambda a: a.at)  # sorted() is stable
+
+    @field_validator("kernel")
+    @classmethod
+    def _kernel_version(cls, v: str) -> str:
+        parse_version(v)
+        return v
+
+    @field_validator("qemu")
+    @classmethod
+    def _qemu_version(cls, v: str) -> str:
+        parse_qemu_version(v)
+        return v
+
+    @field_validator("fixes")
+    @classmethod
+    def _known_fixes(cls, v: list[str]) -> list[str]:
+        check_fixes(v)
+        return v
+
+    def kernel_profile(self) -> KernelProfile:
+        """The kernel profile the hosts and guests of this scenario run."""
+        return KernelProfile.of(self.kernel, self.fixes)
 
     def timing_profile(self) -> TimingProfile:
         """The resolved timing profile."""

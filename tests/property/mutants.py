@@ -72,7 +72,7 @@ MUTANTS = (
              "                if False and drv.in_use(apm, aqm):\n"),),
            "apmask/aqmask may take back APQNs an mdev holds"),
     Mutant("no-reset-on-unplug-or-close", "apsim/linux/vfio_ap/reset.py",
-           (("    for q in queues:\n        reset_queue(vfio, q)\n",
+           (("    for q in queues:\n        reset_queue(vfio, q, cause)\n",
              "    for q in queues:\n        pass\n"),),
            "hot unplug, close, remove and VFIO reset leave the queues' requests and replies in place"),
     Mutant("skip-vsie-and", "apsim/kvm/vsie.py",

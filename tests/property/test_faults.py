@@ -171,12 +171,9 @@ def test_reset_storm_from_a_guest():
     assert rows_of_owner(r, "gB", (T0 + 15) * MS) > 0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "finding, not fixed (apsim/guest/workload.py is being rewritten): the workload retires a "
-    "target on any NQAP response code, including the transient 0x02 (reset in progress) and "
-    "0x05 (busy) that zcrypt rides out in RESET_WAIT, so after one NQAP hits a reset window the "
-    "guest's load on that queue stops until its AP bus rescans (30 s)"))
 def test_guest_load_recovers_after_its_own_reset_storm():
+    """ap_queue.c ap_sm_write: NQAP RC 0x02 puts the queue in RESET_WAIT and the request is
+    tried again at the next poll; zcrypt never gives the queue up for a transient code."""
     r = run(scenario(reset_storm("gB", ("01.0005", "02.0005")), duration="140ms"))
     check_run(r)
     assert rows_of_owner(r, "gB", (T0 + 30) * MS) > 0

@@ -44,11 +44,11 @@ def doc_machine(adapters: dict[int, CardSpec] | None = None, *, lpar_adapters=No
     return env, m, lp
 
 
-def doc_host(adapters: dict[int, CardSpec] | None = None, *, quirks=False, cmdline="",  # noqa: ANN001
+def doc_host(adapters: dict[int, CardSpec] | None = None, *, kernel=None, cmdline="",  # noqa: ANN001
              config_time_s=30, **kw):  # noqa: ANN003, ANN201
     """(env, machine, lpar, host) for the documents' LPAR."""
     env, m, lp = doc_machine(adapters, **kw)
-    host = Host(env, m, Executor(m, lp.config), quirks=quirks, cmdline=cmdline, config_time_s=config_time_s)
+    host = Host(env, m, Executor(m, lp.config), kernel=kernel, cmdline=cmdline, config_time_s=config_time_s)
     return env, m, lp, host
 
 

@@ -6,6 +6,8 @@ import errno
 
 import pytest
 
+from apsim.kernel import KernelProfile
+
 from apsim.errors import SysfsError
 from apsim.hw import codes
 from tests.unit.linux_support import (
@@ -21,8 +23,8 @@ from tests.unit.linux_support import (
 )
 
 
-def guest(quirks=False, aiv=True):  # noqa: ANN001, ANN201
-    env, m, lp, host = doc_host(quirks=quirks)
+def guest(kernel=None, aiv=True):  # noqa: ANN001, ANN201
+    env, m, lp, host = doc_host(kernel=kernel)
     host.echo("-5,-6", f"{BUS}/apmask")
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[5, 6], domains=[4, 0x47])
@@ -87,21 +89,21 @@ def test_close_removes_the_hook():
     assert rc(k.aqic(0x0504, enable=True)) == 0x01
 
 
-@pytest.mark.parametrize("quirks, expected", [(False, 0x01), (True, 0x00)])
-def test_quirk_21_a_linked_queue_filtered_out_of_the_guest_is_accepted_only_with_quirks(quirks, expected):
+@pytest.mark.parametrize("kernel, expected", [(KernelProfile.all_fixed(), 0x01), (KernelProfile(), 0x00)])
+def test_quirk_21_a_linked_queue_filtered_out_of_the_guest_is_accepted_in_mainline_unless_fixed(kernel, expected):
     """§15 item 21: the kernel checks the linked-queue table, not the guest's APCB."""
-    env, m, lp, host, k = guest(quirks=quirks)
+    env, m, lp, host, k = guest(kernel=kernel)
     host.echo("06.0047", f"{BUS}/drivers/vfio_ap/unbind")
     assert k.apm == [5]
     run(env, 50 * MS)
     assert rc(k.aqic(0x0604, enable=True)) == expected
 
 
-@pytest.mark.parametrize("quirks, expected", [(False, 0x00), (True, 0x01)])
-def test_quirk_19_a_rejected_second_open_leaves_the_hook_on_the_rejected_mdev_only_with_quirks(
-        quirks, expected):
+@pytest.mark.parametrize("kernel, expected", [(KernelProfile.all_fixed(), 0x00), (KernelProfile(), 0x01)])
+def test_quirk_19_a_rejected_second_open_leaves_the_hook_on_the_rejected_mdev_in_mainline_unless_fixed(
+        kernel, expected):
     """§15 item 19: the hook is installed before the one-mdev-per-KVM check."""
-    env, m, lp, host, k = guest(quirks=quirks)
+    env, m, lp, host, k = guest(kernel=kernel)
     create_mdev(host, UUID2)
     with pytest.raises(SysfsError) as e:
         host.open_device(UUID2, k)

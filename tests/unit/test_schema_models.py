@@ -47,7 +47,7 @@ def test_three_guest_example_parses_into_ns_ids_and_apqns():
 def test_defaults():
     """Unset keys take the documented defaults."""
     sc = scen(guests=[{"name": "g"}], host={})
-    assert sc.seed == 1 and sc.warmup == 0 and sc.quirks is False and sc.mode == "full"
+    assert sc.seed == 1 and sc.warmup == 0 and sc.kernel == "6.19" and sc.fixes == [] and sc.mode == "full"
     assert sc.machine.model == "z15" and sc.machine.apxa and sc.machine.arbitration == "fifo"
     a = sc.machine.adapters[0]
     assert (a.engines, a.queue_depth, a.ml) == (4, 8, 0)
@@ -215,6 +215,9 @@ ACTIONS = {
                           "nib": "0x1000", "expect": {"cc": 0, "irq_enabled": True}},
     "guest.lszcrypt": {"guest": "g", "verbose": True, "expect": ["05.0004 CEX7C CCA-Coproc"]},
     "host.lszcrypt": {"expect": ["05 CEX7C"]},
+    "host.dmesg": {"expect": ["vfio_ap_mdev .*: Userspace may not assign"], "absent": ["re-assign"]},
+    "guest.dmesg": {"guest": "g", "expect": ["^\\[ *[0-9.]+\\] ap: "], "dbf": True},
+    "uevents": {"expect": ["^/sys/devices/ap/card05 ONLINE=0$"]},
     "fault.checkstop": {"adapter": 5},
     "fault.clear": {"adapter": 5},
     "mdevctl.start": {"uuid": UUID1, "expect": "refused"},
@@ -228,7 +231,13 @@ def test_every_action_is_covered():
     assert {"se.configure_on", "se.configure_off", "se.change_lpar_crypto", "sclp.configure_ap",
             "sclp.deconfigure_ap", "sysfs.write", "sysfs.read", "guest.start", "guest.stop",
             "guest.instruction", "guest.lszcrypt", "fault.checkstop", "fault.clear", "guest.reset",
-            "host.lszcrypt", "mdevctl.start", "mdevctl.stop"} == set(ACTION_NAMES)
+            "host.lszcrypt", "host.dmesg", "guest.dmesg", "uevents", "mdevctl.start",
+            "mdevctl.stop"} == set(ACTION_NAMES)
+
+
+def test_a_log_expectation_that_is_not_a_regular_expression_is_refused():
+    with pytest.raises(ValidationError, match="is not a regular expression"):
+        scen(timeline=[{"at": "1ms", "do": "host.dmesg", "expect": ["ap: (unclosed"]}])
 
 
 @pytest.mark.parametrize("do", list(ACTIONS))

@@ -11,6 +11,5 @@ the AQIC hook), :mod:`.mdev` (an mdev's sysfs attributes) and
 
 from apsim.linux.vfio_ap.matrix_dev import VfioAp
 from apsim.linux.vfio_ap.mdev import MatrixMdev
-from apsim.linux.vfio_ap.ops import QUIRKS
 
-__all__ = ["QUIRKS", "MatrixMdev", "VfioAp"]
+__all__ = ["MatrixMdev", "VfioAp"]

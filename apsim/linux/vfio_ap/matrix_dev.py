@@ -113,7 +113,7 @@ class VfioAp:
         self.sysfs = host.sysfs
         self.klog = host.klog
         self.bus = host.bus
-        self.quirks = host.quirks
+        self.kernel = host.kernel
         # The matrix device keeps its own QCI copy, read at module load when the
         # apqci facility is installed (all zeros otherwise: maxima 63/15).
         self.info: QciInfo = self.bus.qci if self.bus.qci_available else QciInfo.none()
@@ -221,7 +221,7 @@ class VfioAp:
                 self._request(m)
 
     def _finish_remove(self, m: MatrixMdev) -> None:
-        ops.reset_queues(self, m)
+        ops.reset_queues(self, m, "mdev_remove")
         for q in m.qtable.values():
             q.mdev = None
         m.qtable.clear()
@@ -274,9 +274,22 @@ class VfioAp:
             self._finish_remove(m)
         return done
 
+    def reset_verified(self, q: VfioQueue) -> None:
+        """A queue's reset verification ended: give it to its mdev's guest if it was held back.
+
+        In the kernel the sysfs write that reset the queue returned only after the
+        verification (reset_qlist's flush), so a later assignment filtered with the final
+        status; here assignments can come first and saw "reset in progress".
+        """
+        m = q.mdev
+        if m is None or not q.passable or (q.apid in m.shadow.apm and q.apqi in m.shadow.aqm):
+            return
+        if q.apid in m.matrix.apm and q.apqi in m.matrix.aqm:
+            ops.refilter(self, m)
+
     def reset_device(self, uuid: str) -> simpy.Event:
         """``VFIO_DEVICE_RESET``: reset every linked queue; the event's value is 0 or EIO."""
         m = self.mdev(uuid)
         if not m.is_open:
             raise SysfsError(errno.EBADF, m.path, "the device is not open")
-        return ops.reset_queues(self, m)
+        return ops.reset_queues(self, m, "guest_reset")

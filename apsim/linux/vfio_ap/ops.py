@@ -1,9 +1,9 @@
 """vfio_ap operations: linking, hot plug/unplug, queue probe/remove, configuration
 callbacks, open/close/request, and the PQAP(AQIC) hook.
 
-Modelled on drivers/s390/crypto/vfio_ap_ops.c (newest upstream; the quirks of
-reference §15 items 16, 17, 18, 19, 21 and 22 are reproduced only when the host
-was built with ``quirks=True``, see :data:`QUIRKS`):
+Modelled on drivers/s390/crypto/vfio_ap_ops.c as of the host's kernel profile
+(``vfio.kernel``, :mod:`apsim.kernel`): mainline by default, including the code's
+oddities of reference §15 items 16-22; a profile's named fixes switch them off:
 
 * **Linking** (§11.5): a queue bound to vfio_ap is linked to the mdev whose matrix
   holds its APQN — on assignment, on ``ap_config`` writes and on queue probe; it is
@@ -42,19 +42,10 @@ if TYPE_CHECKING:
     from apsim.linux.vfio_ap.matrix_dev import VfioAp
     from apsim.linux.vfio_ap.mdev import MatrixMdev
 
-QUIRKS = {
-    16: "on_config_changed computes removed control domains as removed − assigned",
-    17: "a host-removal unplug pushes the APCB only when the remaining shadow mask is not empty",
-    18: "on_config_changed's do_remove flag accumulates across mdevs (extra unplug calls)",
-    19: "open_device installs the PQAP hook before the one-mdev-per-KVM check",
-    20: "KVM's no-hook PQAP path stores the status in GR1 bits 0-31 (KVM layer, not modelled here)",
-    21: "the AQIC hook accepts any linked queue, even one filtered out of the guest",
-    22: "new-adapter type filtering probes only newly added domains",
-}
-"""The kernel quirks a host reproduces with ``quirks=True`` (reference §15)."""
-
 MDEV_SHARING_ERR = "Userspace may not assign queue {apqn} to mdev: already assigned to {other}"
 MDEV_IN_USE_ERR = "Can not reserve queue {apqn} for host driver: in use by mdev"
+OLD_SHARING_ERR = "Userspace may not re-assign queue {apqn} already assigned to {other}"
+"""Before 6.15 (commit d33d729afcc8) both conflicts logged this on the holding mdev, naming itself."""
 
 
 def dev_prefix(mdev: MatrixMdev) -> str:
@@ -82,7 +73,9 @@ def verify_no_sharing(vfio: VfioAp, assignee: MatrixMdev | None, apm: Mask, aqm:
         for apid in a:
             for apqi in q:
                 name = format_apqn(make_apqn(apid, apqi))
-                if assignee is not None:
+                if not vfio.kernel.new_sharing_messages:
+                    vfio.klog.warn(dev_prefix(other) + OLD_SHARING_ERR.format(apqn=name, other=other.uuid))
+                elif assignee is not None:
                     vfio.klog.warn(dev_prefix(assignee)
                                    + MDEV_SHARING_ERR.format(apqn=name, other=other.uuid))
                 else:
@@ -114,7 +107,9 @@ def update_guest_apcb(vfio: VfioAp, mdev: MatrixMdev) -> None:
 
 
 def signal_cfg_changed(mdev: MatrixMdev) -> None:
-    """The config-change eventfd (IRQ index 1): the VMM's ``ap_config_changed`` if it has one."""
+    """The config-change eventfd (IRQ index 1, ≥ 6.15): the VMM's ``ap_config_changed``."""
+    if not mdev.vfio.kernel.config_change_eventfd:
+        return
     vmm = mdev.vmm
     fn = getattr(vmm, "ap_config_changed", None) if vmm is not None else None
     if fn is not None:
@@ -129,18 +124,19 @@ def refilter(vfio: VfioAp, mdev: MatrixMdev) -> None:
         reset_queues_for_apids(vfio, mdev, filtered)
 
 
-def reset_queues_for_apids(vfio: VfioAp, mdev: MatrixMdev, apm: Mask) -> simpy.Event | None:
+def reset_queues_for_apids(vfio: VfioAp, mdev: MatrixMdev, apm: Mask,
+                           cause: str = "hot_unplug") -> simpy.Event | None:
     """Reset the mdev's linked queues (a, q) for a ∈ *apm*, q ∈ shadow AQM."""
     if not apm:
         return None
     qlist = [q for apid in apm for apqi in mdev.shadow.aqm
              if (q := mdev.qtable.get(make_apqn(apid, apqi))) is not None]
-    return reset_qlist(vfio, qlist)
+    return reset_qlist(vfio, qlist, cause)
 
 
-def reset_queues(vfio: VfioAp, mdev: MatrixMdev) -> simpy.Event:
+def reset_queues(vfio: VfioAp, mdev: MatrixMdev, cause: str) -> simpy.Event:
     """``vfio_ap_mdev_reset_queues``: reset every queue linked to the mdev."""
-    return reset_qlist(vfio, [mdev.qtable[k] for k in sorted(mdev.qtable)])
+    return reset_qlist(vfio, [mdev.qtable[k] for k in sorted(mdev.qtable)], cause)
 
 
 # --- linking ----------------------------------------------------------------------------------
@@ -197,7 +193,7 @@ def hot_unplug_domains(vfio: VfioAp, mdev: MatrixMdev, apqis: Mask) -> None:
 def _finish_unplug(vfio: VfioAp, mdev: MatrixMdev, qlist: list[VfioQueue], apcb_update: bool) -> None:
     if apcb_update:
         update_guest_apcb(vfio, mdev)
-    reset_qlist(vfio, qlist)
+    reset_qlist(vfio, qlist, "hot_unplug")
     # Only the queues the guest had lose their back pointer; the kernel leaves the
     # others pointing at the mdev although they are no longer in its table.
     for q in qlist:
@@ -239,10 +235,10 @@ def remove_queue(vfio: VfioAp, dev: QueueDevice) -> None:
         # A single APQN cannot leave a guest: its whole adapter does.
         mdev.shadow.apm = mdev.shadow.apm.without_id(q.apid)
         update_guest_apcb(vfio, mdev)
-        reset_queues_for_apids(vfio, mdev, Mask.from_ids([q.apid]))
+        reset_queues_for_apids(vfio, mdev, Mask.from_ids([q.apid]), "queue_removed")
     elif q.apid in vfio.info.apm and q.apqi in vfio.info.aqm:
         # Outside the host configuration the ZAPQ would only answer 0x01.
-        reset_queue(vfio, q)
+        reset_queue(vfio, q, "queue_removed")
     if mdev is not None:
         if mdev.qtable.get(q.apqn) is q:
             del mdev.qtable[q.apqn]
@@ -272,7 +268,7 @@ def on_config_changed(vfio: VfioAp, cur: QciInfo, prev: QciInfo) -> None:
     aqm_add = cur.aqm - prev.aqm
     adm_add = cur.adm - prev.adm
     if (apm_add or aqm_add or adm_add) and vfio.mdev_list:
-        apm_add = _filter_apid_by_qtype(vfio, apm_add, aqm_add if vfio.quirks else cur.aqm)
+        apm_add = _filter_apid_by_qtype(vfio, apm_add, cur.aqm if vfio.kernel.fixed("qtype-all-domains") else aqm_add)
         for m in vfio.mdev_list:
             m.apm_add = m.matrix.apm & apm_add
             m.aqm_add = m.matrix.aqm & aqm_add
@@ -285,12 +281,13 @@ def _cfg_remove(vfio: VfioAp, ap_remove: Mask, aq_remove: Mask, cd_remove: Mask)
     for m in vfio.mdev_list:
         aprem = ap_remove & m.matrix.apm
         aqrem = aq_remove & m.matrix.aqm
-        # Quirk 16: the kernel subtracts the assigned control domains instead of
+        # §15 item 16: mainline subtracts the assigned control domains instead of
         # intersecting with them.
-        cdrem = (cd_remove - m.matrix.adm) if vfio.quirks else (cd_remove & m.matrix.adm)
+        cdrem = (cd_remove & m.matrix.adm) if vfio.kernel.fixed("cdom-unplug-intersect") \
+            else (cd_remove - m.matrix.adm)
         mine = bool(aprem) or bool(aqrem) or bool(cdrem)
-        # Quirk 18: the flag is never cleared between mdevs.
-        do_remove = (do_remove or mine) if vfio.quirks else mine
+        # §15 item 18: before 6.18 the flag is never cleared between mdevs.
+        do_remove = (do_remove or mine) if vfio.kernel.cfg_remove_accumulates else mine
         if do_remove:
             _hot_unplug_cfg(vfio, m, aprem, aqrem, cdrem)
 
@@ -304,8 +301,9 @@ def _hot_unplug_cfg(vfio: VfioAp, m: MatrixMdev, aprem: Mask, aqrem: Mask, cdrem
         before = getattr(m.shadow, attr)
         after = before - rem
         setattr(m.shadow, attr, after)
-        # Quirk 17: bitmap_andnot's result (non-empty remainder) decides the push.
-        push = push or (bool(after) if vfio.quirks else after != before)
+        # §15 item 17: mainline lets bitmap_andnot's result (a non-empty remainder)
+        # decide the push.
+        push = push or (after != before if vfio.kernel.fixed("unplug-push-empty") else bool(after))
     if push:
         update_guest_apcb(vfio, m)
 
@@ -352,12 +350,13 @@ def set_kvm(vfio: VfioAp, mdev: MatrixMdev, kvm: object) -> int:
     """``vfio_ap_mdev_set_kvm``: 0 or EPERM (another mdev already serves this KVM)."""
     if not getattr(kvm, "has_crycb", True):
         return 0
-    if vfio.quirks:
+    hook_first = not vfio.kernel.fixed("hook-after-eperm")  # §15 item 19
+    if hook_first:
         kvm.pqap_hook = mdev.hook  # type: ignore[attr-defined]
     for m in vfio.mdev_list:
         if m is not mdev and m.kvm is kvm:
             return errno.EPERM
-    if not vfio.quirks:
+    if not hook_first:
         kvm.pqap_hook = mdev.hook  # type: ignore[attr-defined]
     mdev.kvm = kvm
     kvm.mdev = mdev.uuid  # type: ignore[attr-defined]
@@ -372,7 +371,8 @@ def unset_kvm(vfio: VfioAp, mdev: MatrixMdev) -> simpy.Event | None:
         return None
     kvm.pqap_hook = None  # type: ignore[attr-defined]
     kvm.clear_masks()  # type: ignore[attr-defined]
-    done = reset_queues(vfio, mdev)
+    # A close that answers the device request of a removal is the removal's doing.
+    done = reset_queues(vfio, mdev, "mdev_remove" if mdev.remove_pending else "guest_stop")
     if getattr(kvm, "mdev", None) == mdev.uuid:
         kvm.mdev = None  # type: ignore[attr-defined]
     mdev.kvm = None
@@ -414,8 +414,9 @@ def handle_pqap(vfio: VfioAp, mdev: MatrixMdev, kvm: object, apqn: int, gr1: int
     if q is None:
         vfio.klog.dbf(f"handle_pqap: Queue {format_apqn(apqn)} not bound to the vfio_ap driver")
         return not_avail
-    if not vfio.quirks and not ((apqn >> 8) in mdev.shadow.apm and (apqn & 0xFF) in mdev.shadow.aqm):
-        # Quirk 21 off: a queue filtered out of the guest is not the guest's to control.
+    if vfio.kernel.fixed("aqic-hook-shadow") and not ((apqn >> 8) in mdev.shadow.apm
+                                                     and (apqn & 0xFF) in mdev.shadow.aqm):
+        # §15 item 21 fixed: a queue filtered out of the guest is not the guest's to control.
         return not_avail
     if (gr1 >> (63 - 16)) & 1:
         return _irq_enable(vfio, q, mdev.kvm, gr1 & 0x07, gr2)

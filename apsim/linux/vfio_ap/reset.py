@@ -14,7 +14,10 @@ Modelled on ``vfio_ap_mdev_reset_queue``, ``apq_reset_check`` and
    anything else → a warning, stop.
 
 Sysfs writes that reset queues return at once in simulated time; the verification
-runs in the background and updates ``reset_status``. :func:`reset_qlist` returns a
+runs in the background and updates ``reset_status``. The kernel's writer waits for
+it (``vfio_ap_mdev_reset_qlist`` flushes the reset work), so an assignment made
+after the write never sees a stale "reset in progress"; here the verification's
+end tells vfio_ap (``VfioAp.reset_verified``), which filters the queue's mdev again. :func:`reset_qlist` returns a
 SimPy event that fires when every worker is done, with 0 or ``errno.EIO`` (any
 non-zero stored reset status), the result of the kernel's bulk reset.
 """
@@ -41,26 +44,35 @@ _VERIFY_RCS = frozenset({RC.NORMAL, RC.RESET_IN_PROGRESS, RC.BUSY, RC.STATE_CHAN
 _REZAP_RCS = frozenset({RC.RESET_IN_PROGRESS, RC.BUSY, RC.STATE_CHANGE_IN_PROGRESS})
 
 
-def _zapq(vfio: VfioAp, q: VfioQueue) -> None:
+def _zapq(vfio: VfioAp, q: VfioQueue, cause: str) -> None:
+    cpu = vfio.cpu
+    prev = getattr(cpu, "drop_cause", None)
+    cpu.drop_cause = cause  # the ledger files the requests this ZAPQ drops under *cause*
     try:
-        res = vfio.cpu.zapq(q.apqn)
+        res = cpu.zapq(q.apqn)
         status = res.status if res.status is not None else codes.make_status(res.rc)
     except ProgramException:
         status = codes.make_status(RC.Q_NOT_AVAIL)
+    finally:
+        cpu.drop_cause = prev
     q.reset_status = status
     q.reset_rc = codes.status_rc(status)
     vfio.stats["zapq"] += 1
 
 
-def reset_queue(vfio: VfioAp, q: VfioQueue | None) -> None:
-    """``vfio_ap_mdev_reset_queue``: ZAPQ now, verification in the background."""
+def reset_queue(vfio: VfioAp, q: VfioQueue | None, cause: str = "zeroize") -> None:
+    """``vfio_ap_mdev_reset_queue``: ZAPQ now, verification in the background.
+
+    *cause* (one of ``apsim.hw.request.DROP_CAUSES``) is why the queue is reset: the
+    requests the ZAPQ drops are counted under it.
+    """
     if q is None:
         return
-    _zapq(vfio, q)
+    _zapq(vfio, q, cause)
     rc = q.reset_rc
     if rc in _VERIFY_RCS:
         if q.worker is None or not q.worker.is_alive:
-            q.worker = vfio.env.process(_reset_check(vfio, q))
+            q.worker = vfio.env.process(_reset_check(vfio, q, cause))
             vfio.reset_workers.append(q.worker)
     elif rc in (RC.DECONFIGURED, RC.CHECKSTOPPED):
         q.free_aqic_resources()
@@ -80,7 +92,7 @@ def _status_check(vfio: VfioAp, q: VfioQueue, rc: int) -> int:
     return errno.EIO
 
 
-def _reset_check(vfio: VfioAp, q: VfioQueue):  # noqa: ANN202 - SimPy process
+def _reset_check(vfio: VfioAp, q: VfioQueue, cause: str):  # noqa: ANN202 - SimPy process
     """``apq_reset_check``: the verification worker."""
     elapsed = 0
     while True:
@@ -101,15 +113,16 @@ def _reset_check(vfio: VfioAp, q: VfioQueue):  # noqa: ANN202 - SimPy process
                 f"({res.rc}, {int(res.queue_empty)}, {int(res.irq_enabled)})")
             continue
         if q.reset_rc in _REZAP_RCS or ret == errno.EAGAIN:
-            _zapq(vfio, q)
+            _zapq(vfio, q, cause)
             continue
         if q.saved_isc != 0xFF:
             q.free_aqic_resources()
         break
     q.worker = None
+    vfio.reset_verified(q)
 
 
-def reset_qlist(vfio: VfioAp, qlist: Iterable[VfioQueue]) -> simpy.Event:
+def reset_qlist(vfio: VfioAp, qlist: Iterable[VfioQueue], cause: str = "zeroize") -> simpy.Event:
     """``vfio_ap_mdev_reset_qlist``: ZAPQ every queue, then wait for all workers.
 
     Returns an event whose value is 0, or ``errno.EIO`` when any queue's stored
@@ -117,7 +130,7 @@ def reset_qlist(vfio: VfioAp, qlist: Iterable[VfioQueue]) -> simpy.Event:
     """
     queues = list(qlist)
     for q in queues:
-        reset_queue(vfio, q)
+        reset_queue(vfio, q, cause)
     return vfio.env.process(_wait_all(vfio, queues))
 
 
