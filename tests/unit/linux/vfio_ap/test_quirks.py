@@ -1,5 +1,5 @@
 """The kernel quirks behind ``Host(quirks=True)`` (reference §15 items 16-18 and 22;
-items 19 and 21 are in test_linux_aqic_hook.py). With ``quirks=False`` the model
+items 19 and 21 are in test_ops_aqic_hook.py). With ``quirks=False`` the model
 behaves as the code evidently intends."""
 
 from __future__ import annotations
