@@ -30,6 +30,9 @@ cdef class Target(Pickup):
     cdef public tuple pickup_cbs
     cpdef pickup(self, queue)
 
+    @cython.locals(w=object)
+    cpdef long long weight(self, long long rt) except? -1
+
 cdef class _LLGroup:
     cdef public tuple weights
     cdef public list members
@@ -80,7 +83,6 @@ cdef class Workload(Hook):
     cdef public long long _types_n
     cdef public long long _gaps_n
     cdef public long long _rt1
-    cdef public long long _len1
     cdef public object env
     cdef public Calendar _cal
     cdef public tuple _arr_cbs
@@ -114,10 +116,38 @@ cdef class Workload(Hook):
     cdef public dict _ll_rt_pos
     cdef dict __dict__
 
-    @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, rt1=cython.longlong, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration, grp=_LLGroup)
     cpdef _arrive(self, ev)
 
-    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer, grp=_LLGroup)
+    @cython.locals(gi=cython.longlong, now=cython.longlong, at=cython.longlong)
+    cdef _schedule_arrival(self)
+
+    @cython.locals(seq=cython.longlong, rt=cython.int, owner=cython.longlong, req=Request)
+    cdef _new_request(self)
+
+    @cython.locals(ti=cython.longlong, rt1=cython.longlong)
+    cdef int _next_type(self) except? -1
+
+    @cython.locals(active=list, groups=list, rr=cython.longlong, ui=cython.longlong, t=Target,
+                   best=Target)
+    cdef Target _select_target(self, int rt)
+
+    cdef _charge(self, Target tg, int rt)
+    cdef _discharge(self, Target tg, int rt, bint sent)
+    cdef _ll_update(self, Target t)
+
+    @cython.locals(rt=cython.int, tg=Target)
+    cdef _dispatch(self, Request req)
+
+    @cython.locals(now=cython.longlong, ready=cython.longlong, rc=cython.int)
+    cdef _enqueue(self, Target tg, Request req)
+
+    @cython.locals(cfg=APConfiguration)
+    cdef int _nqap(self, Target tg, Request req) except? -1
+
+    cdef _finish(self)
+    cdef _release(self, Target tg, int rt)
+
+    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer)
     cdef _take_replies(self, Target tg)
 
     cpdef _drain_target(self, Target tg, _queue=*)
