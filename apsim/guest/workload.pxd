@@ -118,11 +118,11 @@ cdef class Workload(Hook):
 
     cpdef _arrive(self, ev)
 
-    @cython.locals(gi=cython.longlong, now=cython.longlong, at=cython.longlong)
-    cdef _schedule_arrival(self)
+    @cython.locals(gi=cython.longlong, at=cython.longlong)
+    cdef _schedule_arrival(self, long long now)
 
     @cython.locals(seq=cython.longlong, rt=cython.int, owner=cython.longlong, req=Request)
-    cdef _new_request(self)
+    cdef _new_request(self, long long now)
 
     @cython.locals(ti=cython.longlong, rt1=cython.longlong)
     cdef int _next_type(self) except? -1

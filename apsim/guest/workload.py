@@ -472,11 +472,11 @@ class Workload(Hook):
         self.refresh_targets()
         if self.spec.kind == "open":
             if self.callbacks is None:  # a stopped chain may still be pending: reuse it
-                self._schedule_arrival()
+                self._schedule_arrival(self.env._now)
         else:
             n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
             for _ in range(n):
-                self._new_request()
+                self._new_request(self.env._now)
 
     def stop(self) -> None:
         """Stop creating requests (outstanding ones finish or are dropped by resets)."""
@@ -590,20 +590,21 @@ class Workload(Hook):
         return as_block(self.uniform_block())
 
     # --- request creation ----------------------------------------------------------------
-    def _schedule_arrival(self) -> None:
-        spec = self.spec
-        now = self.env._now  # type: ignore[attr-defined]
-        if spec.trace is not None:
-            if self._gi >= len(spec.trace):
-                return
-            at = max(now, spec.trace[self._gi])
-            self._gi += 1
-        else:
-            if self._gi >= self._gaps_n:
+    def _schedule_arrival(self, now: int) -> None:
+        """Put the arrival clock on the calendar for the next arrival (none after a trace's last)."""
+        if self._poisson:
+            gi = self._gi
+            if gi >= self._gaps_n:
                 self._gaps = self._draw_gaps()
-                self._gi = 0
-            at = now + self._gaps_b[self._gi]
-            self._gi += 1
+                gi = 0
+            at = now + self._gaps_b[gi]
+        else:
+            trace = self.spec.trace
+            gi = self._gi
+            if gi >= len(trace):
+                return
+            at = max(now, trace[gi])
+        self._gi = gi + 1
         self.callbacks = self._arr_cbs
         self._cal.push(at, self)
 
@@ -611,8 +612,9 @@ class Workload(Hook):
         """The arrival clock fired: one new request, then the next arrival."""
         if not self.running:
             return
-        self._new_request()
-        self._schedule_arrival()
+        now = self.env._now  # type: ignore[attr-defined]
+        self._new_request(now)
+        self._schedule_arrival(now)
 
     def _prefetch_rr(self, active: list, rr: int) -> None:
         """Start loading what the next round-robin arrivals will touch (compiled form only).
@@ -636,13 +638,12 @@ class Workload(Hook):
         p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
         apsim_prefetch(p, 192)  # noqa: F821
 
-    def _new_request(self) -> None:
-        """An application submits one request: draw its type, build it, dispatch it."""
+    def _new_request(self, now: int) -> None:
+        """An application submits one request at *now*: draw its type, build it, dispatch it."""
         seq = self.seq = self.seq + 1
         rt = self._next_type()
         owner = self.owner
-        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner,
-                          self.env._now, self)  # type: ignore[attr-defined]
+        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
         self._dispatch(req)
 
     # --- dispatch (zcrypt) ------------------------------------------------------------------
@@ -742,9 +743,9 @@ class Workload(Hook):
 
     def _enqueue(self, tg: Target, req: Request) -> None:
         """NQAP *req* to *tg* now, or when the port's vCPUs are released."""
-        now = self.env._now  # type: ignore[attr-defined]
         tg.outstanding += 1
         if not self._always_ready:
+            now = self.env._now  # type: ignore[attr-defined]
             ready = self._ready(now)
             if ready > now:
                 # vCPUs are blocked by a mask update; the instruction runs when released.
@@ -788,7 +789,7 @@ class Workload(Hook):
 
     def _retry_later(self, ev) -> None:  # noqa: ANN001
         if self.running:
-            self._new_request()
+            self._new_request(self.env._now)
 
     def _finish(self) -> None:
         """A request ended: a closed loop's application sends its next one (after thinking)."""
@@ -796,7 +797,7 @@ class Workload(Hook):
             if self.spec.think_ns:
                 call_at(self.env, self.spec.think_ns, self._retry_later)
             else:
-                self._new_request()
+                self._new_request(self.env._now)
 
     # --- replies ------------------------------------------------------------------------------
     def _poll(self, ev) -> None:  # noqa: ANN001
