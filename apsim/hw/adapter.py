@@ -39,6 +39,8 @@ from apsim.hw.cards import CardSpec
 from apsim.hw.queue import GENERIC, APQueue
 from apsim.hw.request import DROPPED, ITSELF, PLANNED, QUEUED, REPLY, SERVICE, Ledger, Request
 
+_COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
+
 if TYPE_CHECKING:
     import simpy
 
@@ -303,6 +305,24 @@ class Adapter:
         return q
 
     # --- planned engines (hot path) -----------------------------------------------------
+    def _draw(self, rt: int) -> int:
+        """One service time for a type-*rt* request, as ``ServiceSampler.draw`` gives it.
+
+        When the sampler keeps pre-drawn blocks, the value is read from the current
+        block here (same value, same stream position) instead of through a call.
+        """
+        smp = self.sampler
+        if self._sampler_inline:
+            pos = smp._pos
+            if pos < smp._n:
+                row = smp._rows[rt]
+                if row is not None:
+                    smp._pos = pos + 1
+                    if _COMPILED:
+                        return row.data.as_longlongs[pos]  # the int64 array's element, no Python int
+                    return row[pos]
+        return self.draw(rt)
+
     def submit(self, req: Request) -> None:
         """A queue accepted *req* (service time drawn): schedule it on the engines.
 
@@ -475,14 +495,7 @@ class Adapter:
             self._idle.append(eng)
         else:
             self._start_on(eng, nxt, now)
-        # APQueue.reply_ready, inlined.
-        q = req.queue
-        req._state = REPLY
-        req.t_done = now
-        q._append_reply(req)
-        if q._irq and q._irq_target is not None:
-            q.irq_count += 1
-            q._irq_target(q)
+        req.queue.reply_ready(req)
 
     def abort(self, req: Request) -> None:
         """A request on an engine was dropped: free its engine for the next one.

@@ -23,9 +23,8 @@ from apsim.hw import codes
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
 from apsim.hw.request import DONE as _DONE
+from apsim.hw.request import QUEUED as _QUEUED
 from apsim.hw.request import Request
-
-_COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
 
 if TYPE_CHECKING:
     from apsim.hw.machine import Machine
@@ -108,6 +107,7 @@ def gr0_for(fc: int, apqn: int, *, t: bool = False, f: bool = False) -> int:
 # --- hot path ---------------------------------------------------------------------------
 # Enum members read through the class cost ~150 ns each; module globals hold the same objects.
 _RC_Q_NOT_AVAIL = RC.Q_NOT_AVAIL
+_RC_Q_FULL = RC.Q_FULL
 _RC_NO_PENDING_REPLY = RC.Q_FULL  # DQAP's NO_PENDING_REPLY
 
 
@@ -126,48 +126,61 @@ def nqap_fast(config: APConfiguration, apqn: int, req: Request) -> int:
 
 
 def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
-    """NQAP on a queue already known to be in *config* (``nqap_fast`` after its lookup).
+    """NQAP's firmware part on a queue already known to be in *config* (``nqap_fast``
+    after its lookup): answer from the queue's state or enqueue *req*; counts it in
+    the ledger either way.
+
+    Order of the checks: adapter/queue state (0x04, 0x03, 0x02, 0x05), SE
+    association in progress (0x0A), message length (0x15), facility (0x16),
+    control domain outside the issuer's ADM (0x42), SE binding, queue full
+    (0x10). The caller has already checked registers and the configuration. The
+    service time is drawn here, at acceptance, in acceptance order.
 
     A caller may cache *q* for an APQN while ``config.generation`` is unchanged
     (every mask swap and every change of the LPAR's queue map bumps it).
-
-    This is ``APQueue.accept`` written out in one frame for the plain case (the one
-    NQAP every request makes); scheduling on the engines stays in ``Adapter.submit``.
     """
     adapter = q.adapter
     now = q.env._now
-    rt = req.rtype
-    if (q._gate > now or req.length > adapter.max_msg or req.ctrl_domain >= 0 or config.secure
-            or q.count >= q.depth or not adapter.mean_ns[rt] or not adapter.planned):
-        # Anything but the plain case: the reference path answers the exact code.
-        rc = q.accept(req, config)
-        if rc:
-            q.ledger.reject(rc)
-        else:
-            q.ledger.submitted += 1  # Ledger.accept(), inlined
-        return rc
     q.touched += 1
+    if q._gate > now:  # the queue's or the adapter's state may answer (APQueue._regate)
+        if q._cfg_rc:
+            return _refused(q, q.cfg_rc)
+        if q._reset_until > now:
+            return _refused(q, RC.RESET_IN_PROGRESS)
+        if adapter._busy_until > now:
+            return _refused(q, RC.BUSY)
+        if q._assoc_until > now:
+            return _refused(q, RC.STATE_CHANGE_IN_PROGRESS)
+    rt = req.rtype
+    if req.length > adapter.max_msg:
+        return _refused(q, RC.MESSAGE_TOO_BIG)
+    if not adapter.mean_ns[rt]:
+        return _refused(q, RC.REQ_FAC_NOT_INST)
+    if req.ctrl_domain >= 0 and not config.adm.test(req.ctrl_domain):
+        return _refused(q, RC.INVALID_DOMAIN)
+    if config.secure:
+        if q.bound_by is None:
+            return _refused(q, RC.Q_NOT_BOUND)
+        if q.bound_by is not config:
+            return _refused(q, RC.Q_BOUND_TO_ANOTHER)
+    if q.count >= q.depth:
+        return _refused(q, _RC_Q_FULL)
     q._occ_sum -= now
     q.count += 1
     q.nqap_count += 1
     req.apqn = q.apqn
     req.queue = q
-    # ServiceSampler.draw, fast path inlined (same value, same stream position).
-    smp = adapter.sampler
-    pos = smp._pos
-    row = smp._rows[rt] if adapter._sampler_inline and pos < smp._n else None
-    if row is not None:
-        smp._pos = pos + 1
-        if _COMPILED:
-            svc = row.data.as_longlongs[pos]  # the int64 array's element, no Python int
-        else:
-            svc = row[pos]
-    else:
-        svc = adapter.draw(rt)
-    req.service_ns = svc
-    adapter._submit(req)  # the planned engines: one place owns the scheduling
-    q.ledger.submitted += 1  # Ledger.accept(), inlined
+    req._state = _QUEUED
+    req.service_ns = adapter._draw(rt)
+    adapter._submit(req)  # the engines: one place owns the scheduling
+    q.ledger.accept()
     return 0
+
+
+def _refused(q: APQueue, rc: int) -> int:
+    """NQAP answered *rc* without taking the request (counted in the ledger)."""
+    q.ledger.reject(rc)
+    return rc
 
 
 def dqap_fast(config: APConfiguration, apqn: int) -> tuple[int, Request | None]:
@@ -179,12 +192,13 @@ def dqap_fast(config: APConfiguration, apqn: int) -> tuple[int, Request | None]:
 
 
 def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
-    """DQAP on a queue already known to be in the issuer's configuration (see nqap_queue)."""
+    """DQAP's firmware part on a queue already known to be in the issuer's configuration
+    (see nqap_queue): the oldest reply, or the response code of the queue's state or
+    of an empty reply list."""
     now = q.env._now
     if q._gate > now and (q._cfg_rc or q._reset_until > now or q.adapter._busy_until > now):
         q.touched += 1
         return q.state_rc(), None
-    # APQueue.take_reply(), inlined (keep the two in step).
     q.touched += 1
     if q._np:
         q._settle(now)

@@ -37,7 +37,6 @@ cdef class APQueue:
     cdef public object assoc_index
     cdef public object async_rc
     cdef public bint assoc_fail
-    cdef dict __dict__
 
     @cython.locals(ready=list, later=list, req=Request, a=Request, b=Request, n=cython.longlong,
                    i=Py_ssize_t)
