@@ -12,7 +12,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("apsim", "apsim._engine", "apsim.layers", "apsim.units", "apsim.ids", "apsim.masks",
      "apsim.errors"),
     # the event engine: SimPy environment, calendar, recorder rows
-    ("apsim.core", "apsim.calendar", "apsim.rows", "apsim.recorder"),
+    ("apsim.core", "apsim.calendar", "apsim.rows", "apsim.recorder", "apsim.simpy_internals"),
     ("apsim.hw",),        # machine, adapters, queues, AP instructions, SE/SCLP
     ("apsim.kvm",),       # KVM: CRYCB, SIE, vSIE
     ("apsim.linux",),     # a Linux kernel: AP bus, zcrypt, vfio_ap, sysfs

@@ -45,6 +45,7 @@ from apsim.guest.workload import _BLOCK, Target, Workload, as_block
 from apsim.hw.adapter import Adapter, _Rearm
 from apsim.hw.queue import APQueue
 from apsim.hw.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
+from apsim.simpy_internals import heap as simpy_heap
 
 _T_BITS = 47  # times fit in 47 bits (39 simulated hours) inside packed sort keys
 _T_LIMIT = 1 << (_T_BITS - 1)  # a window must start before this (and end before 2**47)
@@ -354,7 +355,7 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
     tindex = {id(q): i for i, q in enumerate(tq)}
     queues = set(tq)
     hooks = {id(wl._arr) for wl in wls}
-    heap = env._queue  # type: ignore[attr-defined]
+    heap = simpy_heap(env)
     cal = calendar(env)
     eid_of: dict[int, int] = {}
     arr_time: dict[int, int] = {}
