@@ -44,7 +44,7 @@ _COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows ar
 if TYPE_CHECKING:
     import simpy
 
-    from apsim.hw.timing import ServiceSampler
+    from apsim.hw.sampler import ServiceSampler
 
 ARBITRATION_POLICIES = ("fifo", "round_robin")
 
