@@ -1,7 +1,7 @@
 import cython
 from cpython.list cimport PyList_GET_ITEM
 from apsim.core cimport Hook, Pickup, VcpuGate, apsim_prefetch
-from apsim.hw.instructions cimport nqap_queue, dqap_queue
+from apsim.hw.firmware cimport nqap_queue, dqap_queue
 from apsim.calendar cimport Calendar
 from apsim.hw.request cimport Request, new_request
 from apsim.hw.queue cimport APQueue

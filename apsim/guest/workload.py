@@ -45,7 +45,7 @@ except ImportError:  # pure Python without Cython installed
 from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, call_at
 from apsim.guest.port import Port
-from apsim.hw.instructions import dqap_queue, nqap_queue
+from apsim.hw.firmware import dqap_queue, nqap_queue
 from apsim.hw.request import Request, new_request
 from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder

@@ -2,7 +2,7 @@
 takes, what resets and configuration changes drop, and the occupancy it keeps.
 
 NQAP's and DQAP's firmware parts (``nqap_queue``, ``dqap_queue`` in
-apsim.hw.instructions) are the only code that enqueues on and dequeues from a queue."""
+apsim.hw.firmware) are the only code that enqueues on and dequeues from a queue."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from apsim.core import new_env
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.codes import RC
-from apsim.hw.instructions import dqap_queue, nqap_queue
+from apsim.hw.firmware import dqap_queue, nqap_queue
 from apsim.hw.machine import Machine
 from apsim.hw.request import Request
 from apsim.hw.timing import get_profile, request_type
