@@ -273,13 +273,7 @@ class Adapter:
         if st == PLANNED:
             q = req.queue
             if q._np == 1:
-                # The common case, APQueue._settle for one request written out: the
-                # one planned request is this one.
-                q._ph = q._pt = None
-                q._np = 0
-                req._state = REPLY
-                q._reply_add(req)
-                q.irq_count += 1
+                q._post_only(req)  # the common case: the one planned request is this one
             else:
                 q._settle(self.env._now)  # type: ignore[attr-defined]
             sink = req.sink

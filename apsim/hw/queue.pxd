@@ -42,6 +42,7 @@ cdef class APQueue:
                    i=Py_ssize_t)
     cpdef _settle(self, long long now)
 
+    cdef void _post_only(self, Request req)
     cdef void _plan_add(self, Request req)
     cdef void _reply_add(self, Request req)
     @cython.locals(req=Request, nxt=Request)

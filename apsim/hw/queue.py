@@ -293,16 +293,8 @@ class APQueue:
         n = self._np
         if n == 1:
             req = self._ph
-            if req.t_done > now:
-                return
-            self._ph = self._pt = None
-            self._np = 0
-            req._state = REPLY
-            self._reply_add(req)
-            # Interruptions to a deferrable target are counted here; a plain target's
-            # are counted by the event at t_done that calls it.
-            if req.sink is not None and req.sink is not GENERIC:
-                self.irq_count += 1
+            if req.t_done <= now:
+                self._post_only(req)
             return
         ready = []
         later = []
@@ -333,6 +325,17 @@ class APQueue:
             self._reply_add(req)
             if req.sink is not None and req.sink is not GENERIC:
                 self.irq_count += 1
+
+    def _post_only(self, req: Request) -> None:
+        """*req*, the one planned request, is done: post its reply (the plan is empty after)."""
+        self._ph = self._pt = None
+        self._np = 0
+        req._state = REPLY
+        self._reply_add(req)
+        # Interruptions to a deferrable target are counted here; a plain target's
+        # are counted by the event at t_done that calls it.
+        if req.sink is not None and req.sink is not GENERIC:
+            self.irq_count += 1
 
     # --- replies ------------------------------------------------------------------------
     def reply_ready(self, req: Request) -> None:
