@@ -121,11 +121,8 @@ cdef class Workload(Hook):
     @cython.locals(gi=cython.longlong, at=cython.longlong)
     cdef _schedule_arrival(self, long long now)
 
-    @cython.locals(seq=cython.longlong, rt=cython.int, owner=cython.longlong, req=Request)
+    @cython.locals(seq=cython.longlong, rt=cython.int, owner=cython.longlong, req=Request, ti=cython.longlong)
     cdef _new_request(self, long long now)
-
-    @cython.locals(ti=cython.longlong, rt1=cython.longlong)
-    cdef int _next_type(self) except? -1
 
     @cython.locals(active=list, groups=list, rr=cython.longlong, ui=cython.longlong, t=Target,
                    best=Target)

@@ -573,16 +573,6 @@ class Workload(Hook):
         """The next block of uniforms for random target selection."""
         return self.rng.random(_BLOCK)
 
-    def _next_type(self) -> int:
-        """The next request's type index; a one-type mix reads no block but moves through it."""
-        ti = self._ti
-        if ti >= self._types_n:
-            self._types = as_block(self.type_block())
-            ti = 0
-        self._ti = ti + 1
-        rt1 = self._rt1
-        return rt1 if rt1 >= 0 else self._types_b[ti]
-
     def _draw_gaps(self) -> Any:
         return as_block(self.gap_block())
 
@@ -641,7 +631,15 @@ class Workload(Hook):
     def _new_request(self, now: int) -> None:
         """An application submits one request at *now*: draw its type, build it, dispatch it."""
         seq = self.seq = self.seq + 1
-        rt = self._next_type()
+        # The next type: a one-type mix reads no block but moves through it.
+        ti = self._ti
+        if ti >= self._types_n:
+            self._types = as_block(self.type_block())
+            ti = 0
+        self._ti = ti + 1
+        rt = self._rt1
+        if rt < 0:
+            rt = self._types_b[ti]
         owner = self.owner
         req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
         self._dispatch(req)
@@ -684,7 +682,8 @@ class Workload(Hook):
         """A request of type *rt* is dispatched to *tg*: its weight joins the load."""
         tg.load += 1 if self._w1 else tg.weight(rt)
         tg.total += 1
-        self._ll_update(tg)
+        if self._groups:
+            self._ll_update(tg)
 
     def _discharge(self, tg: Target, rt: int, sent: bool) -> None:
         """A request of type *rt* leaves *tg* (replied, refused, dropped, or taken back
@@ -692,7 +691,8 @@ class Workload(Hook):
         if sent:
             tg.outstanding -= 1
         tg.load -= 1 if self._w1 else tg.weight(rt)
-        self._ll_update(tg)
+        if self._groups:
+            self._ll_update(tg)
 
     def _ll_update(self, t: Target) -> None:
         """Re-key an active target in its least-loaded heap after its load or total changed."""
