@@ -33,6 +33,7 @@ COMPILED_MODULES = (
     "apsim.hw.config",
     "apsim.hw.queue",
     "apsim.hw.adapter",
+    "apsim.hw.firmware",
     "apsim.hw.instructions",
     "apsim.guest.workload",
     "apsim.bulk.seq",

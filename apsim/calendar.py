@@ -42,6 +42,7 @@ import numpy as np
 import simpy
 
 from apsim.core import Hook
+from apsim.simpy_internals import heap, id_counter
 
 try:
     import cython  # only the compiled form uses it (casts in _warm_next)
@@ -73,8 +74,8 @@ class Calendar(Hook):
         # With fewer firings pending, what they touch stays in the caches anyway; the
         # pure-Python form has no prefetch at all.
         self.warm_min = WARM_MIN if _COMPILED else 1 << 62
-        self._sq: list = env._queue  # type: ignore[attr-defined]
-        self._eid = env._eid  # type: ignore[attr-defined]
+        self._sq: list = heap(env)
+        self._eid = id_counter(env)
         self._n = 0
         self._cap = 64
         # The heap orders (time, key, slot) rows; the hooks stay put in _oo[slot].
@@ -351,7 +352,7 @@ def pending(env: simpy.Environment) -> list[tuple[Any, int, int, Any]]:
     listed instead); the list is in no particular order.
     """
     cal = getattr(env, "_apsim_calendar", None)
-    out = [e for e in env._queue if e[3] is not cal]  # type: ignore[attr-defined]
+    out = [e for e in heap(env) if e[3] is not cal]
     if cal is not None:
         out.extend(cal.entries())
     return out

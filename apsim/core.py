@@ -28,6 +28,8 @@ import simpy
 from simpy.core import NORMAL
 from simpy.events import Event
 
+from apsim.simpy_internals import check, heap, id_counter, ids_issued
+
 URGENT = 0  # SimPy's EventPriority.URGENT value
 
 
@@ -43,7 +45,7 @@ class _Call(Event):
         self.callbacks = [fn]
         self._value = arg
         self._ok = True
-        heappush(env._queue, (env._now + delay, priority, next(env._eid), self))  # type: ignore[attr-defined]
+        heappush(heap(env), (env._now + delay, priority, next(id_counter(env)), self))  # type: ignore[attr-defined]
 
 
 def call_at(env: simpy.Environment, delay: int, fn: Callable[[Event], Any], arg: Any = None,
@@ -144,17 +146,16 @@ _NOOP = (_noop,)
 
 
 def events_scheduled(env: simpy.Environment) -> int:
-    """How many events SimPy has scheduled so far (its event-id counter), for benchmarks.
-
-    Peeks the next id of SimPy's ``itertools.count`` without consuming it.
-    """
-    r = repr(env._eid)  # type: ignore[attr-defined]  # "count(N)"
-    return int(r[r.index("(") + 1:r.index(")")].split(",")[0])
+    """How many events SimPy has scheduled so far (its event-id counter), for benchmarks."""
+    return ids_issued(env)
 
 
 def new_env() -> simpy.Environment:
-    """A SimPy environment whose clock starts at integer 0 ns."""
-    return simpy.Environment(initial_time=0)
+    """A SimPy environment whose clock starts at integer 0 ns (checked to have the
+    internals apsim schedules through: :mod:`apsim.simpy_internals`)."""
+    env = simpy.Environment(initial_time=0)
+    check(env)
+    return env
 
 
 class Streams:

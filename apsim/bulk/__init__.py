@@ -12,8 +12,9 @@ scenario layer (which calls it for windows between admin events); it imports
 nothing from ``apsim.linux``, ``apsim.kvm``, ``apsim.scenario`` or ``apsim.report``.
 """
 
+from apsim.bulk.chunk import BulkStats
 from apsim.bulk.kernels import fifo_starts, fifo_starts_multi, lindley_starts, pickup_starts
-from apsim.bulk.window import BulkStats, applicable, run_window
+from apsim.bulk.window import applicable, run_window
 
 __all__ = ["run_window", "applicable", "BulkStats", "fifo_starts", "fifo_starts_multi",
            "lindley_starts", "pickup_starts"]

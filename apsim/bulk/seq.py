@@ -6,7 +6,7 @@ by solving busy periods side by side. Compiled, the plain recursion is cheaper
 still: one pass, a few machine instructions per request. :func:`compiled` says
 whether this module runs as C; the kernels use it then and keep the numpy forms
 otherwise (run as Python, these loops would be the slow path). Both give the
-same integers, which tests/unit/test_bulk_kernels.py checks.
+same integers, which tests/unit/bulk/test_kernels.py checks.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ class Engine:
         self.engine = "/".join(sorted(kinds))
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         for thing in self._own:
             try:
                 thing.close()

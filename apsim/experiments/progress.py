@@ -34,7 +34,7 @@ class SweepProgress:
             self._bar.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 

@@ -13,7 +13,8 @@ from functools import partial
 from typing import Protocol
 
 from apsim.hw.config import APConfiguration
-from apsim.hw.instructions import Executor, dqap_fast, nqap_fast
+from apsim.hw.firmware import dqap_fast, nqap_fast
+from apsim.hw.instructions import Executor
 from apsim.hw.queue import APQueue, deferrable
 from apsim.hw.request import Request
 

@@ -1,7 +1,7 @@
 import cython
 from cpython.list cimport PyList_GET_ITEM
 from apsim.core cimport Hook, Pickup, VcpuGate, apsim_prefetch
-from apsim.hw.instructions cimport nqap_queue, dqap_queue
+from apsim.hw.firmware cimport nqap_queue, dqap_queue
 from apsim.calendar cimport Calendar
 from apsim.hw.request cimport Request, new_request
 from apsim.hw.queue cimport APQueue
@@ -29,6 +29,9 @@ cdef class Target(Pickup):
     cdef public dict weights
     cdef public tuple pickup_cbs
     cpdef pickup(self, queue)
+
+    @cython.locals(w=object)
+    cpdef long long weight(self, long long rt) except? -1
 
 cdef class _LLGroup:
     cdef public tuple weights
@@ -80,7 +83,6 @@ cdef class Workload(Hook):
     cdef public long long _types_n
     cdef public long long _gaps_n
     cdef public long long _rt1
-    cdef public long long _len1
     cdef public object env
     cdef public Calendar _cal
     cdef public tuple _arr_cbs
@@ -114,10 +116,35 @@ cdef class Workload(Hook):
     cdef public dict _ll_rt_pos
     cdef dict __dict__
 
-    @cython.locals(tg=Target, req=Request, now=cython.longlong, seq=cython.longlong, ti=cython.longlong, rt=cython.int, rt1=cython.longlong, owner=cython.longlong, active=list, groups=list, heap=list, gi=cython.longlong, at=cython.longlong, rc=cython.int, cfg=APConfiguration, grp=_LLGroup)
     cpdef _arrive(self, ev)
 
-    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, rt=cython.int, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, groups=list, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer, grp=_LLGroup)
+    @cython.locals(gi=cython.longlong, at=cython.longlong)
+    cdef _schedule_arrival(self, long long now)
+
+    @cython.locals(seq=cython.longlong, rt=cython.int, owner=cython.longlong, req=Request, ti=cython.longlong)
+    cdef _new_request(self, long long now)
+
+    @cython.locals(active=list, groups=list, rr=cython.longlong, ui=cython.longlong, t=Target,
+                   best=Target)
+    cdef Target _select_target(self, int rt)
+
+    cdef _charge(self, Target tg, int rt)
+    cdef _discharge(self, Target tg, int rt, bint sent)
+    cdef _ll_update(self, Target t)
+
+    @cython.locals(rt=cython.int, tg=Target)
+    cdef _dispatch(self, Request req)
+
+    @cython.locals(now=cython.longlong, ready=cython.longlong, rc=cython.int)
+    cdef _enqueue(self, Target tg, Request req)
+
+    @cython.locals(cfg=APConfiguration)
+    cdef int _nqap(self, Target tg, Request req) except? -1
+
+    cdef _finish(self)
+    cdef _release(self, Target tg, int rt)
+
+    @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer)
     cdef _take_replies(self, Target tg)
 
     cpdef _drain_target(self, Target tg, _queue=*)

@@ -45,7 +45,7 @@ except ImportError:  # pure Python without Cython installed
 from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, call_at
 from apsim.guest.port import Port
-from apsim.hw.instructions import dqap_queue, nqap_queue
+from apsim.hw.firmware import dqap_queue, nqap_queue
 from apsim.hw.request import Request, new_request
 from apsim.hw.timing import request_type
 from apsim.recorder import RequestRecorder
@@ -401,10 +401,9 @@ class Workload(Hook):
         for rt, n in self._lengths.items():
             len_tab[rt] = n
         self._len_tab = as_block(np.asarray(len_tab, dtype=np.int64))
-        # A one-type mix (the common case): its type and length, so an arrival reads
-        # neither the block of types nor the table (-1: several types).
+        # A one-type mix (the common case): its type, so an arrival does not read the
+        # block of types (-1: several types).
         self._rt1 = int(self._mix_idx[0]) if len(names) == 1 else -1
-        self._len1 = self._lengths[self._rt1] if self._rt1 >= 0 else -1
         # The current blocks of random draws (see as_block) and the next position in each.
         self._types = as_block(np.zeros(0, dtype=np.int64))
         self._ti = 0
@@ -430,37 +429,6 @@ class Workload(Hook):
         self._w1 = weight_of is None  # every request weighs 1: no weight lookups
         self._ll_rt_pos: dict[int, int] = {}
         self._poisson = spec.trace is None
-
-    # --- compatibility views of the per-target state ------------------------------------
-    @property
-    def outstanding(self) -> dict[int, int]:
-        """APQN -> requests NQAP'd and not yet dequeued or dropped (a snapshot)."""
-        return {q: t.outstanding for q, t in self._tgt.items()}
-
-    @property
-    def load(self) -> dict[int, int]:
-        """APQN -> zcrypt load (a snapshot)."""
-        return {q: t.load for q, t in self._tgt.items()}
-
-    @property
-    def count_total(self) -> dict[int, int]:
-        """APQN -> requests ever dispatched to it (a snapshot)."""
-        return {q: t.total for q, t in self._tgt.items()}
-
-    @property
-    def depth(self) -> dict[int, int]:
-        """APQN -> its queue depth as TAPQ reported it."""
-        return {q: t.depth for q, t in self._tgt.items()}
-
-    @property
-    def held(self) -> dict[int, deque[Request]]:
-        """APQN -> the driver's software queue for it (the live deques)."""
-        return {q: t.held for q, t in self._tgt.items()}
-
-    @property
-    def pickup_pending(self) -> set[int]:
-        """APQNs with a reply pickup scheduled."""
-        return {q for q, t in self._tgt.items() if t.callbacks is not None}
 
     @property
     def live(self) -> int:
@@ -505,11 +473,11 @@ class Workload(Hook):
         self.refresh_targets()
         if self.spec.kind == "open":
             if self.callbacks is None:  # a stopped chain may still be pending: reuse it
-                self._schedule_arrival()
+                self._schedule_arrival(self.env._now)
         else:
             n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
             for _ in range(n):
-                self._new_request()
+                self._new_request(self.env._now)
 
     def stop(self) -> None:
         """Stop creating requests (outstanding ones finish or are dropped by resets)."""
@@ -606,14 +574,6 @@ class Workload(Hook):
         """The next block of uniforms for random target selection."""
         return self.rng.random(_BLOCK)
 
-    def _next_type(self) -> int:
-        if self._ti >= self._types_n:
-            self._types = as_block(self.type_block())
-            self._ti = 0
-        t = self._types_b[self._ti]
-        self._ti += 1
-        return t
-
     def _draw_gaps(self) -> Any:
         return as_block(self.gap_block())
 
@@ -621,99 +581,31 @@ class Workload(Hook):
         return as_block(self.uniform_block())
 
     # --- request creation ----------------------------------------------------------------
-    def _schedule_arrival(self) -> None:
-        spec = self.spec
-        now = self.env._now  # type: ignore[attr-defined]
-        if spec.trace is not None:
-            if self._gi >= len(spec.trace):
-                return
-            at = max(now, spec.trace[self._gi])
-            self._gi += 1
-        else:
-            if self._gi >= self._gaps_n:
-                self._gaps = self._draw_gaps()
-                self._gi = 0
-            at = now + self._gaps_b[self._gi]
-            self._gi += 1
-        self.callbacks = self._arr_cbs
-        self._cal.push(at, self)
-
-    def _arrive(self, ev) -> None:  # noqa: ANN001
-        """The arrival clock fired: one new request, then the next arrival.
-
-        This is ``_new_request`` + ``_dispatch`` + ``_schedule_arrival`` written out
-        in one frame (the one every request of an open loop runs through); the
-        rarer branches (several weight classes, blocked vCPUs, a refused NQAP) call
-        the general methods. Same random draws, same order, same effects.
-        """
-        if not self.running:
-            return
-        seq = self.seq = self.seq + 1
-        ti = self._ti
-        if ti >= self._types_n:
-            self._types = as_block(self.type_block())
-            ti = 0
-        rt1 = self._rt1
-        rt = rt1 if rt1 >= 0 else self._types_b[ti]
-        self._ti = ti + 1
-        owner = self.owner
-        now = self.env._now  # type: ignore[attr-defined]
-        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len1 if rt1 >= 0 else self._len_tab[rt],
-                          owner, now, self)
-        active = self._active
-        if not active:
-            self.stalled.append(req)
-        else:
-            # _dispatch(), written out.
-            groups = self._groups
-            if self._rr:
-                rr = self.rr = (self.rr + 1) % len(active)
-                tg = active[rr]
-                if len(active) >= self.prefetch_min:
-                    self._prefetch_rr(active, rr)
-            elif len(groups) == 1:
-                # Least loaded with one weight class: the heap's current top.
-                grp = groups[0]
-                tg = grp.top(active)
-            else:
-                tg = self._select_target(rt)
-            q = req.apqn = tg.apqn
-            if self._w1:
-                tg.load += 1
-            else:
-                w = tg.weights.get(rt)
-                tg.load += w if w is not None else tg.weight(rt)
-            tg.total += 1
-            if groups:
-                grp = tg.group
-                grp.push(tg.load, tg.total, tg.idx)
-            if tg.outstanding >= tg.depth:
-                tg.held.append(req)
-            elif not self._always_ready and self._ready(now) > now:
-                self._enqueue(q, req)  # the vCPUs are blocked: NQAP when released
-            else:
-                tg.outstanding += 1
-                cfg = self._link_cfg
-                if cfg is not None and tg.gen == cfg.generation:
-                    rc = nqap_queue(cfg, tg.q, req)
-                else:
-                    rc = self._nqap(tg, req)
-                if rc:
-                    self._failed(q, req, rc)
-                elif self._pollable and not self.polling:
-                    self.polling = True
-                    call_at(self.env, self.port.poll_ns(), self._poll)
+    def _schedule_arrival(self, now: int) -> None:
+        """Put the arrival clock on the calendar for the next arrival (none after a trace's last)."""
         if self._poisson:
             gi = self._gi
             if gi >= self._gaps_n:
                 self._gaps = self._draw_gaps()
                 gi = 0
             at = now + self._gaps_b[gi]
-            self._gi = gi + 1
-            ev.callbacks = self._arr_cbs
-            self._cal.push(at, ev)
         else:
-            self._schedule_arrival()
+            trace = self.spec.trace
+            gi = self._gi
+            if gi >= len(trace):
+                return
+            at = max(now, trace[gi])
+        self._gi = gi + 1
+        self.callbacks = self._arr_cbs
+        self._cal.push(at, self)
+
+    def _arrive(self, ev) -> None:  # noqa: ANN001
+        """The arrival clock fired: one new request, then the next arrival."""
+        if not self.running:
+            return
+        now = self.env._now  # type: ignore[attr-defined]
+        self._new_request(now)
+        self._schedule_arrival(now)
 
     def _prefetch_rr(self, active: list, rr: int) -> None:
         """Start loading what the next round-robin arrivals will touch (compiled form only).
@@ -737,22 +629,35 @@ class Workload(Hook):
         p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
         apsim_prefetch(p, 192)  # noqa: F821
 
-    def _new_request(self) -> None:
-        self.seq += 1
-        rt = self._next_type()
-        req = new_request((self.owner << 32) | (self.seq & _SEQ_MASK), rt, self._lengths[rt], self.owner,
-                          self.env._now, self)  # type: ignore[attr-defined]
+    def _new_request(self, now: int) -> None:
+        """An application submits one request at *now*: draw its type, build it, dispatch it."""
+        seq = self.seq = self.seq + 1
+        # The next type: a one-type mix reads no block but moves through it.
+        ti = self._ti
+        if ti >= self._types_n:
+            self._types = as_block(self.type_block())
+            ti = 0
+        self._ti = ti + 1
+        rt = self._rt1
+        if rt < 0:
+            rt = self._types_b[ti]
+        owner = self.owner
+        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
         self._dispatch(req)
 
     # --- dispatch (zcrypt) ------------------------------------------------------------------
     def _select_target(self, rt: int) -> Target:
         """The target for the next request of type *rt* (the policy's choice)."""
-        sel = self.spec.select
         active = self._active
-        if sel == "round_robin":
+        if self._rr:
             rr = self.rr = (self.rr + 1) % len(active)
+            if len(active) >= self.prefetch_min:
+                self._prefetch_rr(active, rr)
             return active[rr]
-        if sel == "random":
+        groups = self._groups
+        if len(groups) == 1:
+            return groups[0].top(active)  # least loaded, one weight class: the heap's top
+        if self.spec.select == "random":
             ui = self._ui
             if ui >= len(self._uni):
                 self._uni = self._draw_uniforms()
@@ -764,7 +669,7 @@ class Workload(Hook):
         best: Target | None = None
         best_key: tuple[int, int, int] | None = None
         pos = self._ll_rt_pos.get(rt)
-        for g in self._groups:
+        for g in groups:
             t = g.top(active)
             w = g.weights[pos] if pos is not None else t.weight(rt)
             key = (w + t.load, t.total, t.idx)
@@ -773,9 +678,22 @@ class Workload(Hook):
         assert best is not None
         return best
 
-    def _select(self, rt: int) -> int:
-        """The APQN the policy picks for a request of type *rt* (compatibility form)."""
-        return self._select_target(rt).apqn
+    # --- zcrypt's load and outstanding bookkeeping: these three methods only ---------------
+    def _charge(self, tg: Target, rt: int) -> None:
+        """A request of type *rt* is dispatched to *tg*: its weight joins the load."""
+        tg.load += 1 if self._w1 else tg.weight(rt)
+        tg.total += 1
+        if self._groups:
+            self._ll_update(tg)
+
+    def _discharge(self, tg: Target, rt: int, sent: bool) -> None:
+        """A request of type *rt* leaves *tg* (replied, refused, dropped, or taken back
+        unsent): its weight leaves the load, and its slot if it was NQAP'd (*sent*)."""
+        if sent:
+            tg.outstanding -= 1
+        tg.load -= 1 if self._w1 else tg.weight(rt)
+        if self._groups:
+            self._ll_update(tg)
 
     def _ll_update(self, t: Target) -> None:
         """Re-key an active target in its least-loaded heap after its load or total changed."""
@@ -783,36 +701,18 @@ class Workload(Hook):
             t.group.push(t.load, t.total, t.idx)
 
     def _dispatch(self, req: Request) -> None:
+        """zcrypt's dispatch: choose the APQN, charge it, NQAP or hold for a free slot."""
         if not self._active:
             self.stalled.append(req)
             return
         rt = req.rtype
-        if self._rr:
-            active = self._active
-            rr = self.rr = (self.rr + 1) % len(active)
-            tg = active[rr]
-        else:
-            tg = self._select_target(rt)
-        q = tg.apqn
-        req.apqn = q
-        tg.load += 1 if self._w1 else tg.weight(rt)
-        tg.total += 1
-        if self._groups:
-            self._ll_update(tg)
+        tg = self._select_target(rt)
+        req.apqn = tg.apqn
+        self._charge(tg, rt)
         if tg.outstanding >= tg.depth:
             tg.held.append(req)
             return
-        # _enqueue(), inlined for a port whose vCPUs are never blocked.
-        if self._always_ready:
-            tg.outstanding += 1
-            rc = self._nqap(tg, req)
-            if rc:
-                self._failed(q, req, rc)
-            elif self._pollable and not self.polling:
-                self.polling = True
-                call_at(self.env, self.port.poll_ns(), self._poll)
-            return
-        self._enqueue(q, req)
+        self._enqueue(tg, req)
 
     def _nqap(self, tg: Target, req: Request) -> int:
         """NQAP through the port; refresh the target's queue link first if the port offers one."""
@@ -842,19 +742,19 @@ class Workload(Hook):
             return self._gate.until if self._gate.until > now else now
         return self._ready_at(now)  # the port's ready_at (never called on an always-ready port)
 
-    def _enqueue(self, q: int, req: Request) -> None:
-        now = self.env._now  # type: ignore[attr-defined]
-        ready = now if self._always_ready else self._ready(now)
-        tg = self._tgt[q]
-        if ready > now:
-            # vCPUs are blocked by a mask update; the instruction runs when released.
-            tg.outstanding += 1
-            call_at(self.env, ready - now, self._enqueue_later, (q, req))
-            return
+    def _enqueue(self, tg: Target, req: Request) -> None:
+        """NQAP *req* to *tg* now, or when the port's vCPUs are released."""
         tg.outstanding += 1
+        if not self._always_ready:
+            now = self.env._now  # type: ignore[attr-defined]
+            ready = self._ready(now)
+            if ready > now:
+                # vCPUs are blocked by a mask update; the instruction runs when released.
+                call_at(self.env, ready - now, self._enqueue_later, (tg.apqn, req))
+                return
         rc = self._nqap(tg, req)
         if rc:
-            self._failed(q, req, rc)
+            self._failed(tg.apqn, req, rc)
         elif self._pollable and not self.polling:
             self.polling = True
             call_at(self.env, self.port.poll_ns(), self._poll)
@@ -864,10 +764,9 @@ class Workload(Hook):
         tg = self._tgt[q]
         tg.outstanding -= 1
         if tg.idx >= 0:
-            self._enqueue(q, req)
+            self._enqueue(tg, req)
         else:
-            tg.load -= tg.weight(req.rtype)
-            self._ll_update(tg)
+            self._discharge(tg, req.rtype, sent=False)
             self.stalled.append(req)
             self.refresh_targets()
 
@@ -882,9 +781,7 @@ class Workload(Hook):
         poll instead of giving it up.
         """
         tg = self._tgt[q]
-        tg.outstanding -= 1
-        tg.load -= tg.weight(req.rtype)
-        self._ll_update(tg)
+        self._discharge(tg, req.rtype, sent=True)
         self.rejected += 1
         if tg.idx >= 0 and rc not in _TRANSIENT_RCS:
             self._set_targets([t for t in self.targets if t != q])
@@ -896,27 +793,17 @@ class Workload(Hook):
 
     def _retry_later(self, ev) -> None:  # noqa: ANN001
         if self.running:
-            self._new_request()
+            self._new_request(self.env._now)
 
     def _finish(self) -> None:
-        if self.running and self.spec.kind == "closed":
+        """A request ended: a closed loop's application sends its next one (after thinking)."""
+        if self._closed and self.running:
             if self.spec.think_ns:
                 call_at(self.env, self.spec.think_ns, self._retry_later)
             else:
-                self._new_request()
+                self._new_request(self.env._now)
 
     # --- replies ------------------------------------------------------------------------------
-    def _on_irq(self, apqn: int) -> None:
-        """Interruption for *apqn* (the per-target handlers are what ports normally call)."""
-        tg = self._tgt.get(apqn)
-        if tg is not None:
-            tg.on_irq(apqn)
-
-    def _pickup_irq(self, ev) -> None:  # noqa: ANN001
-        tg = self._tgt.get(ev._value)
-        if tg is not None:
-            self._drain_target(tg)
-
     def _poll(self, ev) -> None:  # noqa: ANN001
         busy = False
         for tg in [t for t in self._tgt.values() if t.outstanding > 0]:
@@ -926,12 +813,6 @@ class Workload(Hook):
             call_at(self.env, self.port.poll_ns(), self._poll)
         else:
             self.polling = False
-
-    def _drain(self, apqn: int) -> None:
-        """Dequeue every reply waiting on *apqn* (compatibility form)."""
-        tg = self._tgt.get(apqn)
-        if tg is not None:
-            self._drain_target(tg)
 
     def _drain_target(self, tg: Target, _queue: object = None) -> None:
         """Dequeue every reply waiting on the target's APQN (*_queue*: the deferred-pickup call)."""
@@ -958,8 +839,6 @@ class Workload(Hook):
         rows = self._rows
         owner = self.owner
         dq = self.dqap_ns
-        closed = self._closed
-        groups = self._groups
         k = 0
         while True:
             rc, req = dqap_queue(lq) if lq is not None else self._dqap(tg)
@@ -979,29 +858,10 @@ class Workload(Hook):
                 if not more:
                     break
                 continue
-            rt = req.rtype
-            rows.add(owner, apqn, rt, req.t_submit, req.t_start, req.t_done, now + k * dq)
+            rows.add(owner, apqn, req.rtype, req.t_submit, req.t_start, req.t_done, now + k * dq)
             self.completed += 1
-            # _release(): a slot of the APQN is free again; send the next held request.
-            tg.outstanding -= 1
-            if self._w1:
-                tg.load -= 1
-            else:
-                w = tg.weights.get(rt)
-                tg.load -= w if w is not None else tg.weight(rt)
-            if groups and tg.idx >= 0:
-                # _ll_update(), inlined.
-                grp = tg.group
-                grp.push(tg.load, tg.total, tg.idx)
-            h = tg._held
-            if h is not None and h and tg.outstanding < tg.depth:
-                self._enqueue(apqn, h.popleft())
-            # _finish()
-            if closed and self.running:
-                if self.spec.think_ns:
-                    call_at(env, self.spec.think_ns, self._retry_later)
-                else:
-                    self._new_request()
+            self._release(tg, req.rtype)
+            self._finish()
             if not more:
                 break
 
@@ -1009,15 +869,12 @@ class Workload(Hook):
         """The vCPUs were blocked at the interruption: drain when they are released."""
         self._drain_target(ev._value)
 
-    def _release(self, apqn: int, req: Request) -> None:
-        """A slot of *apqn* is free again: account and send the next held request."""
-        tg = self._tgt[apqn]
-        tg.outstanding -= 1
-        tg.load -= tg.weight(req.rtype)
-        self._ll_update(tg)
+    def _release(self, tg: Target, rt: int) -> None:
+        """A reply of type *rt* was taken from *tg*: its slot is free; send the next held request."""
+        self._discharge(tg, rt, sent=True)
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth:
-            self._enqueue(apqn, h.popleft())
+            self._enqueue(tg, h.popleft())
 
     def on_dropped(self, req: Request, cause: str) -> None:
         """The hardware dropped one of our requests (reset, configure off, unplug, ...).
@@ -1026,17 +883,14 @@ class Workload(Hook):
         freed slot and the closed loop's replacement are handled a moment later.
         """
         self.dropped += 1
-        tg = self._tgt[req.apqn]
-        tg.outstanding -= 1
-        tg.load -= tg.weight(req.rtype)
-        self._ll_update(tg)
+        self._discharge(self._tgt[req.apqn], req.rtype, sent=True)
         call_at(self.env, 0, self._after_drop, req.apqn)
 
     def _after_drop(self, ev) -> None:  # noqa: ANN001
         tg = self._tgt[ev._value]
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth and tg.idx >= 0:
-            self._enqueue(tg.apqn, h.popleft())
+            self._enqueue(tg, h.popleft())
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 

@@ -1,8 +1,11 @@
 import cython
+from cpython cimport array
 from apsim.hw.queue cimport APQueue
 from apsim.hw.request cimport Request, Ledger
 from apsim.core cimport Hook, Pickup
 from apsim.calendar cimport Calendar
+
+cdef bint _COMPILED
 
 cdef class Adapter:
     cdef public object env
@@ -41,6 +44,9 @@ cdef class Adapter:
     cdef _submit(self, Request req)
 
     cpdef submit(self, Request req)
+
+    @cython.locals(pos=cython.longlong, row=array.array)
+    cdef long long _draw(self, int rt) except? -1
 
     @cython.locals(st=cython.int, q=APQueue, plan=list, pk=Pickup)
     cpdef _reply_event(self, Request req)

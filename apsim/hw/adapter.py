@@ -29,128 +29,22 @@ Both give the same start and completion times for FIFO (the planned form is what
 
 from __future__ import annotations
 
-from collections import deque
 from heapq import heapify, heapreplace
 from typing import TYPE_CHECKING, Any
 
 from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, disarm
+from apsim.hw.arbitration import ARBITRATION_POLICIES, _accept_order, _Fifo, _PlannedWaiting, _RoundRobin
 from apsim.hw.cards import CardSpec
 from apsim.hw.queue import GENERIC, APQueue
-from apsim.hw.request import DROPPED, ITSELF, PLANNED, QUEUED, REPLY, SERVICE, Ledger, Request
+from apsim.hw.request import DROPPED, ITSELF, PLANNED, REPLY, SERVICE, Ledger, Request
+
+_COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
 
 if TYPE_CHECKING:
     import simpy
 
-    from apsim.hw.timing import ServiceSampler
-
-ARBITRATION_POLICIES = ("fifo", "round_robin")
-
-
-class _Fifo:
-    """Oldest request on the adapter first (engine-by-engine FIFO, kept for validation).
-
-    Dropped requests are not removed from the deque (that would cost a search);
-    ``pop`` skips anything no longer QUEUED.
-    """
-
-    __slots__ = ("q", "push")
-
-    def __init__(self) -> None:
-        self.q: deque[Request] = deque()
-        self.push = self.q.append  # bound C method: the cheapest possible push
-
-    def pop(self) -> Request | None:
-        q = self.q
-        while q:
-            req = q.popleft()
-            if req._state == QUEUED:
-                return req
-        return None
-
-    def of_queue(self, queue: APQueue) -> list[Request]:
-        """The waiting requests of one APQN, oldest first."""
-        return [r for r in self.q if r.queue is queue and r._state == QUEUED]
-
-    def items(self) -> list[Request]:
-        """Every waiting request, in the order engines will take them."""
-        return [r for r in self.q if r._state == QUEUED]
-
-    def __len__(self) -> int:
-        return sum(1 for r in self.q if r._state == QUEUED)
-
-
-class _RoundRobin:
-    """One request per APQN in turn, each APQN's own requests in order."""
-
-    __slots__ = ("ring", "per_queue")
-
-    def __init__(self) -> None:
-        self.ring: deque[APQueue] = deque()
-        self.per_queue: dict[APQueue, deque[Request]] = {}
-
-    def push(self, req: Request) -> None:
-        q = req.queue
-        d = self.per_queue.get(q)
-        if d is None:
-            d = self.per_queue[q] = deque()
-        if not d:
-            self.ring.append(q)
-        d.append(req)
-
-    def pop(self) -> Request | None:
-        ring = self.ring
-        while ring:
-            q = ring.popleft()
-            d = self.per_queue[q]
-            while d:
-                req = d.popleft()
-                if req._state == QUEUED:
-                    if d:
-                        ring.append(q)
-                    return req
-        return None
-
-    def of_queue(self, queue: APQueue) -> list[Request]:
-        """The waiting requests of one APQN, oldest first."""
-        return [r for r in self.per_queue.get(queue, ()) if r._state == QUEUED]
-
-    def items(self) -> list[Request]:
-        """Every waiting request (ring order, then per-APQN order)."""
-        return [r for d in self.per_queue.values() for r in d if r._state == QUEUED]
-
-    def __len__(self) -> int:
-        return sum(1 for d in self.per_queue.values() for r in d if r._state == QUEUED)
-
-
-class _PlannedWaiting:
-    """The waiting line of a planned adapter: requests accepted whose start lies ahead."""
-
-    __slots__ = ("adapter",)
-
-    def __init__(self, adapter: Adapter) -> None:
-        self.adapter = adapter
-
-    def items(self) -> list[Request]:
-        """Every waiting request, in the order engines will take them."""
-        now = self.adapter.env._now  # type: ignore[attr-defined]
-        out = [r for q in self.adapter.queues.values() for r in q._plan if r.t_start > now]
-        out.sort(key=_accept_order)
-        return out
-
-    def of_queue(self, queue: APQueue) -> list[Request]:
-        """The waiting requests of one APQN, oldest first."""
-        now = self.adapter.env._now  # type: ignore[attr-defined]
-        return [r for r in queue._plan if r.t_start > now]
-
-    def push(self, req: Request) -> None:
-        raise RuntimeError("a planned (fifo) adapter schedules requests in submit(), not in a waiting line")
-
-    def pop(self) -> Request | None:
-        raise RuntimeError("a planned (fifo) adapter has no waiting line to pop from")
-
-    def __len__(self) -> int:
-        return len(self.items())
+    from apsim.hw.sampler import ServiceSampler
 
 
 class _Rearm(Hook):
@@ -161,10 +55,6 @@ class _Rearm(Hook):
     def __init__(self, req: Request) -> None:
         self.callbacks = None
         self.req = req
-
-
-def _accept_order(req: Request) -> int:
-    return req.order
 
 
 class Engine(Hook):
@@ -303,6 +193,24 @@ class Adapter:
         return q
 
     # --- planned engines (hot path) -----------------------------------------------------
+    def _draw(self, rt: int) -> int:
+        """One service time for a type-*rt* request, as ``ServiceSampler.draw`` gives it.
+
+        When the sampler keeps pre-drawn blocks, the value is read from the current
+        block here (same value, same stream position) instead of through a call.
+        """
+        smp = self.sampler
+        if self._sampler_inline:
+            pos = smp._pos
+            if pos < smp._n:
+                row = smp._rows[rt]
+                if row is not None:
+                    smp._pos = pos + 1
+                    if _COMPILED:
+                        return row.data.as_longlongs[pos]  # the int64 array's element, no Python int
+                    return row[pos]
+        return self.draw(rt)
+
     def submit(self, req: Request) -> None:
         """A queue accepted *req* (service time drawn): schedule it on the engines.
 
@@ -365,13 +273,7 @@ class Adapter:
         if st == PLANNED:
             q = req.queue
             if q._np == 1:
-                # The common case, APQueue._settle for one request written out: the
-                # one planned request is this one.
-                q._ph = q._pt = None
-                q._np = 0
-                req._state = REPLY
-                q._reply_add(req)
-                q.irq_count += 1
+                q._post_only(req)  # the common case: the one planned request is this one
             else:
                 q._settle(self.env._now)  # type: ignore[attr-defined]
             sink = req.sink
@@ -481,14 +383,7 @@ class Adapter:
             self._idle.append(eng)
         else:
             self._start_on(eng, nxt, now)
-        # APQueue.reply_ready, inlined.
-        q = req.queue
-        req._state = REPLY
-        req.t_done = now
-        q._append_reply(req)
-        if q._irq and q._irq_target is not None:
-            q.irq_count += 1
-            q._irq_target(q)
+        req.queue.reply_ready(req)
 
     def abort(self, req: Request) -> None:
         """A request on an engine was dropped: free its engine for the next one.

@@ -1,15 +1,5 @@
 import cython
-from cpython cimport array
 from apsim.hw.queue cimport APQueue
 from apsim.hw.request cimport Request
 from apsim.hw.adapter cimport Adapter
 from apsim.hw.config cimport APConfiguration
-
-cdef bint _COMPILED
-
-@cython.locals(adapter=Adapter, now=cython.longlong, rt=cython.int, pos=cython.longlong, row=array.array,
-               svc=cython.longlong)
-cpdef int nqap_queue(APConfiguration config, APQueue q, Request req) except? -1
-
-@cython.locals(now=cython.longlong, req=Request)
-cpdef tuple dqap_queue(APQueue q)

@@ -9,8 +9,9 @@ configuration (else RC 0x01) — and then asks the physical queue. The condition
 code is 0 when the response code is 0 and 3 when a non-zero response code was
 stored, as KVM applies it for the PQAP it emulates.
 
-The request path of workloads uses :func:`nqap_fast` and :func:`dqap_fast`, which
-make the same checks without building register images or result objects.
+The request path of workloads uses :func:`apsim.hw.firmware.nqap_fast` and
+:func:`~apsim.hw.firmware.dqap_fast`, which make the same checks without building
+register images or result objects; this executor calls them too.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from apsim.errors import ProgramException
 from apsim.hw import codes
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
-from apsim.hw.request import DONE as _DONE
+from apsim.hw.firmware import dqap_fast, nqap_fast
 from apsim.hw.request import Request
-
-_COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
 
 if TYPE_CHECKING:
     from apsim.hw.machine import Machine
@@ -103,100 +102,6 @@ def gr0_for(fc: int, apqn: int, *, t: bool = False, f: bool = False) -> int:
     if f:
         v |= codes.GR0_F_BIT
     return v
-
-
-# --- hot path ---------------------------------------------------------------------------
-# Enum members read through the class cost ~150 ns each; module globals hold the same objects.
-_RC_Q_NOT_AVAIL = RC.Q_NOT_AVAIL
-_RC_NO_PENDING_REPLY = RC.Q_FULL  # DQAP's NO_PENDING_REPLY
-
-
-def nqap_fast(config: APConfiguration, apqn: int, req: Request) -> int:
-    """Enqueue *req* on *apqn* for *config*; returns the response code.
-
-    Counts the request in the ledger (accepted or rejected). The caller guarantees
-    the registers are well formed and the ids within Na/Nd.
-    """
-    lpar = config.lpar
-    q = lpar.queues.get(apqn) if config.table[apqn] else None
-    if q is None:
-        lpar.machine.ledger.reject(_RC_Q_NOT_AVAIL)
-        return _RC_Q_NOT_AVAIL
-    return nqap_queue(config, q, req)
-
-
-def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
-    """NQAP on a queue already known to be in *config* (``nqap_fast`` after its lookup).
-
-    A caller may cache *q* for an APQN while ``config.generation`` is unchanged
-    (every mask swap and every change of the LPAR's queue map bumps it).
-
-    This is ``APQueue.accept`` written out in one frame for the plain case (the one
-    NQAP every request makes); scheduling on the engines stays in ``Adapter.submit``.
-    """
-    adapter = q.adapter
-    now = q.env._now
-    rt = req.rtype
-    if (q._gate > now or req.length > adapter.max_msg or req.ctrl_domain >= 0 or config.secure
-            or q.count >= q.depth or not adapter.mean_ns[rt] or not adapter.planned):
-        # Anything but the plain case: the reference path answers the exact code.
-        rc = q.accept(req, config)
-        if rc:
-            q.ledger.reject(rc)
-        else:
-            q.ledger.submitted += 1  # Ledger.accept(), inlined
-        return rc
-    q.touched += 1
-    q._occ_sum -= now
-    q.count += 1
-    q.nqap_count += 1
-    req.apqn = q.apqn
-    req.queue = q
-    # ServiceSampler.draw, fast path inlined (same value, same stream position).
-    smp = adapter.sampler
-    pos = smp._pos
-    row = smp._rows[rt] if adapter._sampler_inline and pos < smp._n else None
-    if row is not None:
-        smp._pos = pos + 1
-        if _COMPILED:
-            svc = row.data.as_longlongs[pos]  # the int64 array's element, no Python int
-        else:
-            svc = row[pos]
-    else:
-        svc = adapter.draw(rt)
-    req.service_ns = svc
-    adapter._submit(req)  # the planned engines: one place owns the scheduling
-    q.ledger.submitted += 1  # Ledger.accept(), inlined
-    return 0
-
-
-def dqap_fast(config: APConfiguration, apqn: int) -> tuple[int, Request | None]:
-    """Dequeue one reply from *apqn*; returns (response code, request or None)."""
-    q = config.lpar.queues.get(apqn) if config.table[apqn] else None
-    if q is None:
-        return _RC_Q_NOT_AVAIL, None
-    return dqap_queue(q)
-
-
-def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
-    """DQAP on a queue already known to be in the issuer's configuration (see nqap_queue)."""
-    now = q.env._now
-    if q._gate > now and (q._cfg_rc or q._reset_until > now or q.adapter._busy_until > now):
-        q.touched += 1
-        return q.state_rc(), None
-    # APQueue.take_reply(), inlined (keep the two in step).
-    q.touched += 1
-    if q._np:
-        q._settle(now)
-    if not q._nr:
-        return _RC_NO_PENDING_REPLY, None
-    req = q._reply_pop()
-    q._occ_sum += now
-    q.count -= 1
-    q.dqap_count += 1
-    req._state = _DONE
-    q.ledger.completed += 1
-    return 0, req
 
 
 # --- register-level executor ---------------------------------------------------------------

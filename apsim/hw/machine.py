@@ -175,7 +175,7 @@ class Machine:
     # --- building ------------------------------------------------------------------------
     def install_adapter(self, apid: int, spec: CardSpec) -> Adapter:
         """Install a Crypto Express adapter at *apid*."""
-        from apsim.hw.timing import ServiceSampler
+        from apsim.hw.sampler import ServiceSampler
 
         if not 0 <= apid <= MAX_ID:
             raise ConfigError(f"adapter id {apid} is out of range 0..{MAX_ID}")

@@ -37,12 +37,12 @@ cdef class APQueue:
     cdef public object assoc_index
     cdef public object async_rc
     cdef public bint assoc_fail
-    cdef dict __dict__
 
     @cython.locals(ready=list, later=list, req=Request, a=Request, b=Request, n=cython.longlong,
                    i=Py_ssize_t)
     cpdef _settle(self, long long now)
 
+    cdef void _post_only(self, Request req)
     cdef void _plan_add(self, Request req)
     cdef void _reply_add(self, Request req)
     @cython.locals(req=Request, nxt=Request)

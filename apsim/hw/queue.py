@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 GENERIC = object()
 """``Request.sink`` marker: interruptions go to a plain target, called at ``t_done``."""
 
-# Enum members read through the class cost ~150 ns each; module globals hold the same objects.
-_RC_Q_FULL = RC.Q_FULL
 _FOREVER = 1 << 62  # a time after every simulation
 
 
@@ -295,16 +293,8 @@ class APQueue:
         n = self._np
         if n == 1:
             req = self._ph
-            if req.t_done > now:
-                return
-            self._ph = self._pt = None
-            self._np = 0
-            req._state = REPLY
-            self._reply_add(req)
-            # Interruptions to a deferrable target are counted here; a plain target's
-            # are counted by the event at t_done that calls it.
-            if req.sink is not None and req.sink is not GENERIC:
-                self.irq_count += 1
+            if req.t_done <= now:
+                self._post_only(req)
             return
         ready = []
         later = []
@@ -336,77 +326,21 @@ class APQueue:
             if req.sink is not None and req.sink is not GENERIC:
                 self.irq_count += 1
 
-    # --- NQAP / DQAP (hot path) ---------------------------------------------------------
-    def accept(self, req: Request, config) -> int:  # noqa: ANN001 - APConfiguration
-        """NQAP's firmware part: answer from the queue's state or enqueue *req*.
+    def _post_only(self, req: Request) -> None:
+        """*req*, the one planned request, is done: post its reply (the plan is empty after)."""
+        self._ph = self._pt = None
+        self._np = 0
+        req._state = REPLY
+        self._reply_add(req)
+        # Interruptions to a deferrable target are counted here; a plain target's
+        # are counted by the event at t_done that calls it.
+        if req.sink is not None and req.sink is not GENERIC:
+            self.irq_count += 1
 
-        Order of the checks: adapter/queue state (0x04, 0x03, 0x02, 0x05), SE
-        association in progress (0x0A), message length (0x15), facility (0x16),
-        control domain outside the issuer's ADM (0x42), SE binding, queue full
-        (0x10). The caller has already checked registers and the configuration.
-        The service time is drawn here, at acceptance, in acceptance order.
-        (:func:`apsim.hw.instructions.nqap_fast` inlines this; keep them in step.)
-        """
-        self.touched += 1
-        if self.cfg_rc:
-            return self.cfg_rc
-        now = self.env._now  # type: ignore[attr-defined]
-        if self.reset_until > now:
-            return RC.RESET_IN_PROGRESS
-        adapter = self.adapter
-        if adapter.busy_until > now:
-            return RC.BUSY
-        if self.assoc_until > now:
-            return RC.STATE_CHANGE_IN_PROGRESS
-        if req.length > adapter.max_msg:
-            return RC.MESSAGE_TOO_BIG
-        rt = req.rtype
-        if not adapter.mean_ns[rt]:
-            return RC.REQ_FAC_NOT_INST
-        if req.ctrl_domain >= 0 and not config.adm.test(req.ctrl_domain):
-            return RC.INVALID_DOMAIN
-        if config.secure:
-            if self.bound_by is None:
-                return RC.Q_NOT_BOUND
-            if self.bound_by is not config:
-                return RC.Q_BOUND_TO_ANOTHER
-        count = self.count
-        if count >= self.depth:
-            return _RC_Q_FULL
-        self._occ_sum -= now
-        self.count = count + 1
-        self.nqap_count += 1
-        req.apqn = self.apqn
-        req.queue = self
-        req._state = QUEUED
-        req.service_ns = adapter.draw(rt)
-        adapter.submit(req)
-        return 0
-
-    def take_reply(self) -> Request | None:
-        """Dequeue the oldest reply (DQAP); None when no reply is pending.
-
-        (:func:`apsim.hw.instructions.dqap_fast` inlines this; keep them in step.)
-        """
-        self.touched += 1
-        now = self.env._now  # type: ignore[attr-defined]
-        if self._np:
-            self._settle(now)
-        if not self._nr:
-            return None
-        req = self._reply_pop()
-        self._occ_sum += now
-        self.count -= 1
-        self.dqap_count += 1
-        req._state = DONE
-        self.ledger.completed += 1
-        return req
-
+    # --- replies ------------------------------------------------------------------------
     def reply_ready(self, req: Request) -> None:
-        """An engine finished *req*: queue its reply and raise an interruption if enabled.
-
-        (Engine-by-engine adapters inline this in ``Adapter._complete``.)
-        """
+        """An engine finished *req* (engine-by-engine adapters): queue its reply and raise
+        an interruption if enabled. Planned adapters post replies in :meth:`_settle`."""
         req._state = REPLY
         req.t_done = self.env._now  # type: ignore[attr-defined]
         self._reply_add(req)

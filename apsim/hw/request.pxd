@@ -36,3 +36,5 @@ cdef class Ledger:
     cdef public object rejected
     cdef public object dropped
     cdef public object drop_listeners
+
+    cpdef accept(self)

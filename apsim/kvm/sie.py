@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from apsim.errors import ProgramException
 from apsim.hw import codes
 from apsim.hw.codes import FC, RC
-from apsim.hw.instructions import APResult, Executor, dqap_fast, nqap_fast
+from apsim.hw.firmware import dqap_fast, nqap_fast
+from apsim.hw.instructions import APResult, Executor
 
 if TYPE_CHECKING:
     from apsim.hw.request import Request

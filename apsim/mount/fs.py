@@ -184,7 +184,7 @@ class SysfsOperations(mfusepy.Operations):
             self._handles[fh] = _Handle(path, name)
         return fh
 
-    def create(self, path: str, mode: int, fi: Any = None) -> int:
+    def create(self, path: str, mode: int, _fi: Any = None) -> int:
         raise _err(errno.EACCES)  # kernfs: no new files in sysfs
 
     def truncate(self, path: str, length: int, fh: int | None = None) -> int:
@@ -279,5 +279,5 @@ class SysfsOperations(mfusepy.Operations):
     def chmod(self, path: str, mode: int) -> int:
         raise _err(errno.EPERM)
 
-    def chown(self, path: str, uid: int, gid: int) -> int:
+    def chown(self, path: str, _uid: int, _gid: int) -> int:
         raise _err(errno.EPERM)

@@ -36,7 +36,7 @@ class Progress:
         self._t0 = time.monotonic()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         self.close()
 
     @property

@@ -14,7 +14,8 @@ from apsim.hw import codes
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import Facilities, parse_qci
-from apsim.hw.instructions import Executor, dqap_fast, gr0_for, nqap_fast
+from apsim.hw.firmware import dqap_fast, nqap_fast
+from apsim.hw.instructions import Executor, gr0_for
 from apsim.hw.machine import Machine
 from apsim.hw.request import Request
 from apsim.ids import apqn

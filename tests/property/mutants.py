@@ -67,7 +67,7 @@ MUTANTS = (
            (("    owned = vfio.bus.apqn_in_matrix_owned_by_def_drv(mdev.matrix.apm, mdev.matrix.aqm)\n",
              "    owned = None\n"),),
            "assignments may take APQNs that apmask/aqmask reserve for the host"),
-    Mutant("skip-apmask-ebusy", "apsim/linux/apbus.py",
+    Mutant("skip-apmask-ebusy", "apsim/linux/apbus_attrs.py",
            (("                if drv.in_use(apm, aqm):\n",
              "                if False and drv.in_use(apm, aqm):\n"),),
            "apmask/aqmask may take back APQNs an mdev holds"),

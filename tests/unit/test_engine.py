@@ -83,3 +83,32 @@ def test_build_state_is_missing_when_one_module_was_not_compiled(tmp_path):
     (root / "guest" / f"workload{suffix}").unlink()
     assert _engine.build_state(root) == "missing"
     assert _engine.build_state(_fake_package(tmp_path / "none", built=False)) == "missing"
+
+
+def _pxd_classes(pxd: Path) -> dict[str, str]:
+    """``cdef class`` name -> its declaration block in a .pxd file."""
+    import re
+    out: dict[str, str] = {}
+    for m in re.finditer(r"^cdef class (\w+)[^\n]*:\n((?:[ \t]+[^\n]*\n|\n)*)", pxd.read_text(), re.M):
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def test_every_compiled_class_takes_new_attributes_in_both_forms_or_in_neither():
+    """A class with ``__slots__`` in its source must not get ``cdef dict __dict__`` in its
+    .pxd (and one without must): otherwise setting an undeclared attribute works in one
+    form and raises AttributeError in the other."""
+    import ast
+    mismatched = []
+    for name in _engine.COMPILED_MODULES:
+        src = ROOT.joinpath(*name.split(".")).with_suffix(".py")
+        pxd = _pxd_classes(src.with_suffix(".pxd"))
+        for node in ast.parse(src.read_text()).body:
+            if not isinstance(node, ast.ClassDef) or node.name not in pxd:
+                continue
+            slots = any(isinstance(s, ast.Assign) and any(getattr(t, "id", "") == "__slots__" for t in s.targets)
+                        for s in node.body)
+            has_dict = "cdef dict __dict__" in pxd[node.name]
+            if slots == has_dict:
+                mismatched.append(f"{name}.{node.name}: __slots__={slots}, cdef dict __dict__={has_dict}")
+    assert not mismatched, mismatched

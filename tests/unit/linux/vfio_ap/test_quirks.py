@@ -1,5 +1,5 @@
 """Mainline's oddities of reference §15 items 16-18 and 22 (items 19 and 21 are in
-test_linux_aqic_hook.py) are the default; the profile's named fixes
+test_ops_aqic_hook.py) are the default; the profile's named fixes
 (``apsim.kernel.FIXES``) switch them off, item 18 follows the kernel version."""
 
 from __future__ import annotations

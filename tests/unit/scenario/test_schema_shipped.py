@@ -9,7 +9,7 @@ import pytest
 from apsim.cli import main
 from apsim.scenario import load_scenario
 
-SHIPPED = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+SHIPPED = sorted((Path(__file__).resolve().parents[3] / "scenarios").glob("*.yaml"))
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no scenarios shipped yet")

@@ -13,8 +13,8 @@ from apsim.hw.timing import REQUEST_TYPES, request_type
 from apsim.recorder import RequestRecorder
 from apsim.report.zcryptstats import COUNTERS, counter_index, render
 
-GOLDEN = Path(__file__).parent / "interop" / "golden" / "zcryptstats"
-ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parents[1] / "interop" / "golden" / "zcryptstats"
+ROOT = Path(__file__).resolve().parents[3]
 MS = 1_000_000
 
 

@@ -12,7 +12,7 @@ from apsim.cli import main
 from apsim.errors import ScenarioError
 from apsim.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "scenarios" / "k8s-cex-plugin.yaml"
 
 

@@ -13,7 +13,7 @@ from apsim.scenario import load_scenario
 from apsim.scenario.build import build
 from apsim.scenario.run import run_scenario
 
-GOLDEN = Path(__file__).parent / "interop" / "golden"
+GOLDEN = Path(__file__).parents[1] / "interop" / "golden"
 U1 = "62177883-f1bb-47f0-914d-32a22e3a8804"
 U2 = "783e6dbb-ea0e-411f-94e2-717eaad438bf"
 MATRIX = "/sys/devices/vfio_ap/matrix"

@@ -11,7 +11,7 @@ from apsim.scenario import load_scenario
 from apsim.scenario.build import build
 from apsim.scenario.run import schedule_timeline
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BENCH = ROOT / "scenarios" / "bench-capacity.yaml"
 
 

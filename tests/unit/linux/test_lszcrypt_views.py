@@ -13,8 +13,8 @@ from apsim.scenario import load_scenario
 from apsim.scenario.build import build
 from apsim.scenario.run import schedule_timeline
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = Path(__file__).parent / "interop" / "golden" / "lszcrypt"
+ROOT = Path(__file__).resolve().parents[3]
+GOLDEN = Path(__file__).parents[1] / "interop" / "golden" / "lszcrypt"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """A short driver that exercises one adapter and prints a table.
 
-Run with ``python -m apsim.hw.demo``: a CEX8C with four domains under a closed-loop
+Run with ``python -m apsim.guest.demo``: a CEX8C with four domains under a closed-loop
 load; the table shows requests, throughput and latency percentiles per APQN.
 """
 

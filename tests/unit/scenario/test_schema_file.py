@@ -11,7 +11,7 @@ from apsim.cli import main
 from apsim.scenario import ACTION_NAMES
 from apsim.scenario.schema import schema_json
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "schema" / "apsim.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "scenarios" / "schema" / "apsim.schema.json"
 
 
 def test_committed_schema_is_up_to_date():

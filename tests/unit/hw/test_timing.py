@@ -13,7 +13,6 @@ from apsim.hw.timing import (
     REQUEST_TYPES,
     SPEED_RATINGS,
     Op,
-    ServiceSampler,
     TimingProfile,
     get_profile,
     rating,
@@ -21,6 +20,7 @@ from apsim.hw.timing import (
     service_mean_ns,
     supports,
 )
+from apsim.hw.sampler import ServiceSampler
 from apsim.units import MS, US
 
 N_DRAWS = 200_000

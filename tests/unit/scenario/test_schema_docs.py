@@ -10,7 +10,7 @@ import pytest
 
 from apsim.scenario import ACTION_NAMES, Scenario, parse_scenario
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "scenarios.md"
 BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
 
 

@@ -11,8 +11,8 @@ from apsim.cli import main
 from apsim.recorder import RequestRecorder
 from apsim.report.prometheus import render
 
-GOLDEN = Path(__file__).parent / "interop" / "golden" / "prometheus" / "metrics.prom"
-ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parents[1] / "interop" / "golden" / "prometheus" / "metrics.prom"
+ROOT = Path(__file__).resolve().parents[3]
 US = 1_000
 
 

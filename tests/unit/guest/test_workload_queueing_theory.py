@@ -6,7 +6,7 @@ open-loop Poisson arrivals, service times exponential (or deterministic) with a
 100 µs mean. Waiting time W = t_start − t_submit (NQAP to engine start).
 
 Seeds are fixed. Long open-loop runs use the bulk mode (exactly the event
-engine's sample path, see test_bulk_equivalence.py); Little's law and the
+engine's sample path, see tests/unit/bulk/test_window.py); Little's law and the
 closed loop use the event engine. Tolerances are about three standard
 deviations of each estimator at its N, measured over ten seeds (the table in
 docs/performance.md): e.g. the M/M/1 mean waiting time at N = 10^6 has a

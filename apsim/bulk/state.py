@@ -1,0 +1,221 @@
+"""Bulk mode's state: taking the in-flight requests and pending arrivals off the event
+list into arrays (:func:`_extract`), and putting the survivors back as ordinary
+planned requests with their events (:func:`_materialize`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from heapq import heapify
+from typing import Any
+
+import numpy as np
+import simpy
+
+from apsim.bulk.streams import _Stream
+from apsim.calendar import calendar, pending
+from apsim.core import _NOOP
+from apsim.guest.workload import Target, Workload
+from apsim.hw.adapter import Adapter, _Rearm
+from apsim.hw.queue import APQueue
+from apsim.hw.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
+from apsim.simpy_internals import heap as simpy_heap
+
+
+_T_BITS = 47  # times fit in 47 bits (39 simulated hours) inside packed sort keys
+_T_LIMIT = 1 << (_T_BITS - 1)  # a window must start before this (and end before 2**47)
+
+# --------------------------------------------------------------------------------------
+# Extraction and materialization
+# --------------------------------------------------------------------------------------
+def _ours(ev: Any, queues: set[APQueue], hooks: set[int]) -> bool:
+    """Whether a heap entry's event is managed by the bulk mode (or does nothing at all)."""
+    if id(ev) in hooks:
+        return True
+    cb = getattr(ev, "callbacks", None)
+    if cb is _NOOP or (cb is not None and len(cb) == 0 and getattr(ev, "_ok", False)):
+        # A disarmed entry, or an event with nothing to call — such as the `until`
+        # event SimPy re-schedules (with no callbacks left) when env.run returns.
+        return True
+    if isinstance(ev, Request):
+        return ev.queue in queues or ev._state in (DONE, DROPPED)
+    if isinstance(ev, _Rearm):
+        return ev.req.queue in queues or ev.req._state in (DONE, DROPPED)
+    return False
+
+
+@dataclass
+class _State:
+    env: simpy.Environment
+    wls: list[Workload]
+    streams: list[_Stream]
+    targets: list[Target]  # global target list
+    tq: list[APQueue]
+    tad: np.ndarray  # adapter index per target
+    adapters: list[Adapter]
+    wl_first_t: np.ndarray  # first global target index per workload
+    wl_nt: np.ndarray  # number of targets per workload
+    latency: np.ndarray  # pickup latency per workload
+    dq: np.ndarray  # dqap ns per workload
+    # in-flight (carry): columns
+    carry: dict[str, np.ndarray]
+    carry_obj: list[Request | None]
+    free_at: list[np.ndarray]
+    base_key: int  # keys of new requests start here (above every extracted eid)
+    arr_key: list[int]  # per workload: the scheduling key of its pending arrival
+    ad_order: list[int]  # per adapter: acceptance counter
+    ledger: Any
+    recorder: Any
+    one_latency: bool
+    wtab: np.ndarray | None  # zcrypt weight per (target, request type), None if all 1
+    owners: np.ndarray  # owner index per workload
+    apqns: np.ndarray  # APQN per target
+    depth: np.ndarray  # driver slots per target
+
+
+_CARRY_COLS = ("tgt", "wl", "rtype", "t_sub", "t_start", "t_done", "svc", "order", "key", "seq",
+               "settled")
+
+
+def _empty_carry() -> dict[str, np.ndarray]:
+    return {k: np.empty(0, dtype=np.int64) for k in _CARRY_COLS}
+
+
+def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
+    """Take the managed requests and arrivals off SimPy's heap into arrays."""
+    targets: list[Target] = []
+    tq: list[APQueue] = []
+    first = []
+    nts = []
+    for wl in wls:
+        first.append(len(targets))
+        nts.append(len(wl._active))
+        for tg in wl._active:
+            targets.append(tg)
+            tq.append(wl.port.link(tg.apqn))
+    adapters: list[Adapter] = []
+    ad_idx: dict[int, int] = {}
+    tad = np.empty(len(tq), dtype=np.int64)
+    for i, q in enumerate(tq):
+        a = q.adapter
+        if id(a) not in ad_idx:
+            ad_idx[id(a)] = len(adapters)
+            adapters.append(a)
+        tad[i] = ad_idx[id(a)]
+    tindex = {id(q): i for i, q in enumerate(tq)}
+    queues = set(tq)
+    hooks = {id(wl._arr) for wl in wls}
+    heap = simpy_heap(env)
+    cal = calendar(env)
+    eid_of: dict[int, int] = {}
+    arr_time: dict[int, int] = {}
+    for entry in pending(env):
+        ev = entry[3]
+        if _ours(ev, queues, hooks):
+            if isinstance(ev, Request):
+                eid_of[id(ev)] = entry[2]
+            elif isinstance(ev, _Rearm):
+                eid_of[id(ev.req)] = entry[2]
+                ev.callbacks = _NOOP
+            elif id(ev) in hooks:
+                arr_time[id(ev)] = entry[0]
+                eid_of[id(ev)] = entry[2]
+    heap[:] = [e for e in heap if e[3] is cal or not _ours(e[3], queues, hooks)]
+    heapify(heap)
+    cal.remove(lambda ev: _ours(ev, queues, hooks))
+    # In-flight requests of the managed queues, in acceptance order per adapter.
+    rows = []
+    objs: list[Request] = []
+    wl_of = {id(wl): i for i, wl in enumerate(wls)}
+    for q in tq:
+        for req in list(q._plan) + list(q._replies):
+            wi = wl_of[id(req.tag)]
+            rows.append((tindex[id(q)], wi, req.rtype, req.t_submit, req.t_start, req.t_done,
+                         req.service_ns, req.order, eid_of.get(id(req), 0),
+                         req.psmid & 0xFFFFFFFF, 1 if req._state == REPLY else 0))
+            objs.append(req)
+            req.callbacks = None
+        q._take_all()
+    carry = _empty_carry()
+    if rows:
+        arr = np.array(rows, dtype=np.int64)
+        carry = {k: arr[:, i].copy() for i, k in enumerate(_CARRY_COLS)}
+    base = max(eid_of.values(), default=0) + 1
+    streams = []
+    arr_key = []
+    for wl in wls:
+        streams.append(_Stream(wl, arr_time[id(wl._arr)]))
+        arr_key.append(eid_of[id(wl._arr)])
+        wl._arr.callbacks = None
+    return _State(env, wls, streams, targets, tq, tad, adapters,
+                  np.array(first, dtype=np.int64), np.array(nts, dtype=np.int64),
+                  np.array([wl.irq_latency for wl in wls], dtype=np.int64),
+                  np.array([wl.dqap_ns for wl in wls], dtype=np.int64),
+                  carry, objs, [np.sort(np.asarray(a._free_at, dtype=np.int64)) for a in adapters],
+                  base, arr_key, [a._order for a in adapters], tq[0].ledger, wls[0].recorder,
+                  len({wl.irq_latency for wl in wls}) == 1, _weights(wls, targets),
+                  np.array([wl.owner for wl in wls], dtype=np.int64),
+                  np.array([t.apqn for t in targets], dtype=np.int64),
+                  np.array([t.depth for t in targets], dtype=np.int64))
+
+
+def _weights(wls: list[Workload], targets: list[Target]) -> np.ndarray | None:
+    """zcrypt weight of each (target, request type) for the workloads' mixes; None if all 1."""
+    if all(wl._w1 for wl in wls):
+        return None
+    from apsim.hw.timing import REQUEST_TYPES
+
+    tab = np.zeros((len(targets), len(REQUEST_TYPES)), dtype=np.float64)
+    for i, tg in enumerate(targets):
+        for rt in tg.wl._mix_idx.tolist():
+            tab[i, rt] = tg.weight(int(rt))
+    return tab
+
+
+def _materialize(st: _State, now: int) -> None:
+    """Put the requests still in flight back as planned requests, with their events."""
+    cal = calendar(st.env)
+    c = st.carry
+    n = len(c["tgt"])
+    items: list[tuple[int, int, Any, int]] = []  # (key, phase, obj, time)
+    # adapters: free times and counters were kept current chunk by chunk
+    for a, fa in zip(st.adapters, st.free_at, strict=True):
+        a._free_at = fa.tolist()
+        a._free_at.sort()
+    order = np.lexsort((c["order"], c["tgt"])) if n else np.empty(0, dtype=np.int64)
+    for i in order.tolist():
+        t = int(c["tgt"][i])
+        wi = int(c["wl"][i])
+        wl = st.wls[wi]
+        tg = st.targets[t]
+        q = st.tq[t]
+        req = st.carry_obj[i]
+        if req is None:
+            rt = int(c["rtype"][i])
+            req = Request((wl.owner << 32) | (int(c["seq"][i]) & 0xFFFFFFFF), rt, wl._lengths[rt],
+                          wl.owner, int(c["t_sub"][i]), -1, wl)
+            req.apqn = tg.apqn
+            req.queue = q
+            req.service_ns = int(c["svc"][i])
+            req.t_start = int(c["t_start"][i])
+            req.t_done = int(c["t_done"][i])
+            req.order = int(c["order"][i])
+        req.sink = tg
+        if c["settled"][i]:
+            req._state = REPLY
+            q._append_reply(req)
+        else:
+            req._state = PLANNED
+            q._append_plan(req)
+        req.hook = ITSELF
+        req.callbacks = q.adapter._reply_cbs
+        items.append((int(c["key"][i]), 0, req, int(c["t_done"][i]) + int(st.latency[wi])))
+    for wi, wl in enumerate(st.wls):
+        s = st.streams[wi]
+        items.append((st.arr_key[wi], 1, wl._arr, s.t_next))
+        wl._arr.callbacks = wl._arr_cbs
+    # Push in scheduling order so equal-time events keep the event engine's order.
+    items.sort(key=lambda x: (x[0], x[1]))
+    for _k, _ph, obj, t in items:
+        cal.push(t, obj)
+    for q in st.tq:
+        q._set_replies(sorted(q._replies, key=lambda r: (r.t_done, r.order)))
