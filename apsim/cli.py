@@ -48,6 +48,13 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _until(text: str) -> int:
+    ns = _duration(text)
+    if ns <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the run must last longer than 0ns")
+    return ns
+
+
 def _seed(text: str) -> int:
     try:
         n = int(text, 0)
@@ -79,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = argparse.ArgumentParser(add_help=False)
     g = sim.add_argument_group("simulation")
     g.add_argument("--seed", type=_seed, help="random seed (default: the scenario's seed)")
-    g.add_argument("--until", type=_duration, metavar="TIME",
+    g.add_argument("--until", type=_until, metavar="TIME",
                    help="simulate until TIME (e.g. 20ms) instead of the scenario's duration")
     g.add_argument("--mode", choices=("full", "bulk"), help="simulation mode (default: the scenario's)")
 
@@ -193,6 +200,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from apsim.scenario.loader import load_scenario
 
     sc = load_scenario(args.file)
+    _check_outputs(args)
     if getattr(args, "replications", None) is not None:  # run has it, demo does not
         sc = sc.model_copy(update={"replications": args.replications})
     run_scenario = _engine("run_scenario")
@@ -204,6 +212,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with make_progress(quiet=args.quiet) as progress:
         result = run_scenario(sc, seed=seed, until_ns=args.until, mode=mode, progress=progress)
     return _report(result, args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path of ``run``/``demo``, checked before the simulation starts."""
+    from apsim.report.paths import check_output_dir, check_output_file
+
+    if args.json and args.json != "-":
+        check_output_file("--json", args.json)
+    if args.trace:
+        check_output_file("--trace", args.trace)
+    for option, folder in (("--csv", args.csv), ("--plots", args.plots)):
+        if folder:
+            check_output_dir(option, folder)
 
 
 def _run_replications(sc: Any, seed: int, mode: str, args: argparse.Namespace) -> int:
