@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=_cmd_lszcrypt)
 
     _add_sweep(sub)
+    from apsim.isolation.command import add_parser as add_check_isolation
+
+    add_check_isolation(sub)
 
     d = sub.add_parser("demo", parents=[sim, out], help="run the three-guest demo scenario",
                        description=f"Run {demo_path().name} (the vfio-ap documentation's "

@@ -201,7 +201,8 @@ _HANDLERS = {
 }
 
 
-def _run_action(sim: Simulation, a) -> None:  # noqa: ANN001
+def run_action(sim: Simulation, a) -> None:  # noqa: ANN001
+    """Run timeline action *a* now and record its outcome (also used by apsim check-isolation)."""
     entry = TimelineEntry(at_ns=sim.env.now, do=a.do, args=a.operands(), line=a.line)
     try:
         _HANDLERS[a.do](sim, a, entry)
@@ -216,7 +217,7 @@ def _run_action(sim: Simulation, a) -> None:  # noqa: ANN001
 def schedule_timeline(sim: Simulation) -> None:
     """Schedule every action at its time; same-time actions keep file order."""
     for a in sim.scenario.ordered_timeline():
-        call_at(sim.env, a.at, lambda ev, a=a: _run_action(sim, a))
+        call_at(sim.env, a.at, lambda ev, a=a: run_action(sim, a))
 
 
 # --- the run ----------------------------------------------------------------------------------------
