@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a scenario and print its report.", epilog=_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("file", metavar="FILE", help="scenario YAML file")
+    r.add_argument("--strict", action="store_true",
+                   help="exit 1 when a guest's load stalled (see the warning lines)")
     r.add_argument("--replications", type=_positive, metavar="N",
                    help="run N replications (seeds seed, seed+1, ...) instead of the scenario's count")
     r.set_defaults(func=_cmd_run)
@@ -269,6 +271,7 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from apsim.report.console import render_report
+    from apsim.report.health import stall_warnings
     from apsim.report.json_report import build_report, dumps_report, write_json
 
     report = build_report(result)
@@ -304,7 +307,16 @@ def _report(result: Any, args: argparse.Namespace) -> int:
                           f"expected {e['expected']!r}, got {e['actual']!r}", markup=False)
     if written and not args.quiet:
         err.print(f"wrote {', '.join(written)}", markup=False)
-    return EXIT_OK if result.expectations_passed else EXIT_EXPECTATIONS
+    bulk = getattr(result, "bulk", None)
+    if bulk is not None and bulk.get("fallbacks"):
+        reasons = ", ".join(f"{k} ({v}x)" for k, v in bulk["fallbacks"].items())
+        err.print(f"apsim: --mode bulk fell back to the event engine: {reasons}", markup=False)
+    stalls = stall_warnings(report)
+    for line in stalls:
+        err.print(f"apsim: warning: {line}", markup=False, soft_wrap=True)
+    if not result.expectations_passed:
+        return EXIT_EXPECTATIONS
+    return EXIT_EXPECTATIONS if stalls and getattr(args, "strict", False) else EXIT_OK
 
 
 # --- sweeps ---------------------------------------------------------------------------------

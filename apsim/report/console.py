@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from apsim.report.health import stall_warnings
+
 __all__ = ["render_report", "KERNEL_LOG_TAIL"]
 
 KERNEL_LOG_TAIL = 40
@@ -49,6 +51,21 @@ def _compact(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _print(con: Console, t: Table) -> None:
+    """Print *t* with every cell whole: numbers are never cut to ``1,7…`` on a narrow terminal.
+
+    Each column is at least as wide as its widest cell or header, and the table may
+    run past the terminal's width instead of being cropped.
+    """
+    for col in t.columns:
+        cells = [c for c in (col.header, *col._cells) if isinstance(c, str)]
+        longest = max((len(c) for c in cells), default=0)
+        col.min_width = max(col.min_width or 0, min(longest, 80))
+        col.no_wrap = True
+        col.overflow = "fold"
+    con.print(t, crop=False)
+
+
 def render_report(report: dict[str, Any], console: Console | None = None, *, top_n: int = 10) -> None:
     """Print *report* (from :func:`apsim.report.json_report.build_report`) to *console*."""
     con = console or Console()
@@ -58,6 +75,8 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
         f"  seed {report.get('seed')}  mode {report.get('mode')}  "
         f"simulated {_f(report.get('sim_time_us', 0) / 1000, 3)} ms"
         + (f" (warm-up {_f(report['warmup_us'] / 1000, 3)} ms)" if report.get("warmup_us") else "")))
+    if report.get("warmup_excluded"):
+        con.print(f"statistics exclude {report['warmup_excluded']}", markup=False, soft_wrap=True)
 
     t = Table(title="Requests", title_justify="left")
     for col in ("submitted", "completed", "rejected", "dropped", "in flight"):
@@ -68,7 +87,7 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
               f"{sum(rej.values()):,}" + (f" {_compact(rej, 40)}" if rej else ""),
               f"{sum(drp.values()):,}" + (f" {_compact(drp, 40)}" if drp else ""),
               _f(req.get("in_flight")))
-    con.print(t)
+    _print(con, t)
 
     guests = report.get("guests", {})
     if guests:
@@ -77,9 +96,17 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
         t.add_column("completed", justify="right")
         t.add_column("req/s", justify="right")
         _lat_cols(t)
+        health = report.get("health") or {}
+        t.add_column("ready ms", justify="right")
+        t.add_column("backlog", justify="right")
         for name, row in guests.items():
-            t.add_row(name, _f(row.get("completed")), _f(row.get("throughput_rps")), *_lat_vals(row))
-        con.print(t)
+            h = health.get(name, {})
+            ready = h.get("ready_us")
+            t.add_row(name, _f(row.get("completed")), _f(row.get("throughput_rps")), *_lat_vals(row),
+                      "-" if ready is None else _f(ready / 1000), _f(h.get("backlog")))
+        _print(con, t)
+        for line in stall_warnings(report):
+            con.print(Text("STALLED: " + line, style="bold red"))
 
     adapters = report.get("adapters", {})
     if adapters:
@@ -92,7 +119,7 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
             t.add_row(key, _f(row.get("type")), _pct(row.get("utilization")), _f(row.get("completed")),
                       _f(row.get("throughput_rps")), _f(row.get("p50_us")), _f(row.get("p99_us")),
                       _f(row.get("mean_us")))
-        con.print(t)
+        _print(con, t)
 
     apqns = report.get("apqns", {})
     if apqns:
@@ -109,7 +136,7 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
             t.add_row(key, ",".join(row.get("guests") or []) or "-", _f(row.get("completed")),
                       _f(row.get("throughput_rps")), _f(row.get("occupancy"), 2), _f(row.get("p50_us")),
                       _f(row.get("p99_us")), _f(row.get("mean_us")))
-        con.print(t)
+        _print(con, t)
 
     _render_timeline(con, report)
     _render_failures(con, report)
@@ -148,7 +175,7 @@ def _render_timeline(con: Console, report: dict[str, Any]) -> None:
             outcome += f" ({_compact(e['detail'], 50)})"
         t.add_row(str(e.get("at", e.get("at_us"))), str(e.get("do")), _compact(e.get("args", {}), 50),
                   outcome, check, style=style)
-    con.print(t)
+    _print(con, t)
 
 
 def _render_failures(con: Console, report: dict[str, Any]) -> None:
@@ -161,4 +188,4 @@ def _render_failures(con: Console, report: dict[str, Any]) -> None:
     for e in failed:
         t.add_row(str(e.get("at")), str(e.get("line") or "-"), str(e.get("do")),
                   _compact(e.get("expected"), 50), _compact(e.get("actual"), 50), style="bold red")
-    con.print(t)
+    _print(con, t)
