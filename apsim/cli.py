@@ -138,6 +138,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from apsim.scenario.loader import load_scenario
 
     sc = load_scenario(args.file)
+    from apsim.scenario.sysfs_paths import unknown_sysfs_paths
+
+    unknown = unknown_sysfs_paths(sc)
+    if unknown:
+        i, rule = unknown[0]
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ScenarioError(rule + more, file=args.file, line=sc.timeline[i].line, key=f"timeline[{i}].path")
     refs = list(sc.walk_guests())
     nested = sum(1 for r in refs if r.depth > 1)
     mdevs = len(sc.mdevs) + sum(len(r.spec.mdevs) for r in refs)
