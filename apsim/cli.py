@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--csv", metavar="DIR", help="write one CSV file per report table into DIR")
     g.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR (needs matplotlib)")
     g.add_argument("--trace", metavar="FILE", help="write a Chrome/Perfetto trace of the requests")
+    g.add_argument("--wide", action="store_true",
+                   help="console report with every APQN and uncut operands (default: top 10, cut at 50)")
     g.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar and no console report (failed expectations still go "
                         "to stderr)")
@@ -305,7 +307,7 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     if to_stdout:
         sys.stdout.write(dumps_report(report))
     elif not args.quiet:
-        render_report(report, Console(highlight=False))
+        render_report(report, Console(highlight=False), wide=getattr(args, "wide", False))
     if args.quiet or to_stdout:
         for e in report["expectations"]:
             if not e["passed"]:

@@ -45,10 +45,10 @@ def _lat_vals(row: dict[str, Any]) -> list[str]:
     return [_f(row.get(k)) for k in ("p50_us", "p90_us", "p99_us", "p999_us", "mean_us", "max_us")]
 
 
-def _compact(value: Any, width: int = 60) -> str:
+def _compact(value: Any, width: int | None = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     text = text.replace("\n", "\\n")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
 def _print(con: Console, t: Table) -> None:
@@ -63,11 +63,24 @@ def _print(con: Console, t: Table) -> None:
         col.min_width = max(col.min_width or 0, min(longest, 80))
         col.no_wrap = True
         col.overflow = "fold"
-    con.print(t, crop=False)
+    needed = sum(c.min_width or 0 for c in t.columns) + 3 * len(t.columns) + 1  # cells + borders/padding
+    width = con.width
+    if needed > width:  # Console.print(width=) cannot go beyond the console's own width
+        con.width = needed
+    try:
+        con.print(t, crop=False)
+    finally:
+        con.width = width
 
 
-def render_report(report: dict[str, Any], console: Console | None = None, *, top_n: int = 10) -> None:
-    """Print *report* (from :func:`apsim.report.json_report.build_report`) to *console*."""
+def render_report(report: dict[str, Any], console: Console | None = None, *, top_n: int = 10,
+                  wide: bool = False) -> None:
+    """Print *report* (from :func:`apsim.report.json_report.build_report`) to *console*.
+
+    *wide*: every APQN instead of the top *top_n*, and operands and details uncut.
+    """
+    if wide:
+        top_n = 1 << 30
     con = console or Console()
     req = report.get("requests", {})
     con.print(Text.assemble(
@@ -138,7 +151,7 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
                       _f(row.get("p99_us")), _f(row.get("mean_us")))
         _print(con, t)
 
-    _render_timeline(con, report)
+    _render_timeline(con, report, wide)
     _render_failures(con, report)
 
     log = report.get("kernel_log") or []
@@ -149,14 +162,20 @@ def render_report(report: dict[str, Any], console: Console | None = None, *, top
         for line in tail:
             con.print(Text(line, style="dim"))
 
-    exps = report.get("expectations") or []
+    # Count what the file asked to check; the setup's own writes and starts are not
+    # expectations of the file (a failed one still shows, on its own line).
+    exps = [e for e in report.get("expectations") or [] if not (e.get("args") or {}).get("setup")]
     failed = sum(1 for e in exps if not e.get("passed"))
     if exps:
         style = "bold red" if failed else "bold green"
         con.print(Text(f"expectations: {len(exps) - failed} passed, {failed} failed", style=style))
+    setup_failed = sum(1 for e in report.get("expectations") or []
+                       if (e.get("args") or {}).get("setup") and not e.get("passed"))
+    if setup_failed:
+        con.print(Text(f"setup: {setup_failed} action{'s' if setup_failed != 1 else ''} failed", style="bold red"))
 
 
-def _render_timeline(con: Console, report: dict[str, Any]) -> None:
+def _render_timeline(con: Console, report: dict[str, Any], wide: bool = False) -> None:
     entries = report.get("timeline") or []
     if not entries:
         return
@@ -166,16 +185,35 @@ def _render_timeline(con: Console, report: dict[str, Any]) -> None:
     t.add_column("operands")
     t.add_column("outcome")
     t.add_column("check")
-    for e in entries:
+    width = None if wide else 50
+    setup = [e for e in entries if (e.get("args") or {}).get("setup")]
+    ready = [e for e in entries if e.get("do") == "guest.ready"]
+    if setup:
+        bad = [e for e in setup if e.get("passed") is False or e.get("outcome") not in ("ok", None)]
+        t.add_row(_span(setup),
+                  "setup", f"{len(setup)} setup actions", "all ok" if not bad else f"{len(bad)} not ok", "",
+                  style="bold red" if bad else "")
+    if ready:
+        t.add_row(_span(ready),
+                  "guest.ready", f"{len(ready)} guest{'s' if len(ready) != 1 else ''} ready", "ok", "")
+    folded = {id(e) for e in setup} | {id(e) for e in ready}
+    shown = [e for e in entries if id(e) not in folded]
+    shown += [e for e in setup if e.get("passed") is False or e.get("outcome") not in ("ok", None)]
+    for e in shown:
         passed = e.get("passed")
         check = "" if passed is None else ("ok" if passed else "FAILED")
         style = "bold red" if passed is False else ("red" if e.get("outcome") not in ("ok", None) else "")
         outcome = str(e.get("outcome"))
         if e.get("detail"):
-            outcome += f" ({_compact(e['detail'], 50)})"
-        t.add_row(str(e.get("at", e.get("at_us"))), str(e.get("do")), _compact(e.get("args", {}), 50),
+            outcome += f" ({_compact(e['detail'], width)})"
+        t.add_row(str(e.get("at", e.get("at_us"))), str(e.get("do")), _compact(e.get("args", {}), width),
                   outcome, check, style=style)
     _print(con, t)
+
+
+def _span(entries: list[dict[str, Any]]) -> str:
+    first, last = str(entries[0].get("at")), str(entries[-1].get("at"))
+    return first if first == last else f"{first}..{last}"
 
 
 def _render_failures(con: Console, report: dict[str, Any]) -> None:
