@@ -251,8 +251,8 @@ def _run_replications(sc: Any, seed: int, mode: str, args: argparse.Namespace) -
     run = _engine("run_scenario")
     seeds = _engine("replication_seeds")(seed, sc.replications)
     results = []
-    for s in seeds:
-        with make_progress(quiet=args.quiet) as progress:
+    for k, s in enumerate(seeds, 1):
+        with make_progress(quiet=args.quiet, description=f"replication {k} of {len(seeds)}") as progress:
             results.append(run(sc, seed=s, until_ns=args.until, mode=mode, progress=progress))
     summary = _engine("summarize_replications")(results)
     first = results[0]
