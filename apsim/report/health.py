@@ -23,22 +23,37 @@ STALL_MIN_NS = 10 * MS
 """A guest is stalled after at least this long without a completion while it has work."""
 
 
-def stall_threshold(duration_ns: int) -> int:
-    """How long without a completion (while holding work) counts as stalled: 10 ms, or 5% of the run."""
-    return max(STALL_MIN_NS, duration_ns // 20)
+def stall_threshold(duration_ns: int, p99_ns: float = 0.0) -> int:
+    """How long without a completion (while holding work) counts as stalled.
+
+    10 ms, 5% of the run, or ten times the guest's own p99 latency (the run's when
+    the guest completed nothing), whichever is longest: a saturated adapter makes
+    every guest wait long, which is queueing, not a stall.
+    """
+    return int(max(STALL_MIN_NS, duration_ns // 20, 10 * p99_ns))
 
 
 def guest_health(result: Any) -> dict[str, dict[str, Any]]:
     """Per guest: ready time, backlog and the workload's books, and the stall if there is one."""
-    cols = result.recorder.arrays()
+    cols = result.recorder.arrays(include_warmup=True)  # a stall may begin during the warm-up
     owners = list(result.recorder.owners)
     last: dict[str, int] = {}
     if len(cols["owner"]):
         order = np.argsort(cols["t_deq"], kind="stable")
         for o, t in zip(cols["owner"][order], cols["t_deq"][order]):
             last[owners[int(o)]] = int(t)
+    # The latency scale comes from the steady state (after the warm-up) when there is one.
+    steady = result.recorder.arrays()
+    if not steady["owner"].size:
+        steady = cols
+    lat = steady["t_deq"] - steady["t_submit"]
+    p99: dict[str, float] = {}
+    for idx, name in enumerate(owners):
+        mine = lat[steady["owner"] == idx]
+        if mine.size:
+            p99[name] = float(np.percentile(mine, 99))
+    overall = float(np.percentile(lat, 99)) if lat.size else 0.0
     end = int(result.sim_time_ns)
-    limit = stall_threshold(end)
     out: dict[str, dict[str, Any]] = {}
     for name, g in result.guests.items():
         books = g.get("books")
@@ -49,6 +64,7 @@ def guest_health(result: Any) -> dict[str, dict[str, Any]]:
             h["books"] = books
             since = last.get(name, ready if ready is not None else g.get("started_ns", 0))
             has_work = books["in_flight"] + books["backlog"] > 0
+            limit = stall_threshold(end, p99.get(name, overall))
             if g.get("running") and has_work and since is not None and end - since > limit:
                 h["stalled"] = {"since_us": since / US, "for_us": (end - since) / US,
                                 "waiting": books["in_flight"] + books["backlog"],

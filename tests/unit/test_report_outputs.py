@@ -43,7 +43,8 @@ def test_plots_are_pngs(tmp_path):
     """Three PNG files: latency CDF, throughput over time, adapter utilization."""
     run = make_run(n=300)
     files = write_plots(run, build_report(run), tmp_path / "plots")
-    assert sorted(p.name for p in files) == ["adapter_utilization.png", "latency_cdf.png", "throughput.png"]
+    assert sorted(p.name for p in files) == ["adapter_utilization.png", "adapter_utilization_over_time.png",
+                                             "latency_cdf.png", "throughput.png"]
     for p in files:
         assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 1000
 
