@@ -37,6 +37,16 @@ def _budget(text: str) -> int:
     return n
 
 
+def _need(module: str, what: str, needed: bool) -> None:
+    """Fail before any work when an optional library *what* needs is missing."""
+    import importlib.util
+
+    from apsim.errors import ApsimError
+
+    if needed and importlib.util.find_spec(module) is None:
+        raise ApsimError(f"{what} needs {module}: pip install 'apsim[isolation]'")
+
+
 def _cmd(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -50,6 +60,8 @@ def _cmd(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.file)
     out = Path(args.out) if args.out else None
+    _need("hypothesis", "--budget above 0", args.budget > 0)
+    _need("matplotlib", "--out (reach.png)", out is not None)
     if out is not None:
         check_output_dir("--out", out)
     if args.seed is not None:
