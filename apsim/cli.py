@@ -319,7 +319,9 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     bulk = getattr(result, "bulk", None)
     if bulk is not None and bulk.get("fallbacks"):
         reasons = ", ".join(f"{k} ({v}x)" for k, v in bulk["fallbacks"].items())
-        err.print(f"apsim: --mode bulk fell back to the event engine: {reasons}", markup=False)
+        how = (f"{bulk.get('bulk_requests', 0):,} requests ran in bulk; the event engine ran the rest"
+               if bulk.get("bulk_requests") else "the whole run fell back to the event engine")
+        err.print(f"apsim: --mode bulk: {how}, because of: {reasons}", markup=False, soft_wrap=True)
     stalls = stall_warnings(report)
     for line in stalls:
         err.print(f"apsim: warning: {line}", markup=False, soft_wrap=True)

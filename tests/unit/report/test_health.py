@@ -72,3 +72,11 @@ def test_each_guests_ready_time_is_in_the_report_and_the_timeline(tmp_path: Path
     assert set(ready) == {"guest1", "guest2"}
     for name, h in r["health"].items():
         assert h["ready_us"] == ready[name] > 0
+
+
+def test_bulk_mode_fallbacks_are_named_on_the_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(TWO)  # closed loops: the bulk mode has no open-loop stretch to run
+    assert main(["run", str(p), "-q", "--mode", "bulk"]) == 0
+    err = capsys.readouterr().err
+    assert "apsim: --mode bulk: the whole run fell back to the event engine, because of:" in err
