@@ -128,6 +128,13 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
             else:
                 self._act(do=op, adapter=adapter)
 
+        @rule(what=st.sampled_from(["adapters", "usage_domains", "control_domains"]), add=st.booleans(),
+              adapter=st.sampled_from(adapters), domain=st.sampled_from(domains))
+        def lpar_change(self, what: str, add: bool, adapter: int, domain: int) -> None:
+            # The SE refuses while adapters are online: a refusal is an outcome, as in a run.
+            self._act(do="se.change_lpar_crypto",
+                      **{f"{'add' if add else 'remove'}_{what}": [adapter if what == "adapters" else domain]})
+
         @rule(guest=st.sampled_from(guests), op=st.sampled_from(["guest.start", "guest.stop", "guest.reset"]))
         def lifecycle(self, guest: str | None, op: str) -> None:
             if guest is not None:
