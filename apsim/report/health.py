@@ -68,7 +68,8 @@ def guest_health(result: Any) -> dict[str, dict[str, Any]]:
             if g.get("running") and has_work and since is not None and end - since > limit:
                 h["stalled"] = {"since_us": since / US, "for_us": (end - since) / US,
                                 "waiting": books["in_flight"] + books["backlog"],
-                                "last_events": g.get("last_events", [])}
+                                "last_events": g.get("last_events", []),
+                                "retired_apqns": g.get("retired", [])}
         out[name] = h
     return out
 
@@ -83,7 +84,9 @@ def stall_warnings(report: dict[str, Any]) -> list[str]:
         ev = ", ".join(f"{e['cause']} on {e['apqn']} at {e['at']}" for e in s["last_events"]) or "none seen"
         lines.append(f"guest {name}'s load stopped at {_ms(s['since_us'])}: no completion for "
                      f"{_ms(s['for_us'])} while {s['waiting']:,} requests wait "
-                     f"(backlog {h.get('backlog', 0):,}); last request endings: {ev}")
+                     f"(backlog {h.get('backlog', 0):,}); last request endings: {ev}"
+                     + (f"; its driver stopped using {', '.join(s['retired_apqns'])} (until a rescan)"
+                        if s.get("retired_apqns") else ""))
     return lines
 
 

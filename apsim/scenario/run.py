@@ -310,6 +310,8 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "ready_ns": sim.ready_ns.get(name),
             "books": _books(wl) if wl is not None else None,
             "last_events": sim.last_events.get(name, []),
+            # APQNs the guest's driver used and has stopped using (retired until a rescan)
+            "retired": sorted(format_apqn(q) for q in set(wl.held) - set(wl.targets)) if wl else [],
         }
     result = RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,
                        occupancy, klog, passed, guests, sim)

@@ -42,6 +42,7 @@ def test_a_guest_whose_load_stops_is_flagged_with_time_and_last_request_endings(
     assert "stalled" not in r["health"]["guest1"]
     err = capsys.readouterr().err
     assert "apsim: warning: guest guest2's load stopped at" in err and "reset on 05." in err
+    assert s["retired_apqns"] == ["05.0047", "05.00ff"] and "stopped using 05.0047, 05.00ff" in err
 
 
 def test_strict_turns_a_stall_into_exit_1(tmp_path: Path) -> None:
