@@ -67,17 +67,17 @@ def write_heatmap(cp: Checkpoint, out: Path) -> Path:
     grid[cp.reached & cp.allowed] = 2
     grid[cp.reached & ~cp.allowed] = 3
     rows, cols = grid.shape
-    fig, ax = plt.subplots(figsize=(min(40, 2 + cols * 0.12), min(40, 1.5 + rows * 0.18)))
+    fig, ax = plt.subplots(figsize=(min(40, max(6.0, 2 + cols * 0.12)), min(40, max(2.5, 1.5 + rows * 0.18))))
     ax.imshow(grid if grid.size else np.zeros((1, 1), dtype=int),
               cmap=ListedColormap(["white", "lightgrey", "seagreen", "crimson"]), vmin=0, vmax=3,
               aspect="auto", interpolation="nearest")
     ax.set_yticks(range(rows), cp.guests, fontsize=6)
     step = max(1, cols // 40)
     ax.set_xticks(range(0, cols, step), [format_apqn(q) for q in cp.apqns[::step]], rotation=90, fontsize=6)
-    ax.set_title(f"reach at {cp.label}: green reached, grey allowed unused, red VIOLATION")
-    fig.tight_layout()
+    ax.set_title(f"What each guest reaches {cp.label}\ngreen: reached, grey: allowed but not reached, "
+                 f"red: VIOLATION", fontsize=9)
     p = out / "reach.png"
-    fig.savefig(p, dpi=100)
+    fig.savefig(p, dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return p
 
