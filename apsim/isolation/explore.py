@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from apsim.isolation.probe import _allowed, _issue, _parents, candidate_apqns
+from apsim.isolation.probe import allowed_table, candidate_apqns, issue_instruction, parents_of
 from apsim.scenario.actions import ACTION_MODELS
 from apsim.units import US
 
@@ -76,7 +76,9 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
     guests = [r.spec.name for r in sc.walk_guests()] or [None]
     user_times = {a.at for a in sc.timeline}
     out = ExploreResult()
-    ids = st.one_of(st.sampled_from(adapters + domains), st.integers(0, 300),
+    # Mostly the scenario's own ids (they make the conflicts), sometimes any id or junk.
+    own = st.sampled_from(adapters + domains)
+    ids = st.one_of(own, own, own, st.integers(0, 300),
                     st.sampled_from(["x", "", "0x", "-1", "18446744073709551616"]))
 
     class Explorer(RuleBasedStateMachine):
@@ -107,6 +109,15 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
               uuid=st.sampled_from(uuids), value=ids)
         def assignment(self, attr: str, uuid: str, value: Any) -> None:
             self._act(do="sysfs.write", path=f"{_MATRIX}/{uuid}/{attr}", value=f"{value}\n")
+
+        @rule(i=st.integers(0, len(uuids) - 1), j=st.integers(0, len(uuids) - 1),
+              kind=st.sampled_from(["adapter", "domain"]), k=st.integers(0, 255))
+        def take_from_other(self, i: int, j: int, kind: str, k: int) -> None:
+            # The writes most likely to break isolation: an id another mdev holds.
+            ids_j = getattr(sc.mdevs[j], f"assign_{kind}") if sc.mdevs else []
+            if i != j and ids_j:
+                self._act(do="sysfs.write", path=f"{_MATRIX}/{uuids[i]}/assign_{kind}",
+                          value=f"{ids_j[k % len(ids_j)]}\n")
 
         @rule(mask=st.sampled_from(["apmask", "aqmask"]), sign=st.sampled_from("+-"), value=ids)
         def mask(self, mask: str, sign: str, value: Any) -> None:
@@ -150,7 +161,7 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
         def no_apqn_in_two_guests(self) -> None:
             # A nested guest shares its APQNs with the guests above it only.
             sim = self.sim
-            parents = _parents(sc)
+            parents = parents_of(sc)
             run = {n: sim.guests[n] for n in parents if sim.guests[n].running and sim.guests[n].kvm is not None}
             names = sorted(run)
             for i, a in enumerate(names):
@@ -167,13 +178,13 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
         @invariant()
         def nothing_reaches_outside(self) -> None:
             sim = self.sim
-            parents = _parents(sc)
+            parents = parents_of(sc)
             memo: dict[str, np.ndarray] = {}
             for name, parent in parents.items():
                 g = sim.guests[name]
                 if not g.running or g.cpu is None:
                     continue
-                ok = _allowed(sim, name, parent, memo)
+                ok = allowed_table(sim, name, parent, memo)
                 owner = sim.recorder.owner_index(name)
                 for apqn in apqns:
                     if ok[apqn]:
@@ -181,7 +192,7 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
                     ad = sim.machine.adapters.get(apqn >> 8)
                     phys = ad.queues.get(apqn & 0xFF) if ad is not None else None
                     before = phys.touched if phys is not None else 0
-                    outcome = _issue(g.cpu, "TAPQ", apqn, 0, owner)
+                    outcome = issue_instruction(g.cpu, "TAPQ", apqn, 0, owner)
                     after = phys.touched if phys is not None else 0
                     if after != before or outcome not in ("rc01", "ProgramException", "ValidityIntercept"):
                         out.violation = Violation(sim.env.now, name, apqn,

@@ -26,7 +26,8 @@ from apsim.errors import ApsimError, ProgramException
 from apsim.masks import apqn_table
 from apsim.units import format_duration
 
-__all__ = ["OPS", "Checkpoint", "Finding", "IsolationResult", "check_isolation", "candidate_apqns"]
+__all__ = ["OPS", "Checkpoint", "Finding", "IsolationResult", "check_isolation", "candidate_apqns",
+           "allowed_table", "issue_instruction", "parents_of"]
 
 OPS = ("TAPQ", "TAPQ_T", "AQIC_ON", "AQIC_OFF", "NQAP", "DQAP", "RAPQ", "ZAPQ")
 _PSMID_TAG = 0x150 << 52  # probe PSMIDs never collide with a workload's
@@ -114,11 +115,14 @@ def check_isolation(sc: Any, *, seed: int | None = None) -> IsolationResult:
     return IsolationResult(sc, checkpoints, count)
 
 
-def _parents(sc: Any) -> dict[str, str | None]:
+def parents_of(sc: Any) -> dict[str, str | None]:
+    """Each guest's name → the guest it runs in (None for a guest of the LPAR's host)."""
     return {r.spec.name: (r.parent.name if r.parent is not None else None) for r in sc.walk_guests()}
 
 
-def _allowed(sim: Any, name: str, parent: str | None, memo: dict[str, np.ndarray]) -> np.ndarray:
+def allowed_table(sim: Any, name: str, parent: str | None, memo: dict[str, np.ndarray]) -> np.ndarray:
+    """The 65,536-entry table of APQNs guest *name* may reach now: its mdev's assignment ∩
+    the Linux below's QCI ∩ queues bound to vfio_ap (∩ the parent's table when nested)."""
     if name in memo:
         return memo[name]
     g = sim.guests[name]
@@ -137,13 +141,13 @@ def _allowed(sim: Any, name: str, parent: str | None, memo: dict[str, np.ndarray
                     vf[k] = True
             out = apqn_table(m.matrix.apm & info.apm, m.matrix.aqm & info.aqm) & vf
     if parent is not None:
-        out = out & _allowed(sim, parent, _parents(sim.scenario).get(parent), memo)
+        out = out & allowed_table(sim, parent, parents_of(sim.scenario).get(parent), memo)
     memo[name] = out
     return out
 
 
 def _probe(sim: Any, at: int, label: str, apqns: list[int]) -> tuple[Checkpoint, int]:
-    parents = _parents(sim.scenario)
+    parents = parents_of(sim.scenario)
     names = [n for n in parents if sim.guests[n].running and sim.guests[n].cpu is not None]
     memo: dict[str, np.ndarray] = {}
     idx = np.array(apqns, dtype=np.int64)
@@ -153,7 +157,7 @@ def _probe(sim: Any, at: int, label: str, apqns: list[int]) -> tuple[Checkpoint,
     psmid = 0
     count = 0
     for gi, name in enumerate(names):
-        ok = _allowed(sim, name, parents[name], memo)
+        ok = allowed_table(sim, name, parents[name], memo)
         allowed[gi] = ok[idx] if len(apqns) else allowed[gi]
         cpu = sim.guests[name].cpu
         owner = sim.recorder.owner_index(name)
@@ -163,7 +167,7 @@ def _probe(sim: Any, at: int, label: str, apqns: list[int]) -> tuple[Checkpoint,
             for op in OPS:
                 before = phys.touched if phys is not None else 0
                 psmid += 1
-                outcome = _issue(cpu, op, apqn, _PSMID_TAG | psmid, owner)
+                outcome = issue_instruction(cpu, op, apqn, _PSMID_TAG | psmid, owner)
                 count += 1
                 after = phys.touched if phys is not None else 0
                 hit = after != before or outcome not in ("rc01", "ProgramException", "ValidityIntercept")
@@ -174,7 +178,8 @@ def _probe(sim: Any, at: int, label: str, apqns: list[int]) -> tuple[Checkpoint,
     return Checkpoint(at, label, apqns, names, reached, allowed, findings), count
 
 
-def _issue(cpu: Any, op: str, apqn: int, psmid: int, owner: int) -> str:
+def issue_instruction(cpu: Any, op: str, apqn: int, psmid: int, owner: int) -> str:
+    """Issue one of :data:`OPS` from *cpu*; the outcome as ``rcNN`` or the exception's name."""
     try:
         if op == "TAPQ":
             r = cpu.tapq(apqn)
