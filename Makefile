@@ -19,7 +19,7 @@ setup: $(STAMP) $(EXT_STAMP)
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	APSIM_PURE_BUILD=1 $(BIN)/python -m pip install --quiet -e '.[test,plot,build,sweep,mount]'
+	APSIM_PURE_BUILD=1 $(BIN)/python -m pip install --quiet -e '.[test,plot,build,sweep,mount,isolation]'
 	@touch $(STAMP)
 
 # Re-compile the request path in place when its source changed (without a C

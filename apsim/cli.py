@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = argparse.ArgumentParser(add_help=False)
     g = sim.add_argument_group("simulation")
     g.add_argument("--seed", type=_seed, help="random seed (default: the scenario's seed)")
-    g.add_argument("--until", type=_duration, metavar="TIME",
+    g.add_argument("--until", type=_positive_duration, metavar="TIME",
                    help="simulate until TIME (e.g. 20ms) instead of the scenario's duration")
     g.add_argument("--mode", choices=("full", "bulk"), help="simulation mode (default: the scenario's)")
 
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a scenario and print its report.", epilog=_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("file", metavar="FILE", help="scenario YAML file")
+    r.add_argument("--strict", action="store_true",
+                   help="exit 1 when a guest's load stalled (see the warning lines)")
     r.add_argument("--replications", type=_positive, metavar="N",
                    help="run N replications (seeds seed, seed+1, ...) instead of the scenario's count")
     r.set_defaults(func=_cmd_run)
@@ -147,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("out", metavar="OUT", help="output folder (created if missing)")
     ex.set_defaults(func=_cmd_export)
 
+    from apsim.isolation.command import add_parser as add_check_isolation
+
+    add_check_isolation(sub)
+
     d = sub.add_parser("demo", parents=[sim, out], help="run the three-guest demo scenario",
                        description=f"Run {demo_path().name} (the vfio-ap documentation's "
                                    f"three-guest example) and print its report.")
@@ -163,6 +169,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from apsim.scenario.loader import load_scenario
 
     sc = load_scenario(args.file)
+    from apsim.scenario.sysfs_paths import unknown_sysfs_paths
+
+    unknown = unknown_sysfs_paths(sc)
+    if unknown:
+        i, rule = unknown[0]
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ScenarioError(rule + more, file=args.file, line=sc.timeline[i].line, key=f"timeline[{i}].path")
     refs = list(sc.walk_guests())
     nested = sum(1 for r in refs if r.depth > 1)
     mdevs = len(sc.mdevs) + sum(len(r.spec.mdevs) for r in refs)
@@ -246,6 +259,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from apsim.scenario.loader import load_scenario
 
     sc = load_scenario(args.file)
+    _check_outputs(args)
     if getattr(args, "replications", None) is not None:  # run has it, demo does not
         sc = sc.model_copy(update={"replications": args.replications})
     run_scenario = _engine("run_scenario")
@@ -259,6 +273,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _report(result, args)
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path of ``run``/``demo``, checked before the simulation starts."""
+    from apsim.report.paths import check_output_dir, check_output_file
+
+    if args.json and args.json != "-":
+        check_output_file("--json", args.json)
+    if args.trace:
+        check_output_file("--trace", args.trace)
+    for option, folder in (("--csv", args.csv), ("--plots", args.plots)):
+        if folder:
+            check_output_dir(option, folder)
+
+
 def _run_replications(sc: Any, seed: int, mode: str, args: argparse.Namespace) -> int:
     """Run every replication (seed, seed+1, ...); report the first in full plus a summary."""
     from rich.console import Console
@@ -269,8 +296,8 @@ def _run_replications(sc: Any, seed: int, mode: str, args: argparse.Namespace) -
     run = _engine("run_scenario")
     seeds = _engine("replication_seeds")(seed, sc.replications)
     results = []
-    for s in seeds:
-        with make_progress(quiet=args.quiet) as progress:
+    for k, s in enumerate(seeds, 1):
+        with make_progress(quiet=args.quiet, description=f"replication {k} of {len(seeds)}") as progress:
             results.append(run(sc, seed=s, until_ns=args.until, mode=mode, progress=progress))
     summary = _engine("summarize_replications")(results)
     first = results[0]
@@ -298,6 +325,7 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from apsim.report.console import render_report
+    from apsim.report.health import stall_warnings
     from apsim.report.json_report import build_report, dumps_report, write_json
 
     report = build_report(result)
@@ -334,7 +362,7 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     if to_stdout:
         sys.stdout.write(dumps_report(report))
     elif not args.quiet:
-        render_report(report, Console(highlight=False))
+        render_report(report, Console(highlight=False), wide=getattr(args, "wide", False))
     if args.quiet or to_stdout:
         for e in report["expectations"]:
             if not e["passed"]:
@@ -343,7 +371,18 @@ def _report(result: Any, args: argparse.Namespace) -> int:
                           f"expected {e['expected']!r}, got {e['actual']!r}", markup=False)
     if written and not args.quiet:
         err.print(f"wrote {', '.join(written)}", markup=False)
-    return EXIT_OK if result.expectations_passed else EXIT_EXPECTATIONS
+    bulk = getattr(result, "bulk", None)
+    if bulk is not None and bulk.get("fallbacks"):
+        reasons = ", ".join(f"{k} ({v}x)" for k, v in bulk["fallbacks"].items())
+        how = (f"{bulk.get('bulk_requests', 0):,} requests ran in bulk; the event engine ran the rest"
+               if bulk.get("bulk_requests") else "the whole run fell back to the event engine")
+        err.print(f"apsim: --mode bulk: {how}, because of: {reasons}", markup=False, soft_wrap=True)
+    stalls = stall_warnings(report)
+    for line in stalls:
+        err.print(f"apsim: warning: {line}", markup=False, soft_wrap=True)
+    if not result.expectations_passed:
+        return EXIT_EXPECTATIONS
+    return EXIT_EXPECTATIONS if stalls and getattr(args, "strict", False) else EXIT_OK
 
 
 # --- sweeps ---------------------------------------------------------------------------------

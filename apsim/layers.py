@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("apsim.interop",),   # the ecosystem's formats: mdevctl, chzdev, libvirt, QEMU, k8s CEX plugin
     ("apsim.scenario",),  # YAML scenarios: schema, build, run
     ("apsim.report",),    # console, JSON, CSV, plots, traces
-    ("apsim.mount", "apsim.experiments"),  # live sysfs over FUSE; sweeps on Dask
+    ("apsim.mount", "apsim.experiments", "apsim.isolation"),  # live sysfs; sweeps; isolation check
     ("apsim.cli", "apsim.__main__"),
 )
 """Each row is a layer; a name stands for a module or a package and everything in it."""

@@ -119,8 +119,9 @@ class RequestRecorder:
     def __len__(self) -> int:
         return len(self._owner) + self._nsegs + self.rows.n
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """All columns as int64 numpy arrays (rows submitted before the warm-up end excluded)."""
+    def arrays(self, *, include_warmup: bool = False) -> dict[str, np.ndarray]:
+        """All columns as int64 numpy arrays (rows submitted before the warm-up end excluded,
+        unless *include_warmup*)."""
         self.flush()
         cols = {}
         for k in COLUMNS:
@@ -128,7 +129,7 @@ class RequestRecorder:
             parts = [np.frombuffer(base, dtype=np.dtype(base.typecode)).astype(np.int64)]
             parts.extend(_column(seg, k) for seg in self._segs)
             cols[k] = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if self.warmup_ns:
+        if self.warmup_ns and not include_warmup:
             keep = cols["t_submit"] >= self.warmup_ns
             cols = {k: v[keep] for k, v in cols.items()}
         return cols

@@ -14,6 +14,9 @@ US = 1_000
 MS = 1_000_000
 S = 1_000_000_000
 
+MAX_TIME_NS = (1 << 63) - 1
+"""The clock is a signed 64-bit count of ns in the compiled engine (about 292 years)."""
+
 _UNITS = {"ns": NS, "us": US, "µs": US, "ms": MS, "s": S}
 _DUR_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(ns|us|µs|ms|s)\s*$")
 
@@ -31,7 +34,7 @@ def parse_duration(value: str | int, *, allow_bare_int: bool = True) -> int:
             raise ValueError(f"{value!r} needs a unit (ns, us, ms, s)")
         if value < 0:
             raise ValueError(f"negative duration {value}")
-        return value
+        return _bounded(value, value)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a duration (write e.g. 10ms)")
     if value.strip().startswith("-"):
@@ -48,8 +51,15 @@ def parse_duration(value: str | int, *, allow_bare_int: bool = True) -> int:
         denom = 10 ** len(frac or "0")
         if frac_scaled % denom:
             raise ValueError(f"{value!r} is not a whole number of nanoseconds")
-        return int(whole) * scale + frac_scaled // denom
-    return int(number) * scale
+        return _bounded(int(whole) * scale + frac_scaled // denom, value)
+    return _bounded(int(number) * scale, value)
+
+
+def _bounded(ns: int, text: str | int) -> int:
+    if ns > MAX_TIME_NS:
+        raise ValueError(f"{text!r} is beyond the simulated clock's range (at most 2**63-1 ns, "
+                         f"about 292 years)")
+    return ns
 
 
 def ns_to_us(ns: int | float) -> float:

@@ -6,7 +6,8 @@ the kernel keeps one that may be empty (``/sys/bus/mdev/devices``). A read retur
 kernel would return; a rejected write raises :class:`apsim.errors.SysfsError` with
 the kernel's errno. Writing a read-only attribute fails with EACCES and reading a
 write-only one with EACCES, as opening them with the wrong mode does on Linux; a
-path that does not exist fails with ENOENT.
+path that does not exist fails with ENOENT, except a write to a missing file in an
+existing directory: EACCES, because sysfs refuses to create it.
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ class Sysfs:
         ``echo`` appends a newline; callers pass the exact bytes they mean.
         """
         try:
+            p = self.resolve(path)
+            if p not in self._attrs and not self.is_dir(p) and self.is_dir(posixpath.dirname(p)):
+                # kernfs lets no one create a file in a sysfs directory, so the shell's
+                # open(O_CREAT) of a missing attribute fails with EACCES, not ENOENT.
+                raise SysfsError(errno.EACCES, path, "no such attribute (sysfs files cannot be created)")
             a = self._attr(path)
             if a.write is None:
                 raise SysfsError(errno.EACCES, path, "attribute is read-only")

@@ -23,6 +23,7 @@ import numpy as np
 from apsim import __version__
 from apsim.recorder import RequestRecorder, Timeline
 from apsim.report.cex_plugin import cex_plugin_block
+from apsim.report.health import guest_health
 from apsim.report.stats import RunStats, compute_stats
 from apsim.units import US, format_duration
 
@@ -67,9 +68,11 @@ def build_report(result: RunResultLike, *, stats: RunStats | None = None,
         "mode": str(result.mode),
         "sim_time_us": result.sim_time_ns / US,
         "warmup_us": int(result.recorder.warmup_ns or 0) / US,
+        "warmup_excluded": getattr(result, "warmup_excluded", None),
         "requests": result.ledger.summary(),
         "latency": stats.overall,
         "guests": stats.guests,
+        "health": guest_health(result) if getattr(result, "guests", None) else {},
         "apqns": stats.apqns,
         "adapters": stats.adapters,
         "request_types": stats.request_types,

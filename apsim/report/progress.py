@@ -57,12 +57,13 @@ class Progress:
 
     def _start(self, duration_ns: int) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         console = Console(file=self.stream)
         self._bar = RichProgress(
             TextColumn("[progress.description]{task.description}"), BarColumn(),
             TextColumn("{task.percentage:>5.1f}% of simulated time"), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(),
             console=console, transient=True)
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=max(duration_ns, 1))

@@ -1,8 +1,11 @@
 """``--trace FILE``: a Chrome / Perfetto trace of the run (open it in ui.perfetto.dev).
 
-One process track per adapter (``card05``), one thread track per APQN in it; each
-completed request is a complete event (``"ph": "X"``) from its NQAP to its DQAP,
-named by its request type and tagged with its guest. Admin actions of the timeline
+One process per adapter (``card05``); each completed request is an async slice
+(``"ph": "b"``/``"e"`` with its own id, category ``apqn 05.0004``) from its NQAP to
+its DQAP, named by its request type and tagged with its guest and APQN. Requests
+of one APQN overlap in time (a queue holds many), and complete events on one thread
+track must nest, so async slices are the form Perfetto lays out without overlap:
+it gives concurrent slices their own rows. Admin actions of the timeline
 are global instant events (``"ph": "i"``). Timestamps are microseconds, as the
 format requires. Large runs are capped at :data:`MAX_REQUEST_EVENTS` requests (the
 earliest ones); the file says how many were left out.
@@ -51,16 +54,20 @@ def build_trace(result: Any, *, max_events: int = MAX_REQUEST_EVENTS) -> dict[st
     start_col = cols["t_start"][order] if "t_start" in cols else np.full(order.size, -1, np.int64)
     rows = zip(*(cols[k][order].tolist() for k in ("apqn", "rtype", "owner", "t_submit", "t_deq",
                                                      "t_done")), start_col.tolist(), strict=True)
+    rid = 0
     for q, rt, ow, sub, deq, done, start in rows:
         args: dict[str, Any] = {"guest": owners[ow] if 0 <= ow < len(owners) else str(ow),
                                 "done_us": done / US}
         if start >= 0:  # when an engine took it (recorders that track it)
             args["start_us"] = start / US
-        events.append({
-            "ph": "X", "pid": (q >> 8) + 1, "tid": q & 0xFF,
-            "name": names[rt] if 0 <= rt < len(names) else str(rt),
-            "ts": sub / US, "dur": (deq - sub) / US, "args": args,
-        })
+        rid += 1
+        name = names[rt] if 0 <= rt < len(names) else str(rt)
+        cat = f"apqn {format_apqn(q)}"
+        args["apqn"] = format_apqn(q)
+        events.append({"ph": "b", "pid": (q >> 8) + 1, "tid": q & 0xFF, "cat": cat, "id": rid,
+                       "name": name, "ts": sub / US, "args": args})
+        events.append({"ph": "e", "pid": (q >> 8) + 1, "tid": q & 0xFF, "cat": cat, "id": rid,
+                       "name": name, "ts": deq / US})
     for e in result.timeline.entries:
         events.append({"ph": "i", "s": "g", "pid": _ADMIN_PID, "tid": 0, "name": e.do,
                        "ts": e.at_ns / US,

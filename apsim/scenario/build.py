@@ -24,11 +24,13 @@ from apsim.guest.port import LparPort
 from apsim.guest.workload import Workload
 from apsim.hw.instructions import Executor
 from apsim.hw.machine import LPAR, Machine
+from apsim.ids import format_apqn
 from apsim.kvm import CpuFeatures
 from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
+from apsim.units import format_duration
 
 MDEV_TYPE = "/sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create"
 MATRIX = "/sys/devices/vfio_ap/matrix"
@@ -51,6 +53,8 @@ class Simulation:
     other_workloads: list[Workload] = field(default_factory=list)
     mdevctl: dict[str, Mdevctl] = field(default_factory=dict)  # "host" or "guests.NAME" -> mdevctl
     cex_plugin: object | None = None  # apsim.scenario.containers.CexPluginRun
+    ready_ns: dict[str, int] = field(default_factory=dict)  # guest -> first queue ready in its AP bus
+    last_events: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # guest -> last drops
 
     def linux_of(self, guest: str | None) -> Host:
         """The Linux a sysfs action addresses: the host's, or a guest's own."""
@@ -136,6 +140,7 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     host = Host(env, machine, Executor(machine, lpar.config), name="host",
                 config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline)
     sim = Simulation(scenario, seed, env, machine, lpar, host, recorder, sim_timeline)
+    machine.ledger.drop_listeners.append(lambda req, cause: _dropped(sim, req, cause))
     for other in scenario.other_lpars:
         olp = machine.add_lpar(other.name, adapters=other.adapters, usage_domains=other.usage_domains,
                                control_domains=other.control_domains or [])
@@ -175,6 +180,22 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
     return g
 
 
+def _dropped(sim: Simulation, req, cause: str) -> None:  # noqa: ANN001
+    """Keep each owner's last three request endings for the stall report."""
+    owners = sim.recorder.owners
+    if 0 <= req.owner < len(owners) and req.apqn is not None and req.apqn >= 0:
+        ev = sim.last_events.setdefault(owners[req.owner], [])
+        ev.append({"cause": cause, "apqn": format_apqn(req.apqn), "at": format_duration(sim.env.now)})
+        del ev[:-3]
+
+
+def _ready(sim: Simulation, name: str) -> None:
+    """The guest's first AP queue is ready: its first request is possible from now on."""
+    if name not in sim.ready_ns:
+        sim.ready_ns[name] = sim.env.now
+        sim.timeline.add(TimelineEntry(at_ns=sim.env.now, do="guest.ready", args={"guest": name}))
+
+
 def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
     """Start a guest (and, once it runs, its own host setup and nested guests); returns the outcome."""
     g = sim.guests[name]
@@ -192,6 +213,8 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
     if at_setup:
         sim.timeline.add(entry)
     sim.hosts[name] = g.linux
+    if g.linux is not None and g.linux.bus is not None and name not in sim.ready_ns:
+        g.linux.bus.ready_listeners.append(lambda q, name=name: _ready(sim, name))
     if g.linux is not None and g.linux.vfio is not None and (spec.host or spec.mdevs or spec.guests):
         apply_host_spec(sim, g.linux, spec.host, spec.mdevs, f"guests.{name}")
         for child in spec.guests:

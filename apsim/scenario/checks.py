@@ -6,7 +6,8 @@ The rules: names and UUIDs are unique (guest names across all nesting levels),
 a guest's ``mdev`` names an mdev of its own level, the timeline names existing
 guests and LPARs, ids are installed adapters or within the machine's maxima,
 times lie within ``duration``, each usage domain of an adapter belongs to one LPAR,
-and every request type of a workload can run on some installed adapter.
+and every request type of a workload can run on some installed adapter; setup
+conflicts vfio_ap would refuse are in :mod:`apsim.scenario.setup_checks`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from apsim.hw.timing import supports
 from apsim.scenario.actions import (FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop, SclpConfigureAp,
                                     SclpDeconfigureAp, SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
+from apsim.scenario.setup_checks import check_setup
 from apsim.units import format_duration
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ def _check(sc: Scenario) -> Iterator[Problem]:
     yield from _check_machine(m)
     yield from _check_lpars(sc)
     yield from _check_levels(sc)
+    yield from check_setup(sc)
     yield from _check_timeline(sc)
     if sc.cex_plugin is not None:
         yield from _check_cex_plugin(sc)

@@ -36,6 +36,7 @@ from apsim.scenario.actions import ACTION_MODELS, ACTION_NAMES
 from apsim.scenario.checks import check_scenario, format_loc
 from apsim.scenario.expand import Expansion, ExpansionError, expand
 from apsim.scenario.imports import expand_imports
+from apsim.scenario.limits import MAX_FILE_BYTES, check_yaml_events, read_bounded
 from apsim.scenario.schema import Scenario
 
 __all__ = ["load_scenario", "parse_scenario", "read_yaml", "scenario_from_yaml", "parse_yaml", "locate", "plain"]
@@ -60,15 +61,12 @@ def parse_scenario(text: str, *, file: str = "<scenario>", base_dir: str | Path 
 
 def read_yaml(path: str | Path) -> Any:
     """The round-trip YAML tree of a scenario file (for tools that edit it, e.g. sweeps)."""
-    p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_FILE_BYTES, "the scenario file")
     except FileNotFoundError:
         raise ScenarioError("no such file", file=str(path)) from None
     except IsADirectoryError:
         raise ScenarioError("is a directory, not a scenario file", file=str(path)) from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
     except OSError as e:
         raise ScenarioError(f"cannot read: {e.strerror or e}", file=str(path)) from None
     return parse_yaml(text, str(path))
@@ -117,6 +115,7 @@ def _key(loc: tuple[Any, ...], index: str | None) -> str:
 def parse_yaml(text: str, file: str) -> Any:
     yaml = YAML(typ="rt")  # round trip: keeps line numbers; YAML 1.2 by default
     try:
+        check_yaml_events(text, file)  # depth and alias expansion, before anything is built
         return yaml.load(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark

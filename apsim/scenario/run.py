@@ -28,6 +28,7 @@ from apsim.linux.queue_sm import AIRQ_LSI_ADDR
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.schema import Scenario
+from apsim.units import format_duration
 
 
 @dataclass
@@ -50,6 +51,7 @@ class RunResult:
     replications: dict[str, Any] | None = None
     bulk: dict[str, Any] | None = None  # what the bulk mode did (mode: bulk only)
     cex_plugin: dict[str, Any] | None = None  # the k8s CEX plugin's summary (cex_plugin: only)
+    warmup_excluded: str | None = None  # what the warm-up left out of the statistics, in words
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -261,7 +263,8 @@ _HANDLERS = {
 
 
 def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
-    """Run one timeline action now; its outcome goes into the timeline and is returned."""
+    """Run one timeline action now; its outcome goes into the timeline and is returned
+    (also used by apsim mount's .apsim/action and by apsim check-isolation)."""
     entry = TimelineEntry(at_ns=sim.env.now, do=a.do, args=a.operands(), line=a.line)
     try:
         _HANDLERS[a.do](sim, a, entry)
@@ -345,6 +348,7 @@ def collect(sim: Simulation, mode: str) -> RunResult:
     m = sim.machine
     live = m.live_requests()
     m.ledger.check(live)
+    excluded = _default_warmup(sim)
     if m.ledger.in_flight != live:
         raise AccountingError(f"ledger in flight {m.ledger.in_flight} != {live} requests held")
     now = sim.env.now
@@ -364,10 +368,46 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "running": g.running,
             "apqns": [format_apqn(q) for q in (wl.targets if wl else [])],
             "foreign_replies": len(wl.foreign_replies) if wl else 0,
+            "ready_ns": sim.ready_ns.get(name),
+            "books": _books(wl) if wl is not None else None,
+            "last_events": sim.last_events.get(name, []),
+            # APQNs the guest's driver used and has stopped using (retired until a rescan)
+            "retired": sorted(format_apqn(q) for q in set(wl.held) - set(wl.targets)) if wl else [],
         }
     plugin = sim.cex_plugin.summary() if sim.cex_plugin is not None else None  # type: ignore[attr-defined]
-    return RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,
-                     occupancy, klog, passed, guests, sim, cex_plugin=plugin)
+    result = RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,
+                       occupancy, klog, passed, guests, sim, cex_plugin=plugin)
+    result.warmup_excluded = excluded
+    return result
+
+
+def _default_warmup(sim: Simulation) -> str | None:
+    """Without a ``warmup:`` key the statistics start when the guests booted at setup are ready.
+
+    Until its AP bus has reset and bound its queues (about 40 ms at the low poll
+    rate) a guest's requests wait in its driver, and their latency says nothing
+    about the steady state. Returns what was excluded, in words.
+    """
+    sc = sim.scenario
+    if "warmup" in sc.model_fields_set:
+        return f"the scenario's warmup ({format_duration(sc.warmup)})" if sc.warmup else None
+    boot = [sim.ready_ns[r.spec.name] for r in sc.walk_guests()
+            if r.depth == 1 and r.spec.start == 0 and r.spec.name in sim.ready_ns]
+    if not boot or max(boot) >= sim.env.now:
+        return None
+    sim.recorder.warmup_ns = max(boot)
+    return (f"the boot of the {len(boot)} guest{'s' if len(boot) != 1 else ''} started at setup, until "
+            f"the last one's AP bus was ready ({format_duration(max(boot))}; set warmup: 0 to keep it)")
+
+
+def _books(wl) -> dict[str, int]:  # noqa: ANN001
+    """A workload's own books: created = completed + rejected + dropped + in_flight + backlog."""
+    backlog = wl.in_software_queues()
+    books = {"created": wl.seq, "completed": wl.completed, "rejected": wl.rejected, "dropped": wl.dropped,
+             "in_flight": wl.live - backlog, "backlog": backlog}
+    if books["in_flight"] < 0:
+        raise AccountingError(f"workload books do not balance: {books}")
+    return books
 
 
 def _klog_lines(sim: Simulation) -> list[tuple[int, str]]:

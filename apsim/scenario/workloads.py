@@ -18,7 +18,9 @@ from pydantic import (Field, PlainSerializer, PlainValidator, PrivateAttr, Valid
 
 from apsim.hw.timing import request_type
 from apsim.ids import format_apqn
+from apsim.errors import ScenarioError
 from apsim.scenario.base import StrictModel
+from apsim.scenario.limits import MAX_RATE, MAX_TRACE_BYTES, read_bounded
 from apsim.scenario.types import Duration, parse_apqn_value
 from apsim.units import parse_duration
 
@@ -30,22 +32,26 @@ def read_arrival_trace(path: str | Path) -> list[int]:
 
     Times are durations since the start (``1.5ms``); a bare integer is nanoseconds.
     Blank lines and ``#`` comments are skipped. Raises ValueError (with the line
-    number) on a bad line and OSError when the file cannot be read.
+    number) on a bad line or a file over :data:`~apsim.scenario.limits.MAX_TRACE_BYTES`
+    (a device such as ``/dev/zero`` stops there), OSError when it cannot be read.
     """
+    try:
+        text = read_bounded(path, MAX_TRACE_BYTES, "the trace file")
+    except ScenarioError as e:  # the caller words it under the scenario's key
+        raise ValueError(f"{path}: {e.rule}") from None
     times: list[int] = []
-    with open(path, encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, 1):
-            text = raw.split("#", 1)[0].strip()
-            if not text:
-                continue
-            try:
-                t = int(text) if text.isdigit() else parse_duration(text, allow_bare_int=False)
-            except ValueError as e:
-                raise ValueError(f"{path}:{n}: {e}") from None
-            if times and t < times[-1]:
-                raise ValueError(f"{path}:{n}: arrival {text} is earlier than the one before it "
-                                 f"(times must not decrease)")
-            times.append(t)
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            t = parse_duration(int(line) if line.isdigit() else line, allow_bare_int=line.isdigit())
+        except ValueError as e:
+            raise ValueError(f"{path}:{n}: {e}") from None
+        if times and t < times[-1]:
+            raise ValueError(f"{path}:{n}: arrival {line} is earlier than the one before it "
+                             f"(times must not decrease)")
+        times.append(t)
     if not times:
         raise ValueError(f"{path}: the trace has no arrival times")
     return times
@@ -88,7 +94,7 @@ class WorkloadConfig(StrictModel):
     """
 
     kind: Literal["open", "closed", "none"] = "closed"
-    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    rate: Annotated[float, Field(gt=0, le=MAX_RATE, allow_inf_nan=False)] | None = None
     trace: str | None = None
     """Arrival-time file (relative to the scenario file)."""
     concurrency: Annotated[int, Field(ge=1, le=1_000_000)] | None = None

@@ -8,7 +8,9 @@ writes (absolute, relative, junk), SE configure on/off and LPAR crypto changes, 
 configure/deconfigure (the command and the card ``config`` attribute), checkstops,
 guests started, stopped and reset, a nested guest with its own vfio_ap below guest
 g1, AP instructions from every guest to any APQN, and time passing (short ticks and
-a 60 ms settle).
+a 60 ms settle). Queues also leave and join vfio_ap through the drivers' bind and
+unbind files, and guests send PQAP(AQIC) to every queue linked to their mdev
+(:mod:`tests.property.world_rules`).
 
 After every step the invariants of :meth:`World.check` hold:
 
@@ -20,8 +22,11 @@ After every step the invariants of :meth:`World.check` hold:
 4. every reply a guest dequeues is one of its own outstanding requests (PSMIDs are
    tracked per guest; dropped requests leave the set); workloads see no foreign reply;
    and no request outlives its issuer's access to its queue;
-5. a rejected sysfs write changes nothing (checked inside every write);
-6. the request ledger balances and matches the requests the queues hold;
+5. a rejected sysfs write changes nothing (checked inside every write), and a write
+   that unplugs queues from a guest resets none of the queues it keeps;
+6. the request ledger balances and matches the requests the queues hold, and its
+   rejections equal the NQAP rejections the checks and the workloads counted on
+   their own;
 7. the nested guest never reaches more than its guest-1;
 
 and every write's outcome (errno) is the one the reference model predicts. After a
@@ -41,6 +46,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from tests.property import world_rules
 from tests.property.test_isolation_world import (ADAPTER_IDS, ADAPTERS, DOMAIN_IDS, GUESTS, JUNK_AP_CONFIG,
                                                  JUNK_MASK, JUNK_ULONG, JUNK_UUID, MAX_A, MAX_D, NESTED,
                                                  NUUIDS, OVER_MAX, OVERFLOW, SETTLE_NS, SOAK, UUIDS,
@@ -406,6 +412,26 @@ class IsolationMachine(RuleBasedStateMachine):
                 self._op(name, "DQAP", apqn)
 
     # --- time ----------------------------------------------------------------------------------------
+    @rule(level=LEVEL, data=st.data())
+    def unbind_queue(self, level, data):  # noqa: ANN001
+        """A queue of an (often assigned) APQN leaves vfio_ap through the driver's unbind."""
+        pool = world_rules.vfio_queues(self.w, level)
+        if pool:
+            world_rules.unbind(self.w, level, data.draw(st.sampled_from(pool), label="apqn"))
+
+    @rule(level=LEVEL, driver=st.sampled_from(("vfio_ap", "vfio_ap", "cex4queue")), data=st.data())
+    def bind_queue(self, level, driver, data):  # noqa: ANN001
+        pool = world_rules.unbound_queues(self.w, level)
+        if pool:
+            world_rules.bind(self.w, level, data.draw(st.sampled_from(pool), label="apqn"), driver)
+
+    @rule(name=ANY_GUEST, on=st.booleans(), data=st.data())
+    def aqic_linked(self, name, on, data):  # noqa: ANN001
+        """PQAP(AQIC) to a queue linked to the guest's mdev, filtered out of its APCB or not."""
+        pool = world_rules.linked_queues(self.w, name)
+        if pool:
+            self.w.instruction(name, "AQIC_ON" if on else "AQIC_OFF", data.draw(st.sampled_from(pool), label="apqn"))
+
     @rule(dt=st.sampled_from((SETTLE_NS, 10_000, 150_000, 1_000_000, 5_000_000, SETTLE_NS)))
     def tick(self, dt):  # noqa: ANN001
         """Time passes; a 60 ms step settles everything (then the reference model must agree)."""

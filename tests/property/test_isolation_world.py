@@ -48,6 +48,7 @@ from apsim.masks import Mask, apqn_table
 from apsim.scenario.build import build
 from apsim.scenario.schema import Scenario
 from tests.property.refmodel import RefMdev, RefSystem
+from tests.property.world_rules import check_ledger_against_counters, kept_work
 
 SOAK = os.environ.get("HYPOTHESIS_PROFILE") == "soak"
 """``make soak``: the property tests run far more examples."""
@@ -245,6 +246,9 @@ class World:
         self.exact = True  # the reference model must match exactly (see taint())
         self.settled = False
         self.stats = Stats()
+        self.drops: list[tuple[object, str]] = []  # every drop, for world_rules.kept_work
+        self.nqap_rejected = 0  # NQAPs the checks saw answered with a response code
+        self.workloads: list[object] = []  # every workload seen, for their own counters
         self.machine.ledger.drop_listeners.append(self._on_drop)
         self.env.run(until=self.env.now + GAP_NS)
 
@@ -271,6 +275,7 @@ class World:
         return out
 
     def _on_drop(self, req, cause: str) -> None:  # noqa: ANN001
+        self.drops.append((req, cause))
         self._done(req.psmid)
 
     def _done(self, psmid: int) -> None:
@@ -415,7 +420,8 @@ class World:
             aqm = m.aqm | {value} if kind == "domain" else m.aqm
             already = value in (m.apm if kind == "adapter" else m.aqm)
             expect = "ok" if already else (ref.can_assign(uuid, apm, aqm) or "ok")
-        got = self.write(level, f"{MATRIX}/{uuid}/{attr}", text, expect)
+        with kept_work(self):
+            got = self.write(level, f"{MATRIX}/{uuid}/{attr}", text, expect)
         if got == "ok":
             target = {"adapter": m.apm, "domain": m.aqm, "control_domain": m.adm}[kind]
             (target.discard if unassign else target.add)(value)
@@ -646,6 +652,8 @@ class World:
                 psmid = self._new_psmid()
                 rtype = "ep11_low" if ADAPTERS.get(apqn >> 8, ("", ""))[1] == "ep11" else "rsa1024_me"
                 r = cpu.enqueue(apqn, psmid, rtype, owner=self.owner[name])
+                if r.rc:
+                    self.nqap_rejected += 1
                 if r.rc == 0:
                     self.outstanding[name].add(psmid)
                     self.psmid_of_guest[psmid] = name
@@ -790,6 +798,7 @@ class World:
             + led.in_flight
         led.check(live)
         assert set(led.dropped) <= set(DROP_CAUSES), f"unnamed drop causes {set(led.dropped)}"
+        check_ledger_against_counters(self)
         # 7. A nested guest never reaches more than its guest-1.
         if NESTED in run and "g1" in run:
             c2, c1 = run[NESTED].kvm.config, run["g1"].kvm.config

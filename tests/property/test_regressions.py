@@ -14,6 +14,7 @@ import textwrap
 
 from apsim.scenario.loader import parse_scenario
 from apsim.scenario.run import run_scenario
+from tests.property import world_rules
 from tests.property.test_isolation_world import UUIDS, World, hang_guard, mask_hex
 
 ALL = set(range(256))
@@ -251,3 +252,30 @@ def test_every_dropped_request_is_in_the_ledger():
     w.instruction("g1", "RAPQ", 0x0103)
     replay(w)
     assert w.machine.ledger.dropped["reset"] == 5
+
+
+def test_a_queue_unbound_from_vfio_ap_stays_out_of_the_guest_when_vfio_ap_filters_again():
+    """Filtering must drop an adapter with a queue no longer bound to vfio_ap (§11.4).
+
+    g2 holds adapters 01 and 02 × domain 3; 01.0003 is unbound from vfio_ap (adapter 01
+    leaves g2), then assigning domain 5 makes vfio_ap filter again: 01.0003 is still
+    unbound, so adapter 01 must stay out (invariant 2). Fails under the mutant
+    ``filter-ignores-vfio-binding``.
+    """
+    with hang_guard(30):
+        w = World()
+        w.set_mask("host", "apmask", "-1,-2\n", ALL - {1, 2})
+        w.create_mdev("host", UUIDS[0] + "\n")
+        w.assign("host", "adapter", UUIDS[0], "1\n", 1)
+        w.assign("host", "adapter", UUIDS[0], "2\n", 2)
+        w.assign("host", "domain", UUIDS[0], "3\n", 3)
+        w.start("g2", UUIDS[0])
+        w.settle()
+        replay(w)
+        world_rules.unbind(w, "host", 0x0103)
+        replay(w)
+        assert 1 not in w.guests["g2"].kvm.config.apm
+        w.assign("host", "domain", UUIDS[0], "5\n", 5)
+        w.settle()
+        replay(w)
+        assert 1 not in w.guests["g2"].kvm.config.apm and 2 in w.guests["g2"].kvm.config.apm

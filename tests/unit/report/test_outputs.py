@@ -43,7 +43,8 @@ def test_plots_are_pngs(tmp_path):
     """Three PNG files: latency CDF, throughput over time, adapter utilization."""
     run = make_run(n=300)
     files = write_plots(run, build_report(run), tmp_path / "plots")
-    assert sorted(p.name for p in files) == ["adapter_utilization.png", "latency_cdf.png", "throughput.png"]
+    assert sorted(p.name for p in files) == ["adapter_utilization.png", "adapter_utilization_over_time.png",
+                                             "latency_cdf.png", "throughput.png"]
     for p in files:
         assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 1000
 
@@ -56,15 +57,16 @@ def test_plots_without_requests(tmp_path):
 
 
 def test_trace_events(tmp_path):
-    """Complete events per request on a track per APQN, instant events for admin actions."""
+    """An async slice per request (begin and end), instant events for admin actions."""
     run = make_run(n=30)
     path = write_trace(run, tmp_path / "trace.json")
     data = json.loads(path.read_text())
     ev = data["traceEvents"]
-    xs = [e for e in ev if e["ph"] == "X"]
-    assert len(xs) == 30
-    assert all(e["dur"] > 0 and e["name"] == "rsa2048_crt" and e["args"]["guest"] in ("guest1", "guest2")
-               for e in xs)
+    xs = [e for e in ev if e["ph"] == "b"]
+    ends = {e["id"]: e for e in ev if e["ph"] == "e"}
+    assert len(xs) == 30 and len(ends) == 30
+    assert all(ends[e["id"]]["ts"] > e["ts"] and e["name"] == "rsa2048_crt"
+               and e["args"]["guest"] in ("guest1", "guest2") for e in xs)
     assert [e["ts"] for e in xs] == sorted(e["ts"] for e in xs)
     threads = {e["args"]["name"] for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
     assert threads == {"05.0004", "06.0004", "05.0047"}
@@ -78,7 +80,7 @@ def test_trace_events(tmp_path):
 def test_trace_is_capped_with_a_note():
     """Beyond the cap the earliest requests are kept and the file says how many were left out."""
     data = build_trace(make_run(n=50), max_events=10)
-    assert sum(1 for e in data["traceEvents"] if e["ph"] == "X") == 10
+    assert sum(1 for e in data["traceEvents"] if e["ph"] == "b") == 10
     assert data["otherData"]["requests_in_trace"] == 10 and "40 later requests" in data["otherData"]["note"]
 
 

@@ -1,4 +1,5 @@
-"""The progress bar: only on a terminal, only after a second of wall time, never with --quiet."""
+"""The progress bar: only on a terminal, only after a second of wall time, never with --quiet;
+it shows an estimate of the time left, and k of n for replications."""
 
 from __future__ import annotations
 
@@ -44,3 +45,13 @@ def test_long_runs_show_the_bar_then_remove_it():
         assert p.shown
         p.update(20, 10)  # past the end is clamped
     assert not p.shown
+
+
+def test_the_bar_shows_an_eta_and_the_replication_it_is_on() -> None:
+    s = Tty()
+    with Progress(stream=s, show_after_s=0.0, description="replication 2 of 3") as p:
+        p.update(1, 10)
+        p.update(5, 10)
+        p._bar.refresh()
+    out = s.getvalue()
+    assert "replication 2 of 3" in out and "ETA" in out

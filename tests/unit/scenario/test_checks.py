@@ -61,6 +61,7 @@ def test_nested_levels():
     text = THREE_GUESTS.replace(
         "    workload: {kind: closed, concurrency: 4, mix: {rsa2048: 1.0}}\n",
         "    workload: {kind: closed, concurrency: 4, mix: {rsa2048: 1.0}}\n"
+        "    host: {apmask: \"-5\"}\n"
         "    mdevs: [{uuid: 11111111-2222-3333-4444-555555555555, assign_adapter: [5], assign_domain: [4]}]\n"
         "    guests:\n"
         "      - {name: nested, mdev: 11111111-2222-3333-4444-555555555555}\n"

@@ -20,7 +20,7 @@ machine:
     - {id: 1, type: CEX8C}
     - {id: 2, type: CEX8C}
 lpar: {adapters: [1, 2], usage_domains: [0, 1, 2, 3, 4, 5]}
-host: {apmask: "-1"}
+host: {apmask: "-1,-2"}
 """
 
 COUNTED = HEAD + """\

@@ -311,7 +311,7 @@ def test_change_lpar_crypto_needs_a_change():
 
 def test_nested_guests_and_helpers():
     """Nested guests: walk order, depth, parent, and the mdev of each level."""
-    sc = scen(mdevs=[{"uuid": UUID1, "assign_adapter": [5], "assign_domain": [4]}], guests=[
+    sc = scen(host={"apmask": "-5"}, mdevs=[{"uuid": UUID1, "assign_adapter": [5], "assign_domain": [4]}], guests=[
         {"name": "l2", "mdev": UUID1, "host": {"apmask": "-5"},
          "mdevs": [{"uuid": UUID2, "assign_adapter": [5], "assign_domain": [4]}],
          "guests": [{"name": "l3", "mdev": UUID2, "start": "1ms"}]},
