@@ -51,7 +51,7 @@ def _duration(text: str) -> int:
 def _positive_duration(text: str) -> int:
     ns = _duration(text)
     if ns <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+        raise argparse.ArgumentTypeError(f"{text!r} must be longer than 0ns")
     return ns
 
 

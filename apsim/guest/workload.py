@@ -440,6 +440,11 @@ class Workload(Hook):
         return self._tgt.get(apqn)
 
     @property
+    def ever_targeted(self) -> list[int]:
+        """Every APQN the driver has used, in the order it first did."""
+        return list(self._tgt)
+
+    @property
     def _arr(self) -> Workload:
         """The arrival clock: the workload itself (the bulk mode reaches it by this name)."""
         return self

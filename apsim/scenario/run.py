@@ -372,7 +372,7 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "books": _books(wl) if wl is not None else None,
             "last_events": sim.last_events.get(name, []),
             # APQNs the guest's driver used and has stopped using (retired until a rescan)
-            "retired": sorted(format_apqn(q) for q in set(wl.held) - set(wl.targets)) if wl else [],
+            "retired": sorted(format_apqn(q) for q in set(wl.ever_targeted) - set(wl.targets)) if wl else [],
         }
     plugin = sim.cex_plugin.summary() if sim.cex_plugin is not None else None  # type: ignore[attr-defined]
     result = RunResult(sim.scenario, sim.seed, mode, now, sim.recorder, m.ledger, sim.timeline, adapters,

@@ -32,8 +32,12 @@ def test_exposition_matches_the_documented_text_format():
 
 
 def test_output_parses_and_the_histogram_counts_every_completed_request(tmp_path):
+    """With no warm-up excluded (warmup: 0), every completed request is a histogram sample."""
     out = tmp_path / "m.prom"
-    assert main(["run", str(ROOT / "scenarios/two-guests.yaml"), "-q", "--metrics", str(out),
+    scenario = tmp_path / "two-guests.yaml"
+    scenario.write_text((ROOT / "scenarios/two-guests.yaml").read_text().replace(
+        "duration: 100ms\n", "duration: 100ms\nwarmup: 0ms\n", 1))
+    assert main(["run", str(scenario), "-q", "--metrics", str(out),
                  "--json", str(tmp_path / "r.json")]) == 0
     fams = {f.name: f for f in text_string_to_metric_families(out.read_text())}
     counts = [s.value for s in fams["apsim_request_latency_seconds"].samples if s.name.endswith("_count")]
