@@ -17,7 +17,7 @@ import difflib
 import errno as _errno
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from apsim.hw.codes import RC
 from apsim.ids import MAX_ID, UUID_RE, format_apqn, parse_apqn
@@ -110,6 +110,11 @@ Apqn = Annotated[
                     "description": "An APQN as sysfs prints it: AA.QQQQ in hex (05.0004)."}),
 ]
 """An APQN (``APID << 8 | APQI``) after validation; written ``"05.0004"``, serialized back so."""
+
+
+# --- names -------------------------------------------------------------------------------
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+"""A name in a scenario (LPARs, guests, containers)."""
 
 
 # --- UUIDs --------------------------------------------------------------------------------
