@@ -388,6 +388,7 @@ class Workload(Hook):
         self.completed = 0
         self.dropped = 0
         self.rejected = 0
+        self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
         names = list(spec.mix)
         w = np.array([spec.mix[n] for n in names], dtype=float)
@@ -788,6 +789,9 @@ class Workload(Hook):
         tg = self._tgt[q]
         self._discharge(tg, req.rtype, sent=True)
         self.rejected += 1
+        lr = self.last_rejections
+        lr.append((self.env._now, q, rc))  # type: ignore[attr-defined]
+        del lr[:-3]
         if tg.idx >= 0 and rc not in _TRANSIENT_RCS:
             self._set_targets([t for t in self.targets if t != q])
             h = tg.held

@@ -69,6 +69,7 @@ def guest_health(result: Any) -> dict[str, dict[str, Any]]:
                 h["stalled"] = {"since_us": since / US, "for_us": (end - since) / US,
                                 "waiting": books["in_flight"] + books["backlog"],
                                 "last_events": g.get("last_events", []),
+                                "last_response_codes": g.get("last_rejections", []),
                                 "retired_apqns": g.get("retired", [])}
         out[name] = h
     return out
@@ -82,9 +83,11 @@ def stall_warnings(report: dict[str, Any]) -> list[str]:
         if not s:
             continue
         ev = ", ".join(f"{e['cause']} on {e['apqn']} at {e['at']}" for e in s["last_events"]) or "none seen"
+        rcs = ", ".join(f"{e['rc']} from {e['apqn']} at {e['at']}" for e in s.get("last_response_codes", []))
         lines.append(f"guest {name}'s load stopped at {_ms(s['since_us'])}: no completion for "
                      f"{_ms(s['for_us'])} while {s['waiting']:,} requests wait "
                      f"(backlog {h.get('backlog', 0):,}); last request endings: {ev}"
+                     + (f"; last NQAP response codes: {rcs}" if rcs else "")
                      + (f"; its driver stopped using {', '.join(s['retired_apqns'])} (until a rescan)"
                         if s.get("retired_apqns") else ""))
     return lines

@@ -371,6 +371,8 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "ready_ns": sim.ready_ns.get(name),
             "books": _books(wl) if wl is not None else None,
             "last_events": sim.last_events.get(name, []),
+            "last_rejections": [{"rc": f"0x{rc:02x} {rc_name(rc)}", "apqn": format_apqn(q),
+                                 "at": format_duration(t)} for t, q, rc in wl.last_rejections] if wl else [],
             # APQNs the guest's driver used and has stopped using (retired until a rescan)
             "retired": sorted(format_apqn(q) for q in set(wl.ever_targeted) - set(wl.targets)) if wl else [],
         }

@@ -47,7 +47,7 @@ def test_a_guest_whose_load_stops_is_flagged_with_time_and_last_request_endings(
     assert s["retired_apqns"] == [] and "stopped using" not in err
 
 
-def test_a_stalled_guest_names_the_queues_its_driver_stopped_using(
+def test_a_stalled_guest_names_the_queues_its_driver_stopped_using_and_the_codes_it_saw(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A checkstopped adapter answers NQAP with 0x04, which zcrypt does not retry: the
     driver stops using guest2's two queues on adapter 5 and its load stops."""
@@ -57,7 +57,9 @@ def test_a_stalled_guest_names_the_queues_its_driver_stopped_using(
     _, r = report_of(p, tmp_path)
     s = r["health"]["guest2"]["stalled"]
     assert s["retired_apqns"] == ["05.0047", "05.00ff"]
-    assert "stopped using 05.0047, 05.00ff" in capsys.readouterr().err
+    assert s["last_response_codes"] and {e["rc"] for e in s["last_response_codes"]} == {"0x04 CHECKSTOPPED"}
+    err = capsys.readouterr().err
+    assert "stopped using 05.0047, 05.00ff" in err and "last NQAP response codes: 0x04 CHECKSTOPPED from 05.00" in err
 
 
 def test_strict_turns_a_stall_into_exit_1(tmp_path: Path) -> None:
