@@ -28,7 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.core import call_at
-from apsim.guest.qemu import NEWEST_QEMU, relays_config_change
+from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, bus_full_error, device_not_found_error,
+                              migration_blocked_error, relays_config_change)
 from apsim.guest.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
 from apsim.hw.queue import APQueue
@@ -192,6 +193,8 @@ class Guest:
         self.running = False
         self.children: list[Guest] = []
         self.events: list[tuple[int, str]] = []
+        self.device_id = DEFAULT_DEVICE_ID
+        """The qdev id of the guest's vfio-ap device (device_add's ``id``)."""
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -205,6 +208,7 @@ class Guest:
         kvm = KVM(self.env, self.machine, self.parent_ctx, self.name, vcpus=self.vcpus,
                   cpu=self.features, options=opts)
         if self.mdev is not None:
+            self.device_id = DEFAULT_DEVICE_ID
             try:
                 self.parent.open_device(self.mdev, kvm, vmm=self)
             except Exception:
@@ -241,8 +245,8 @@ class Guest:
             self.workload.stop()
         if self.linux is not None:
             self.linux.shutdown()
-        if self.mdev is not None and self.kvm is not None and self.kvm.mdev is not None:
-            self.parent.close_device(self.mdev)
+        if self.kvm is not None and self.kvm.mdev is not None:
+            self.parent.close_device(self.kvm.mdev)
         if self.kvm is not None:
             self.kvm.destroy()
         self.running = False
@@ -250,9 +254,49 @@ class Guest:
 
     def reset(self) -> None:
         """QEMU system reset: VFIO_DEVICE_RESET resets every queue of the guest."""
-        if self.running and self.mdev is not None and self.kvm is not None and self.kvm.mdev is not None:
-            self.parent.reset_device(self.mdev)
+        if self.running and self.kvm is not None and self.kvm.mdev is not None:
+            self.parent.reset_device(self.kvm.mdev)
             self.events.append((self.env.now, "reset"))
+
+    # --- QEMU monitor commands (live only, as ``virsh attach-device --live``) --------------------
+    def device_add(self, uuid: str, dev_id: str | None = None) -> None:
+        """``device_add vfio-ap,sysfsdev=…``: vfio_ap_realize opens the mdev for the running VM.
+
+        The AP bus holds one device (QemuError with qdev_device_add's text); vfio_ap's
+        open_device refusals (EBUSY for an mdev in use, ...) raise SysfsError. The
+        guest learns of its new APCB as for any APCB change: QEMU ≥ 10.1 relays the
+        config-change event, an older one leaves it to the AP bus's periodic scan.
+        """
+        if not self.running or self.kvm is None:
+            raise QemuError(f"guest {self.name!r} is not running (no QEMU monitor)")
+        if self.kvm.mdev is not None:
+            raise bus_full_error()
+        self.parent.open_device(uuid, self.kvm, vmm=self)
+        self.device_id = dev_id or DEFAULT_DEVICE_ID
+        self.events.append((self.env.now, "device_add"))
+        self.ap_config_changed(uuid)
+
+    def device_del(self, dev_id: str | None = None) -> None:
+        """``device_del ID``: QEMU unplugs the vfio-ap device and closes it.
+
+        vfio_ap's close clears the APCB and resets the queues (cause ``hot_unplug``);
+        the guest's AP bus loses the devices as on a device request. QemuError with
+        QMP's text when the guest has no such device.
+        """
+        if not self.running or self.kvm is None:
+            raise QemuError(f"guest {self.name!r} is not running (no QEMU monitor)")
+        if self.kvm.mdev is None or (
+                dev_id is not None and dev_id != self.device_id):
+            raise device_not_found_error(dev_id or self.device_id)
+        uuid = self.kvm.mdev
+        self.events.append((self.env.now, "device_del"))
+        self.parent.close_device(uuid, "hot_unplug")
+        self.ap_config_changed(uuid)
+
+    def check_migratable(self) -> None:
+        """``migrate``: refused while a vfio-ap device (unmigratable vmstate) is plugged."""
+        if self.running and self.kvm is not None and self.kvm.mdev is not None:
+            raise migration_blocked_error()
 
     # --- VMM callbacks from vfio_ap ------------------------------------------------------------
     def ap_config_changed(self, uuid: str) -> None:

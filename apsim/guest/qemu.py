@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from apsim.errors import ApsimError
+
 NEWEST_QEMU = (10, 1)
 """The default QEMU release."""
 
@@ -36,3 +38,32 @@ def parse_qemu_version(text: str) -> tuple[int, int]:
 def relays_config_change(version: tuple[int, int]) -> bool:
     """Whether this QEMU forwards vfio_ap's config-change eventfd to the guest."""
     return version >= CFG_CHANGE_EVENT
+
+
+AP_BUS = "ap-bus"
+"""QEMU's TYPE_AP_BUS: its bus class allows one device (ap_bus_class_init's max_dev = 1)."""
+
+VFIO_AP_MIGRATION_ID = "/1/vfio-ap"
+"""The vfio-ap device's savevm id: the AP bus's device path "/1" plus the vmstate name."""
+
+DEFAULT_DEVICE_ID = "hostdev0"
+"""The id libvirt gives a guest's first hostdev, used when a scenario names none."""
+
+
+class QemuError(ApsimError):
+    """QEMU refused a monitor command; the message is QEMU's own text."""
+
+
+def bus_full_error() -> QemuError:
+    """qdev_device_add finds no AP bus with room (the only slot holds a vfio-ap device)."""
+    return QemuError(f"No '{AP_BUS}' bus found for device 'vfio-ap'")
+
+
+def device_not_found_error(dev_id: str) -> QemuError:
+    """qmp_device_del (find_device_state) for an id no device has."""
+    return QemuError(f"Device '{dev_id}' not found")
+
+
+def migration_blocked_error() -> QemuError:
+    """qemu_savevm_state_blocked: vfio-ap's vmstate is unmigratable."""
+    return QemuError(f"State blocked by non-migratable device '{VFIO_AP_MIGRATION_ID}'")

@@ -141,9 +141,9 @@ class Host:
         """Open an mdev for a guest's KVM (see :meth:`VfioAp.open_device`)."""
         self._vfio().open_device(uuid, kvm, vmm=vmm)
 
-    def close_device(self, uuid: str) -> simpy.Event | None:
+    def close_device(self, uuid: str, cause: str | None = None) -> simpy.Event | None:
         """Close an mdev (see :meth:`VfioAp.close_device`)."""
-        return self._vfio().close_device(uuid)
+        return self._vfio().close_device(uuid, cause)
 
     def reset_device(self, uuid: str) -> simpy.Event:
         """``VFIO_DEVICE_RESET`` on an open mdev (see :meth:`VfioAp.reset_device`)."""

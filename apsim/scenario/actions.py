@@ -187,6 +187,48 @@ class GuestReset(ActionBase):
     guest: str
 
 
+class QemuDeviceAdd(ActionBase):
+    """QEMU ``device_add vfio-ap,sysfsdev=…/UUID,id=ID`` in a running guest (hot plug).
+
+    vfio_ap opens the mdev for the guest's KVM (its refusals: EBUSY for an mdev in
+    use, ...); a guest that already has a vfio-ap device is refused with QEMU's
+    text (the AP bus holds one device). The guest sees its queues at once with
+    QEMU ≥ 10.1, else at its AP bus's next periodic scan.
+    """
+
+    do: Literal["qemu.device_add"]
+    guest: str
+    mdev: Uuid
+    id: str | None = None
+    """The device's qdev id (default ``hostdev0``, libvirt's first hostdev alias)."""
+    expect: Literal["ok", "refused"] | None = None
+
+
+class QemuDeviceDel(ActionBase):
+    """QEMU ``device_del ID``: unplug the guest's vfio-ap device.
+
+    vfio_ap clears the guest's APCB and resets its queues (drop cause
+    ``hot_unplug``); the guest's AP bus loses the devices. Refused with QEMU's
+    text when the guest has no vfio-ap device (or none with this id).
+    """
+
+    do: Literal["qemu.device_del"]
+    guest: str
+    id: str | None = None
+    """The device's qdev id; default the guest's vfio-ap device."""
+    expect: Literal["ok", "refused"] | None = None
+
+
+class QemuMigrate(ActionBase):
+    """QEMU ``migrate``: refused while the guest has a vfio-ap device (its vmstate is
+    unmigratable); otherwise ok, with no effect beyond the timeline entry (apsim has
+    no destination host)."""
+
+    do: Literal["qemu.migrate"]
+    guest: str
+    expect: Literal["ok", "refused"] | None = None
+
+
 class InstructionExpect(StrictModel):
     """What a ``guest.instruction`` must give: cc, rc, status bits, or a program exception."""
 
@@ -379,6 +421,7 @@ ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
     HostLszcrypt, HostDmesg, GuestDmesg, Uevents, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
+    QemuDeviceAdd, QemuDeviceDel, QemuMigrate,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -388,7 +431,7 @@ Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
     | GuestLszcrypt | HostLszcrypt | HostDmesg | GuestDmesg | Uevents | FaultCheckstop | FaultClear
-    | MdevctlStart | MdevctlStop,
+    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

@@ -11,7 +11,6 @@ requests still held by the queues; if it does not, the run fails loudly.
 
 from __future__ import annotations
 
-import errno as _errno
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,8 @@ from apsim.linux.mdevctl import MdevctlError
 from apsim.linux.queue_sm import AIRQ_LSI_ADDR
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
+from apsim.scenario.expect import expect_outcome as _expect
+from apsim.scenario.qemu_actions import do_qemu
 from apsim.scenario.schema import Scenario
 from apsim.units import format_duration
 
@@ -57,18 +58,6 @@ class RunResult:
 # --- actions ------------------------------------------------------------------------------------
 def _lpar(sim: Simulation, name: str | None):  # noqa: ANN202
     return sim.lpar if name is None else sim.machine.lpar(name)
-
-
-def _errno_number(name: Any) -> int | None:
-    value = getattr(_errno, name, None) if isinstance(name, str) and name.startswith("E") else None
-    return value if isinstance(value, int) else None
-
-
-def _expect(entry: TimelineEntry, expected: Any, actual: Any) -> None:
-    entry.expected, entry.actual = expected, actual
-    # errno names compare by number: EOPNOTSUPP is ENOTSUP, EWOULDBLOCK is EAGAIN.
-    num = _errno_number(expected)
-    entry.passed = expected == actual or (num is not None and num == _errno_number(actual))
 
 
 def _do_se(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
@@ -258,6 +247,7 @@ _HANDLERS = {
     "guest.instruction": _do_instruction, "guest.lszcrypt": _do_lszcrypt, "host.lszcrypt": _do_lszcrypt,
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
     "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
+    "qemu.device_add": do_qemu, "qemu.device_del": do_qemu, "qemu.migrate": do_qemu,
     "host.dmesg": _do_log, "guest.dmesg": _do_log, "uevents": _do_log,
 }
 

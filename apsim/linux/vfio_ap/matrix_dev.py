@@ -257,8 +257,10 @@ class VfioAp:
         m.open_kvm = kvm
         m.vmm = vmm
 
-    def close_device(self, uuid: str) -> simpy.Event | None:
+    def close_device(self, uuid: str, cause: str | None = None) -> simpy.Event | None:
         """QEMU closes the device: clear the guest's masks, reset its queues, detach.
+
+        *cause* is the drop cause of the resets (see :func:`ops.unset_kvm`).
 
         Returns the reset-completion event (value 0 or ``errno.EIO``), or None when
         no KVM was attached. A removal waiting for this close completes now.
@@ -266,7 +268,7 @@ class VfioAp:
         m = self.mdev(uuid)
         if not m.is_open:
             raise SysfsError(errno.EBADF, m.path, "the device is not open")
-        done = ops.unset_kvm(self, m)
+        done = ops.unset_kvm(self, m, cause)
         m.is_open = False
         m.open_kvm = None
         m.vmm = None

@@ -364,15 +364,21 @@ def set_kvm(vfio: VfioAp, mdev: MatrixMdev, kvm: object) -> int:
     return 0
 
 
-def unset_kvm(vfio: VfioAp, mdev: MatrixMdev) -> simpy.Event | None:
-    """``vfio_ap_mdev_unset_kvm``: drop the hook, clear the masks, reset the queues."""
+def unset_kvm(vfio: VfioAp, mdev: MatrixMdev, cause: str | None = None) -> simpy.Event | None:
+    """``vfio_ap_mdev_unset_kvm``: drop the hook, clear the masks, reset the queues.
+
+    *cause* names why the device closes (e.g. ``hot_unplug`` for QEMU's device_del);
+    unset, a close for a pending removal is ``mdev_remove``, else ``guest_stop``.
+    """
     kvm = mdev.kvm
     if kvm is None or not getattr(kvm, "has_crycb", True):
         return None
     kvm.pqap_hook = None  # type: ignore[attr-defined]
     kvm.clear_masks()  # type: ignore[attr-defined]
     # A close that answers the device request of a removal is the removal's doing.
-    done = reset_queues(vfio, mdev, "mdev_remove" if mdev.remove_pending else "guest_stop")
+    if cause is None:
+        cause = "mdev_remove" if mdev.remove_pending else "guest_stop"
+    done = reset_queues(vfio, mdev, cause)
     if getattr(kvm, "mdev", None) == mdev.uuid:
         kvm.mdev = None  # type: ignore[attr-defined]
     mdev.kvm = None
