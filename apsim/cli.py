@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from apsim import __version__
+from apsim.argtypes import int_in_range
 from apsim.errors import ApsimError, ScenarioError
 from apsim.units import format_duration, parse_duration
 
@@ -386,14 +387,7 @@ def _report(result: Any, args: argparse.Namespace) -> int:
 
 
 # --- sweeps ---------------------------------------------------------------------------------
-def _positive(text: str) -> int:
-    try:
-        n = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= 10_000:
-        raise argparse.ArgumentTypeError(f"{n} must be in 1..10000")
-    return n
+_positive = int_in_range(1, 10_000)
 
 
 def _add_sweep(sub: Any) -> None:

@@ -59,16 +59,23 @@ FIXES: dict[str, str] = {
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?$")
 
 
-def parse_version(text: str) -> tuple[int, int]:
-    """``"6.12"`` or ``"6.12.7"`` → (6, 12); ValueError naming the rule otherwise."""
+def parse_major_minor(text: str, what: str, example: str, lo: tuple[int, int], hi: tuple[int, int],
+                      range_text: str) -> tuple[int, int]:
+    """``"6.12"`` or ``"6.12.7"`` → (6, 12) within *lo*..*hi*; ValueError naming *what*
+    and the rule otherwise (kernel and QEMU versions are written alike)."""
     m = _VERSION_RE.match(str(text).strip())
     if m is None:
-        raise ValueError(f"kernel version {text!r} is not MAJOR.MINOR (e.g. \"6.19\")")
+        raise ValueError(f"{what} version {text!r} is not MAJOR.MINOR (e.g. \"{example}\")")
     v = (int(m.group(1)), int(m.group(2)))
-    if not OLDEST <= v <= NEWEST:
-        raise ValueError(f"kernel version {text!r} is outside the modelled range "
-                         f"{OLDEST[0]}.{OLDEST[1]}..{NEWEST[0]}.{NEWEST[1]}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{what} version {text!r} is outside {range_text}")
     return v
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``"6.12"`` or ``"6.12.7"`` → (6, 12); ValueError naming the rule otherwise."""
+    return parse_major_minor(text, "kernel", "6.19", OLDEST, NEWEST,
+                             f"the modelled range {OLDEST[0]}.{OLDEST[1]}..{NEWEST[0]}.{NEWEST[1]}")
 
 
 def check_fixes(names: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:

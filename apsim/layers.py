@@ -10,7 +10,7 @@ from __future__ import annotations
 LAYERS: tuple[tuple[str, ...], ...] = (
     # identifiers, masks, time base, errors, the choice of compiled or pure form
     ("apsim", "apsim._engine", "apsim.layers", "apsim.units", "apsim.ids", "apsim.masks",
-     "apsim.errors", "apsim.kernel"),
+     "apsim.errors", "apsim.kernel", "apsim.argtypes"),
     # the event engine: SimPy environment, calendar, recorder rows
     ("apsim.core", "apsim.calendar", "apsim.rows", "apsim.recorder", "apsim.simpy_internals"),
     ("apsim.hw",),        # machine, adapters, queues, AP instructions, SE/SCLP

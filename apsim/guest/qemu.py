@@ -10,9 +10,8 @@ guest notices a new APCB at its AP bus's periodic scan.
 
 from __future__ import annotations
 
-import re
-
 from apsim.errors import ApsimError
+from apsim.kernel import parse_major_minor
 
 NEWEST_QEMU = (10, 1)
 """The default QEMU release."""
@@ -20,19 +19,10 @@ NEWEST_QEMU = (10, 1)
 CFG_CHANGE_EVENT = (10, 1)
 """First release that relays vfio_ap's config-change eventfd to the guest."""
 
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?$")
-
-
 def parse_qemu_version(text: str) -> tuple[int, int]:
     """``"9.2"`` → (9, 2); ValueError naming the rule otherwise (vfio-ap exists since 2.12)."""
-    m = _VERSION_RE.match(str(text).strip())
-    if m is None:
-        raise ValueError(f"QEMU version {text!r} is not MAJOR.MINOR (e.g. \"10.1\")")
-    v = (int(m.group(1)), int(m.group(2)))
-    if not (2, 12) <= v <= NEWEST_QEMU:
-        raise ValueError(f"QEMU version {text!r} is outside 2.12 (the first vfio-ap) .. "
-                         f"{NEWEST_QEMU[0]}.{NEWEST_QEMU[1]}")
-    return v
+    return parse_major_minor(text, "QEMU", "10.1", (2, 12), NEWEST_QEMU,
+                             f"2.12 (the first vfio-ap) .. {NEWEST_QEMU[0]}.{NEWEST_QEMU[1]}")
 
 
 def relays_config_change(version: tuple[int, int]) -> bool:

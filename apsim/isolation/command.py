@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from apsim.argtypes import int_in_range
+
 __all__ = ["add_parser"]
 
 
@@ -27,14 +29,7 @@ def add_parser(sub: Any) -> None:
     c.set_defaults(func=_cmd)
 
 
-def _budget(text: str) -> int:
-    try:
-        n = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= n <= 100_000:
-        raise argparse.ArgumentTypeError(f"{n} must be in 0..100000")
-    return n
+_budget = int_in_range(0, 100_000)
 
 
 def _need(module: str, what: str, needed: bool) -> None:
