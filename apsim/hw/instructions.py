@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from apsim.errors import ProgramException
-from apsim.hw import codes
+from apsim.hw import codes, secure
 from apsim.hw.codes import FC, RC
 from apsim.hw.config import APConfiguration
 from apsim.hw.firmware import dqap_fast, nqap_fast
@@ -249,17 +249,7 @@ class Executor:
         return self._aapq(q, gr2)
 
     def _bind_state(self, q: APQueue) -> int:
-        cfg = self.config
-        if not cfg.secure:
-            return codes.BS_USABLE
-        if q.bound_by is None:
-            return codes.BS_AVAILABLE_FOR_BIND
-        if q.bound_by is not cfg:
-            return codes.BS_UNUSABLE
-        now = self.machine.env.now
-        if q.associated and q.assoc_until <= now:
-            return codes.BS_USABLE
-        return codes.BS_USABLE_NO_SECURE_KEY
+        return secure.bind_state(q, self.config, self.machine.env.now)
 
     def _tapq(self, q: APQueue, t: bool) -> APResult:
         self._settle_assoc(q)
@@ -278,7 +268,8 @@ class Executor:
         if q.reset_until > now:
             return _result(RC.RESET_IN_PROGRESS, q)
         # A host driver resetting on a guest's behalf names why (drop_cause, set by vfio_ap).
-        q.reset(zeroize=zeroize, unbind=unbind, cause=getattr(self, "drop_cause", None))
+        q.reset(zeroize=zeroize, unbind=secure.reset_unbinds(q, self.config, unbind),
+                cause=getattr(self, "drop_cause", None))
         return _result(0, q)
 
     def _aqic(self, q: APQueue, gr1: int, gr2: int) -> APResult:
@@ -323,6 +314,8 @@ class Executor:
         if rc:
             return _result(rc, q)
         cfg = self.config
+        if secure.bind_refusal(q):
+            return _result(secure.bind_refusal(q), q)
         if q.bound_by is cfg:
             return _result(RC.Q_BIND_ERROR, q)
         if q.bound_by is not None:
@@ -343,6 +336,8 @@ class Executor:
         cfg = self.config
         if q.bound_by is not cfg:
             return _result(RC.Q_NOT_BOUND, q)
+        if secure.assoc_refusal(q):
+            return _result(secure.assoc_refusal(q), q)
         if q.associated:
             return _result(RC.Q_NOT_AVAIL_FOR_ASSOC, q)
         if secret_index > 0xFF:

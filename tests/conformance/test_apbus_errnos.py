@@ -8,10 +8,12 @@ import errno
 import pytest
 
 from apsim.errors import SysfsError
+from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.config import Facilities
 from apsim.linux import Host
 from tests.unit.linux_support import (
     BUS,
+    CEX5A,
     MATRIX,
     MS,
     UUID1,
@@ -175,8 +177,9 @@ def test_queue_online_errnos(host):
 # --- queue attributes ----------------------------------------------------------------------------------
 def test_queue_ap_functions_eio_when_tapq_answers_above_busy():
     """An SE guest's queue whose association failed answers TAPQ with the
-    asynchronous RC 0x35, which is above 0x05: reading ap_functions fails."""
-    env, m, lp, host = doc_host()
+    asynchronous RC 0x35, which is above 0x05: reading ap_functions fails. (Card 5
+    is an EP11 coprocessor here: only EP11 queues take an association.)"""
+    env, m, lp, host = doc_host({5: CardSpec(CardType.CEX8, Mode.EP11), 6: CEX5A})
     host.echo("-5", f"{BUS}/apmask")
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[5], domains=[4, 0x47])

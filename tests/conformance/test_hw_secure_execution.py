@@ -15,12 +15,12 @@ from apsim.ids import apqn
 from apsim.masks import Mask
 from tests.conftest import build_machine
 
-Q = apqn(5, 4)
+Q = apqn(7, 4)  # an EP11 queue: CCA queues cannot be bound (ap_q_supports_bind)
 
 
 def se_guest(m, lp, name="se1"):  # noqa: ANN001, ANN201
     cfg = APConfiguration(name, lp, na=255, nd=255, apxa=True, facilities=Facilities(apsb=True),
-                          secure=True, apm=Mask.from_ids([5]), aqm=Mask.from_ids([4, 0x47]),
+                          secure=True, apm=Mask.from_ids([7]), aqm=Mask.from_ids([4, 0x47]),
                           adm=Mask.from_ids([4]))
     return Executor(m, cfg)
 
@@ -39,7 +39,7 @@ def test_unbound_queue_is_available_for_binding_and_unusable_for_nqap():
     env, m, lp = build_machine()
     g = se_guest(m, lp)
     assert bs(g) == BS_AVAILABLE_FOR_BIND
-    assert g.enqueue(Q, 1).rc == RC.Q_NOT_BOUND
+    assert g.enqueue(Q, 1, "ep11_low").rc == RC.Q_NOT_BOUND
 
 
 def test_bind_then_associate_makes_the_queue_usable_after_the_association_time():
@@ -48,10 +48,10 @@ def test_bind_then_associate_makes_the_queue_usable_after_the_association_time()
     assert g.bapq(Q).rc == 0
     assert bs(g) == BS_USABLE_NO_SECURE_KEY
     assert g.aapq(Q, 2).rc == 0
-    assert g.enqueue(Q, 1).rc == RC.STATE_CHANGE_IN_PROGRESS
+    assert g.enqueue(Q, 1, "ep11_low").rc == RC.STATE_CHANGE_IN_PROGRESS
     env.run(until=m.profile.assoc_ns)
     assert bs(g) == BS_USABLE
-    assert g.enqueue(Q, 1).rc == 0
+    assert g.enqueue(Q, 1, "ep11_low").rc == 0
 
 
 def test_bind_codes_bound_twice_bound_to_another_not_empty_and_limit():
@@ -61,10 +61,10 @@ def test_bind_codes_bound_twice_bound_to_another_not_empty_and_limit():
     assert g1.bapq(Q).rc == RC.Q_BIND_ERROR
     assert g2.bapq(Q).rc == RC.Q_BOUND_TO_ANOTHER
     assert bs(g2) == BS_UNUSABLE
-    assert g2.enqueue(Q, 5).rc == RC.Q_BOUND_TO_ANOTHER
+    assert g2.enqueue(Q, 5, "ep11_low").rc == RC.Q_BOUND_TO_ANOTHER
     host = Executor(m, lp.config)
-    q2 = apqn(5, 0x47)
-    host.enqueue(q2, 1, "cca_high")
+    q2 = apqn(7, 0x47)
+    host.enqueue(q2, 1, "ep11_high")
     assert g2.bapq(q2).rc == RC.Q_NOT_EMPTY
     g2.config.se_bind_limit = 0
     env.run(until=1_000_000_000)
@@ -86,7 +86,7 @@ def test_associate_codes_not_bound_twice_index_too_big_invalid_secret():
 def test_secret_used_twice_reports_not_unique_asynchronously_until_reset():
     env, m, lp = build_machine()
     g = se_guest(m, lp)
-    q2 = apqn(5, 0x47)
+    q2 = apqn(7, 0x47)
     g.bapq(Q), g.bapq(q2)
     g.aapq(Q, 3)
     env.run(until=m.profile.assoc_ns)
