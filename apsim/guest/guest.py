@@ -39,6 +39,7 @@ from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
 from apsim.linux.devices import DevState, SMState
+from apsim.linux import se_attrs
 from apsim.linux.host import Host
 from apsim.recorder import RequestRecorder
 
@@ -99,7 +100,7 @@ class GuestPort:
             zq = q.drvdata
             if (q.driver is linux.cex4queue and q.config and q.card.config and not q.chkstop
                     and getattr(zq, "online", False) and q.dev_state == DevState.OPERATING
-                    and q.sm_state in _USABLE):
+                    and q.sm_state in _USABLE and se_attrs.usable(linux.bus, q)):
                 out.append(q.apqn)
         return out
 
@@ -169,7 +170,7 @@ class Guest:
                  mdev: str | None = None, cpu: CpuFeatures | None = None, vcpus: int = 2,
                  workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
                  kernel: KernelProfile | None = None, qemu: tuple[int, int] = NEWEST_QEMU, config_time_s: int = 30, notify_ns: int = 100_000,
-                 cmdline: str = "") -> None:
+                 cmdline: str = "", secure: bool = False) -> None:
         self.env = env
         self.machine = machine
         self.parent = parent
@@ -185,6 +186,8 @@ class Guest:
         self.config_time_s = config_time_s
         self.notify_ns = notify_ns
         self.cmdline = cmdline
+        self.secure = secure
+        """A Secure Execution (protected virtualization) guest."""
         self.kvm: KVM | None = None
         self.cpu: SieExecutor | None = None
         self.linux: Host | None = None
@@ -204,7 +207,7 @@ class Guest:
         """
         if self.running:
             return
-        opts = KvmOptions(kernel=self.parent.kernel)
+        opts = KvmOptions(kernel=self.parent.kernel, secure=self.secure)
         kvm = KVM(self.env, self.machine, self.parent_ctx, self.name, vcpus=self.vcpus,
                   cpu=self.features, options=opts)
         if self.mdev is not None:

@@ -4,6 +4,7 @@
 * :mod:`apsim.kvm.vm` — :class:`KVM`, one VM (APIE, AIV, GISA, PQAP hook, masks).
 * :mod:`apsim.kvm.sie` — :class:`SieExecutor`, the guest's CPU interface.
 * :mod:`apsim.kvm.vsie` — the shadow CRYCB of nested guests.
+* :mod:`apsim.kvm.pv` — Secure Execution (protected) guests: where they run, their AP.
 
 See ``docs/kvm.md``.
 """

@@ -36,6 +36,7 @@ from apsim.hw.config import APConfiguration, Facilities
 from apsim.hw.queue import deferrable
 from apsim.kernel import KernelProfile
 from apsim.kvm import crycb as cb
+from apsim.kvm import pv
 from apsim.kvm import vsie
 from apsim.masks import Mask
 
@@ -82,12 +83,15 @@ class KvmOptions:
     ``memory_size``: guest memory in bytes (NIB checks by a hook; reads of nested
     CRYCBs). ``crycb_addr``: for a nested guest, where its CRYCB lies in its
     guest-1's memory (None: allocated page aligned by the guest-1 KVM).
+    ``secure``: a Secure Execution (protected virtualization) guest; see
+    :mod:`apsim.kvm.pv` for where it can run and when it has AP instructions.
     """
 
     aiv: bool = True
     kernel: KernelProfile = KernelProfile()
     memory_size: int = 4 * GiB
     crycb_addr: int | None = None
+    secure: bool = False
 
 
 
@@ -182,7 +186,9 @@ class KVM:
         """The CPU features asked for; :attr:`cpu` holds those the host could give."""
         # QEMU only offers CPU features the host has (as with "-cpu host"): a feature
         # the host lacks is dropped rather than refused.
-        self.cpu = CpuFeatures(ap=want.ap and hf.ap, apft=want.apft and hf.apft,
+        secure = pv.check_secure(name, machine, self.parent, self.options.secure)
+        self.cpu = CpuFeatures(ap=want.ap and hf.ap and pv.ap_allowed(machine, secure),
+                               apft=want.apft and hf.apft,
                                apqci=want.apqci and hf.apqci, apqi=want.apqi and hf.apqi,
                                msax3=want.msax3)
         host_apxa = hf.ap and hf.apqci and host_config.apxa  # kvm_s390_apxa_installed
@@ -209,7 +215,7 @@ class KVM:
             apxa=self.crycb_format == 2,
             facilities=Facilities(ap=self.cpu.ap, apft=self.cpu.apft, apqci=self.cpu.apqci,
                                   apqi=self.cpu.apqi, qact=hf.qact, apsc=hf.apsc, rc8a=hf.rc8a,
-                                  apsb=False))
+                                  apsb=secure and self.cpu.ap), secure=secure)
         # Queue links cached against this APCB also depend on the LPAR's queue map (a
         # nested guest's shadow is rebuilt, and so bumped, when its guest-1 changes).
         self.lpar.config.dependents.add(self.config)

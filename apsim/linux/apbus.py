@@ -44,7 +44,7 @@ import simpy
 from apsim.errors import ProgramException, SysfsError
 from apsim.hw.config import parse_qci
 from apsim.ids import apqn as make_apqn
-from apsim.linux import override
+from apsim.linux import override, se_attrs
 from apsim.linux.apbus_attrs import BUS, BusAttributes
 from apsim.linux.apbus_scan import AP_DEVICE_TYPE_CEX4, AP_DEVICE_TYPE_CEX8, BusScan
 from apsim.linux.devices import APDevice, CardDevice, DevState, QueueDevice, add_card_attrs, add_queue_attrs
@@ -345,6 +345,7 @@ class APBus(BusScan, BusAttributes):
     def _register_queue(self, q: QueueDevice) -> None:
         self.queues[q.apqn] = q
         add_queue_attrs(self, q)
+        se_attrs.add_se_attrs(self, q)
         override.add_attr(self, q)
         self._link_device(q)
         self._attach(q)

@@ -69,6 +69,10 @@ class SMState(IntEnum):
     ASSOC_WAIT = 6
 
 
+ASSOC_IDX_INVALID = 0x10000
+"""``ASSOC_IDX_INVALID`` (ap_bus.h): no association index given to the queue yet."""
+
+
 def hwinfo_at(hwinfo: int) -> int:
     """AP type (TAPQ GR2 bits 32-39)."""
     return (hwinfo >> 24) & 0xFF
@@ -157,6 +161,8 @@ class QueueDevice(APDevice):
         self.config = True
         self.chkstop = False
         self.se_bstate = 0
+        self.rapq_fbit = False  # the next RAPQ of the state machine unbinds (se_bind 0)
+        self.assoc_idx = ASSOC_IDX_INVALID
         self.dev_state = DevState.UNINITIATED
         self.sm_state = SMState.RESET_START
         self.last_err_rc = 0

@@ -79,6 +79,8 @@ class Host:
         self.klog = klog if klog is not None else KernelLog(env)
         self.facilities = cpu_facilities(cpu)
         self.lpar = cpu_lpar(cpu)
+        # is_prot_virt_guest(): this Linux runs in a Secure Execution (protected) guest.
+        self.prot_virt_guest = bool(getattr(getattr(cpu, "config", None), "secure", False))
         self.bus: APBus | None = None
         self.vfio: VfioAp | None = None
         if not self._ap_instructions_available():

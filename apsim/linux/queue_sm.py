@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 from apsim.core import call_at
 from apsim.errors import ProgramException
-from apsim.hw.codes import RC
-from apsim.linux.devices import DevState, QueueDevice, SMState, hwinfo_bs
+from apsim.hw.codes import BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
+from apsim.linux.devices import ASSOC_IDX_INVALID, DevState, QueueDevice, SMState, hwinfo_bs
 
 if TYPE_CHECKING:
     from apsim.linux.apbus import APBus
@@ -61,13 +61,14 @@ def _error(q: QueueDevice, rc: int) -> Wait:
 
 def _sm_reset(bus: APBus, q: QueueDevice) -> Wait:
     try:
-        res = bus.cpu.rapq(q.apqn)
+        res = bus.cpu.rapq(q.apqn, f=q.rapq_fbit)
     except ProgramException:
         return _error(q, RC.Q_NOT_AVAIL)
     if res.async_error:
         return Wait.NONE
     if res.rc in (RC.NORMAL, RC.RESET_IN_PROGRESS):
         q.sm_state = SMState.RESET_WAIT
+        q.rapq_fbit = False
         return Wait.LOW_TIMEOUT
     bus.klog.dbf(f"ap_sm_reset RC 0x{res.rc:02x} on 0x{q.name} -> AP_DEV_STATE_ERROR")
     return _error(q, res.rc)
@@ -93,7 +94,7 @@ def _sm_reset_wait(bus: APBus, q: QueueDevice) -> Wait:
             q.sm_state = SMState.SETIRQ_WAIT
         else:
             q.sm_state = SMState.WORKING if q.queue_count > 0 else SMState.IDLE
-            _settled(bus, q)
+            usability_changed(bus, q)
         return Wait.AGAIN
     if res.rc in (RC.BUSY, RC.RESET_IN_PROGRESS):
         return Wait.LOW_TIMEOUT
@@ -104,7 +105,7 @@ def _sm_setirq_wait(bus: APBus, q: QueueDevice) -> Wait:
     res = bus.cpu.tapq(q.apqn)
     if res.irq_enabled:
         q.sm_state = SMState.WORKING if q.queue_count > 0 else SMState.IDLE
-        _settled(bus, q)
+        usability_changed(bus, q)
     if res.rc == RC.NORMAL:
         return Wait.AGAIN if q.queue_count > 0 else Wait.LOW_TIMEOUT
     if res.rc == RC.Q_FULL:  # NO_PENDING_REPLY
@@ -112,10 +113,30 @@ def _sm_setirq_wait(bus: APBus, q: QueueDevice) -> Wait:
     return _error(q, res.rc)
 
 
-def _settled(bus: APBus, q: QueueDevice) -> None:
-    """The queue can carry requests now: tell the bus's users (zcrypt's dispatcher)."""
+def usability_changed(bus: APBus, q: QueueDevice) -> None:
+    """Whether the queue can carry requests changed (it settled, was bound, waits for an
+    association): tell the bus's users (zcrypt's dispatcher)."""
     for fn in list(getattr(bus, "ready_listeners", ())):
         fn(q)
+
+
+def _sm_assoc_wait(bus: APBus, q: QueueDevice) -> Wait:
+    """``ap_sm_assoc_wait``: poll TAPQ until the association went through (bs 0)."""
+    res = bus.cpu.tapq(q.apqn, t=True)
+    if (res.async_error and res.rc) or res.rc > RC.BUSY:
+        bus.klog.dbf(f"ap_sm_assoc_wait RC 0x{res.rc:02x} on 0x{q.name} -> AP_DEV_STATE_ERROR")
+        return _error(q, res.rc)
+    q.se_bstate = hwinfo_bs(res.gr2 or 0)
+    if q.se_bstate == BS_USABLE:
+        q.sm_state = SMState.IDLE
+        usability_changed(bus, q)
+        return Wait.NONE
+    if q.se_bstate == BS_USABLE_NO_SECURE_KEY:
+        return Wait.LOW_TIMEOUT
+    # A reset from outside (the hypervisor's) took the binding away.
+    q.assoc_idx = ASSOC_IDX_INVALID
+    bus.klog.dbf(f"ap_sm_assoc_wait bs 0x{q.se_bstate:02x} on 0x{q.name} -> AP_DEV_STATE_ERROR")
+    return _error(q, res.rc)
 
 
 def _sm_nop(_bus: APBus, _q: QueueDevice) -> Wait:
@@ -124,7 +145,7 @@ def _sm_nop(_bus: APBus, _q: QueueDevice) -> Wait:
 
 
 _POLL = {SMState.RESET_START: _sm_reset, SMState.RESET_WAIT: _sm_reset_wait,
-         SMState.SETIRQ_WAIT: _sm_setirq_wait}
+         SMState.SETIRQ_WAIT: _sm_setirq_wait, SMState.ASSOC_WAIT: _sm_assoc_wait}
 
 
 def sm_event(bus: APBus, q: QueueDevice) -> Wait:
@@ -147,6 +168,7 @@ def init_state(bus: APBus, q: QueueDevice) -> None:
     q.dev_state = DevState.OPERATING
     q.sm_state = SMState.RESET_START
     q.last_err_rc = 0
+    q.assoc_idx = ASSOC_IDX_INVALID
     ap_wait(bus, sm_event(bus, q))
 
 

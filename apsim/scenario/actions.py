@@ -260,8 +260,10 @@ _OP_OPERANDS: dict[str, frozenset[str]] = {
     "ZAPQ": frozenset(),
     "AQIC": frozenset({"enable", "isc", "nib"}),
     "QCI": frozenset(),
+    "BAPQ": frozenset(),
+    "AAPQ": frozenset({"secret_index"}),
 }
-_OPTIONAL_OPERANDS = ("t", "enable", "isc", "nib", "request", "length")
+_OPTIONAL_OPERANDS = ("t", "enable", "isc", "nib", "request", "length", "secret_index")
 
 
 class GuestInstruction(ActionBase):
@@ -270,13 +272,14 @@ class GuestInstruction(ActionBase):
     Operands by op: NQAP ``request`` (a request type, default rsa2048) and ``length``
     (bytes, default the type's size); TAPQ ``t`` (facility information); AQIC
     ``enable`` (required), ``isc`` (0..7, default 0) and ``nib`` (the notification
-    indicator address; default a valid address the guest owns, 0 is invalid). Every
-    op but QCI needs ``apqn``.
+    indicator address; default a valid address the guest owns, 0 is invalid); AAPQ
+    ``secret_index`` (required); BAPQ none (both are for Secure Execution guests).
+    Every op but QCI needs ``apqn``.
     """
 
     do: Literal["guest.instruction"]
     guest: str
-    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI"]
+    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI", "BAPQ", "AAPQ"]
     apqn: Apqn | None = None
     t: bool | None = None
     enable: bool | None = None
@@ -284,6 +287,8 @@ class GuestInstruction(ActionBase):
     nib: Address | None = None
     request: str | None = None
     length: Annotated[int, Field(ge=1, le=1 << 31)] | None = None
+    secret_index: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] | None = None
+    """AAPQ's association secret index (GR2), as ``se_associate`` takes it."""
     expect: InstructionExpect | None = None
 
     @field_validator("op", mode="before")
@@ -308,6 +313,8 @@ class GuestInstruction(ActionBase):
                 raise ValueError("QCI takes no apqn")
         elif self.apqn is None:
             raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\")")
+        if self.op == "AAPQ" and self.secret_index is None:
+            raise ValueError("AAPQ needs secret_index (the association secret's index)")
         if self.op == "AQIC" and self.enable is None:
             raise ValueError("AQIC needs enable: true (enable interruptions) or false (disable)")
         return self

@@ -171,7 +171,8 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
               recorder=sim.recorder, kernel=sim.scenario.kernel_profile(),
               qemu=parse_qemu_version(sim.scenario.qemu),
               cmdline=spec.host.cmdline if spec.host is not None else "",
-              config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))))
+              config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))),
+              secure=spec.secure)
     sim.guests[spec.name] = g
     now = sim.env.now  # nested guests are planned when their parent starts
     call_at(sim.env, max(0, spec.start - now), lambda ev: start_guest(sim, spec.name, at_setup=True))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from apsim.hw.timing import supports
 from apsim.scenario.actions import (FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop, SclpConfigureAp,
                                     SclpDeconfigureAp, SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
+from apsim.scenario.secure_checks import check_secure
 from apsim.scenario.setup_checks import check_setup
 from apsim.units import format_duration
 
@@ -204,6 +205,7 @@ def _check_levels(sc: Scenario) -> Iterator[Problem]:
             yield (*loc, "start"), (f"a nested guest cannot start ({format_duration(g.start)}) "
                                     f"before {ref.parent.name} does ({format_duration(ref.parent.start)})")
         yield from _check_mdevs(g.mdevs, loc, m, uuids)
+        yield from check_secure(sc, ref)
 
 
 def _check_timeline(sc: Scenario) -> Iterator[Problem]:

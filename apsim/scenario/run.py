@@ -127,6 +127,10 @@ def _do_instruction(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: 
             r = cpu.aqic(apqn, enable=bool(a.enable), isc=a.isc or 0, nib=AIRQ_LSI_ADDR if a.nib is None else a.nib)
         elif a.op == "QCI":
             r = cpu.qci()
+        elif a.op == "BAPQ":
+            r = cpu.bapq(apqn)
+        elif a.op == "AAPQ":
+            r = cpu.aapq(apqn, a.secret_index)
         elif a.op == "NQAP":
             sim._psmid = getattr(sim, "_psmid", 0) + 1  # type: ignore[attr-defined]
             owner = sim.recorder.owner_index(g.name)

@@ -304,6 +304,8 @@ class GuestSpec(StrictModel):
     host: HostSpec | None = None
     mdevs: list[MdevSpec] = []
     guests: list[GuestSpec] = []
+    secure: bool = False
+    """A Secure Execution (protected virtualization) guest: binds its AP queues (se_bind)."""
 
 
 @dataclass(frozen=True)

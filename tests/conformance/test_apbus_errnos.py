@@ -13,7 +13,6 @@ from apsim.hw.config import Facilities
 from apsim.linux import Host
 from tests.unit.linux_support import (
     BUS,
-    CEX5A,
     MATRIX,
     MS,
     UUID1,
@@ -21,6 +20,7 @@ from tests.unit.linux_support import (
     assign,
     create_mdev,
     doc_host,
+    guest_behind_mdev,
     run,
 )
 
@@ -179,16 +179,7 @@ def test_queue_ap_functions_eio_when_tapq_answers_above_busy():
     """An SE guest's queue whose association failed answers TAPQ with the
     asynchronous RC 0x35, which is above 0x05: reading ap_functions fails. (Card 5
     is an EP11 coprocessor here: only EP11 queues take an association.)"""
-    env, m, lp, host = doc_host({5: CardSpec(CardType.CEX8, Mode.EP11), 6: CEX5A})
-    host.echo("-5", f"{BUS}/apmask")
-    create_mdev(host, UUID1)
-    assign(host, UUID1, adapters=[5], domains=[4, 0x47])
-    k = FakeKVM(m, lp, facilities=Facilities(apsb=True))
-    k.config.secure = True
-    host.open_device(UUID1, k)
-    run(env, 1 * MS)
-    guest = Host(env, m, k.guest_cpu(), name="se-guest")
-    run(env, 100 * MS)
+    env, m, lp, host, k, guest = guest_behind_mdev({5: CardSpec(CardType.CEX8, Mode.EP11)}, [4, 0x47])
     cpu = k.guest_cpu()
     for q in (0x0504, 0x0547):
         assert cpu.bapq(q).rc == 0

@@ -18,7 +18,8 @@ def test_the_scenario_folder_holds_every_document_example_and_capacity_case():
     for required in ("three-guests", "two-guests", "securing-apqns", "hotplug", "overprovisioning",
                      "se-configure", "sclp-configure", "capacity-1-guests", "capacity-4-guests",
                      "capacity-16-guests", "capacity-64-guests", "mixed-requests",
-                     "configure-off-under-load", "nested", "cpu-features", "bulk-lpar-capacity"):
+                     "configure-off-under-load", "nested", "cpu-features", "bulk-lpar-capacity",
+                     "secure-guest"):
         assert required in names
 
 
@@ -78,3 +79,16 @@ def test_bulk_mode_short_horizons_match_full_mode(until_ms):
     a, b = bulk.recorder.arrays(), full.recorder.arrays()
     assert all((a[c] == b[c]).all() for c in ("apqn", "t_submit", "t_deq"))
     assert bulk.ledger.summary() == full.ledger.summary()
+
+
+def test_secure_guest_uses_only_its_bound_queue_and_binds_again_after_a_reset():
+    """scenarios/secure-guest.yaml: no request before the bind (ap_queue_usable), none
+    between the QEMU reset (vfio_ap's ZAPQ unbinds) and the new association."""
+    r = run_scenario(load_scenario(next(p for p in SCENARIOS if p.stem == "secure-guest")))
+    cols = r.recorder.arrays()
+    assert set(cols["apqn"].tolist()) == {0x0309}
+    assert cols["t_submit"].min() >= 85_000_000, "nothing is sent before se_bind at 85 ms"
+    assert r.ledger.dropped["guest_reset"] > 0
+    unbound = (cols["t_deq"] > 201_000_000) & (cols["t_deq"] < 240_000_000)
+    assert unbound.sum() == 0, "no completion while the queue is unbound"
+    assert (cols["t_deq"] > 281_000_000).sum() > 0, "served again after the new association"

@@ -157,3 +157,20 @@ def driver_of(host: Host, name: str) -> str | None:
     """The driver a device is bound to (the basename of its ``driver`` link)."""
     target = host.sysfs.readlink(f"{host.bus.find_device(name).devpath}/driver")
     return target.rsplit("/", 1)[-1] if target else None
+
+
+def guest_behind_mdev(adapters: dict[int, CardSpec], domains: list[int], *, secure: bool = True,  # noqa: ANN201
+                      apsb: bool = True):
+    """(env, machine, lpar, host, kvm, guest): every adapter passed through one mdev with
+    *domains* to a (by default Secure Execution) guest whose Linux has booted."""
+    env, m, lp, host = doc_host(adapters)
+    host.echo(",".join(f"-{a}" for a in adapters), f"{BUS}/apmask")
+    create_mdev(host, UUID1)
+    assign(host, UUID1, adapters=list(adapters), domains=domains)
+    k = FakeKVM(m, lp, facilities=Facilities(apsb=apsb))
+    k.config.secure = secure
+    host.open_device(UUID1, k)
+    run(env, 1 * MS)
+    guest = Host(env, m, k.guest_cpu(), name="se-guest")
+    run(env, 100 * MS)
+    return env, m, lp, host, k, guest
