@@ -239,6 +239,8 @@ class InstructionExpect(StrictModel):
     queue_full: bool | None = None
     irq_enabled: bool | None = None
     exception: Literal["operation", "specification", "privileged-operation"] | None = None
+    bs: Annotated[int, Field(ge=0, le=3)] | None = None
+    """TAPQ (``t: true``) GR2's SE bind state: 0 usable, 1 bound, 2 unbound, 3 unusable."""
 
     @model_validator(mode="after")
     def _consistent(self) -> InstructionExpect:
@@ -313,6 +315,8 @@ class GuestInstruction(ActionBase):
                 raise ValueError("QCI takes no apqn")
         elif self.apqn is None:
             raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\")")
+        if self.expect is not None and self.expect.bs is not None and not (self.op == "TAPQ" and self.t):
+            raise ValueError("expect.bs is TAPQ's GR2 bind state: it needs op: TAPQ with t: true")
         if self.op == "AAPQ" and self.secret_index is None:
             raise ValueError("AAPQ needs secret_index (the association secret's index)")
         if self.op == "AQIC" and self.enable is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from apsim.core import call_at
 from apsim.errors import AccountingError, ApsimError, ProgramException, SysfsError
+from apsim.hw.cards import decode_hwinfo
 from apsim.hw.codes import rc_name
 from apsim.hw.machine import (SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SCLP_SUCCESS_CODES,
                               HardwareOpRefused)
@@ -139,6 +140,8 @@ def _do_instruction(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: 
         else:
             r = cpu.dequeue(apqn)
         actual = r.as_dict()
+        if a.op == "TAPQ" and r.gr2 is not None:
+            actual["bs"] = decode_hwinfo(r.gr2)["bs"]
         entry.outcome = "ok" if r.rc == 0 else rc_name(r.rc, dqap=a.op == "DQAP")
         entry.detail = f"cc={r.cc} rc={r.rc:#04x}"
     except ProgramException as e:

@@ -287,6 +287,25 @@ def test_bapq_and_aapq_as_scenario_instructions():
     assert bs(sim, EP11) == BS_USABLE
 
 
+def test_tapq_bs_in_a_scenario_expectation():
+    """asm/ap.h struct ap_tapq_hwinfo: bs is GR2 bits 16-17 of a TAPQ with the T bit;
+    a scenario's TAPQ expectation compares it (2 unbound EP11, 3 for the CCA queue)."""
+    tl = ("timeline:\n"
+          "  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009', t: true, expect: {bs: 2}}\n"
+          "  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '05.0009', t: true, expect: {bs: 3}}\n")
+    sim = sim_of(extra=tl)
+    sim.env.run(until=80 * MS)
+    checks = [e for e in sim.timeline.entries if e.do == "guest.instruction"]
+    assert len(checks) == 2 and all(e.passed for e in checks), [(e.expected, e.actual) for e in checks]
+
+
+def test_bs_expectation_needs_tapq_with_the_t_bit():
+    """Without the T bit TAPQ stores no facility information in GR2."""
+    with pytest.raises(ScenarioError, match="expect.bs"):
+        sim_of(extra="timeline:\n  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009',"
+                     " expect: {bs: 2}}\n")
+
+
 def test_aapq_without_secret_index_is_a_located_error():
     """ap_aapq takes the secret index in GR2: a scenario must give it."""
     with pytest.raises(ScenarioError, match="secret_index"):
