@@ -271,6 +271,16 @@ def test_nqap_answers_not_bound_then_state_change_in_progress_then_accepts():
     assert cpu.enqueue(EP11, 3, "ep11_low").rc == 0
 
 
+def run_instructions(timeline: str, count: int, *, until: int):  # noqa: ANN201
+    """Run a scenario whose timeline holds *count* guest.instruction checks; all must pass."""
+    sim = sim_of(extra=timeline)
+    sim.env.run(until=until)
+    checks = [e for e in sim.timeline.entries if e.do == "guest.instruction"]
+    assert len(checks) == count and all(e.passed for e in checks), \
+        [(e.expected, e.actual, e.outcome) for e in checks]
+    return sim
+
+
 def test_bapq_and_aapq_as_scenario_instructions():
     """asm/ap.h ap_bapq (PQAP fc 7) and ap_aapq (fc 8, secret index in GR2) from a
     scenario's guest.instruction; AAPQ on an unbound queue answers 0x0B."""
@@ -280,10 +290,7 @@ def test_bapq_and_aapq_as_scenario_instructions():
           "  - {at: 71ms, do: guest.instruction, guest: g, op: BAPQ, apqn: '03.0009', expect: {cc: 0, rc: 0}}\n"
           "  - {at: 72ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009', secret_index: 1,"
           " expect: {cc: 0, rc: 0}}\n")
-    sim = sim_of(extra=tl)
-    sim.env.run(until=100 * MS)
-    checks = [e for e in sim.timeline.entries if e.do == "guest.instruction"]
-    assert len(checks) == 3 and all(e.passed for e in checks), [(e.outcome, e.detail) for e in checks]
+    sim = run_instructions(tl, 3, until=100 * MS)
     assert bs(sim, EP11) == BS_USABLE
 
 
@@ -293,10 +300,7 @@ def test_tapq_bs_in_a_scenario_expectation():
     tl = ("timeline:\n"
           "  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009', t: true, expect: {bs: 2}}\n"
           "  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '05.0009', t: true, expect: {bs: 3}}\n")
-    sim = sim_of(extra=tl)
-    sim.env.run(until=80 * MS)
-    checks = [e for e in sim.timeline.entries if e.do == "guest.instruction"]
-    assert len(checks) == 2 and all(e.passed for e in checks), [(e.expected, e.actual) for e in checks]
+    run_instructions(tl, 2, until=80 * MS)
 
 
 def test_bs_expectation_needs_tapq_with_the_t_bit():
