@@ -94,7 +94,7 @@ def _sm_reset_wait(bus: APBus, q: QueueDevice) -> Wait:
             q.sm_state = SMState.SETIRQ_WAIT
         else:
             q.sm_state = SMState.WORKING if q.queue_count > 0 else SMState.IDLE
-            usability_changed(bus, q)
+            _settled(bus, q)
         return Wait.AGAIN
     if res.rc in (RC.BUSY, RC.RESET_IN_PROGRESS):
         return Wait.LOW_TIMEOUT
@@ -105,7 +105,7 @@ def _sm_setirq_wait(bus: APBus, q: QueueDevice) -> Wait:
     res = bus.cpu.tapq(q.apqn)
     if res.irq_enabled:
         q.sm_state = SMState.WORKING if q.queue_count > 0 else SMState.IDLE
-        usability_changed(bus, q)
+        _settled(bus, q)
     if res.rc == RC.NORMAL:
         return Wait.AGAIN if q.queue_count > 0 else Wait.LOW_TIMEOUT
     if res.rc == RC.Q_FULL:  # NO_PENDING_REPLY
@@ -113,11 +113,16 @@ def _sm_setirq_wait(bus: APBus, q: QueueDevice) -> Wait:
     return _error(q, res.rc)
 
 
-def usability_changed(bus: APBus, q: QueueDevice) -> None:
-    """Whether the queue can carry requests changed (it settled, was bound, waits for an
-    association): tell the bus's users (zcrypt's dispatcher)."""
+def _settled(bus: APBus, q: QueueDevice) -> None:
+    """The queue can carry requests now: tell the bus's users (zcrypt's dispatcher)."""
     for fn in list(getattr(bus, "ready_listeners", ())):
         fn(q)
+
+
+def usability_changed(bus: APBus, q: QueueDevice) -> None:
+    """For the SE attributes: binding, or waiting for an association, changed whether
+    the queue can carry requests; the bus's users re-read it as after a settle."""
+    _settled(bus, q)
 
 
 def _sm_assoc_wait(bus: APBus, q: QueueDevice) -> Wait:
@@ -129,7 +134,7 @@ def _sm_assoc_wait(bus: APBus, q: QueueDevice) -> Wait:
     q.se_bstate = hwinfo_bs(res.gr2 or 0)
     if q.se_bstate == BS_USABLE:
         q.sm_state = SMState.IDLE
-        usability_changed(bus, q)
+        _settled(bus, q)
         return Wait.NONE
     if q.se_bstate == BS_USABLE_NO_SECURE_KEY:
         return Wait.LOW_TIMEOUT
