@@ -363,6 +363,14 @@ def test_lszcrypt_has_no_sestat_column_without_apsb():
     assert "SESTAT" not in sim.guests["g"].lszcrypt(verbose=True)
 
 
+def test_lszcrypt_bus_view_lists_the_apsb_feature():
+    """lszcrypt.c show_bus prints the bus's features line first ("features: ... APSB")."""
+    from apsim.linux.lszcrypt import render_bus
+
+    sim = sim_of()
+    assert render_bus(sim.guests["g"].linux).splitlines()[0] == "features: APSC APXA QACT RC8A APSB"
+
+
 def test_lszcrypt_capability_view_shows_the_se_states():
     """lszcrypt.c show_queue_capability prints "SE bind state" and "SE association state"
     from the se_bind / se_associate attributes when they exist."""
