@@ -308,7 +308,9 @@ class Guest:
         if not relays_config_change(self.qemu):
             self.events.append((self.env.now, "config_change_not_relayed"))
             return
-        call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+        faults = self.machine.faults
+        extra = faults.event_delay(f"guest:{self.name}") if faults is not None else 0
+        call_at(self.env, self.notify_ns + extra, self._notify_guest, uuid)
 
     def _notify_guest(self, ev) -> None:  # noqa: ANN001
         if self.running and self.linux is not None:
