@@ -137,11 +137,18 @@ class FaultTable:
     def __init__(self, env: Any) -> None:
         self.env = env
         self.faults: list[Fault] = []
+        self._hooked: list[QueueFaults] = []
 
     def arm(self, fault: Fault, queues: Iterable[Any] = ()) -> int:
         """Arm *fault* now; for a queue fault hook it on *queues*. Returns the queues hooked."""
         self.faults.append(fault)
-        queues = list(queues)
+        n = self.hook(fault, queues)
+        if fault.end is not None:
+            call_at(self.env, max(0, fault.end - self.env.now), self._expire)
+        return n
+
+    def hook(self, fault: Fault, queues: Iterable[Any]) -> int:
+        """Hang *fault* on each of *queues* (once); returns how many were hooked."""
         n = 0
         for q in queues:
             qf = q._fault
@@ -149,13 +156,26 @@ class FaultTable:
                 qf = QueueFaults(q)
                 q._fault = qf
                 q._regate()
-            qf.faults.append(fault)
-            n += 1
-        if n and fault.end is not None:
-            hooked = [q._fault for q in queues]
-            call_at(self.env, max(0, fault.end - self.env.now),
-                    lambda ev: [qf.prune(self.env.now) for qf in hooked if qf is not None])
+                self._hooked.append(qf)
+            if fault not in qf.faults:
+                qf.faults.append(fault)
+                n += 1
         return n
+
+    def rehook(self, queues: Iterable[Any]) -> None:
+        """Queues (re)created by a configuration change get the live queue faults that cover them."""
+        now = self.env.now
+        queues = list(queues)
+        for f in self.faults:
+            if f.kind in ("response", "busy") and f.live(now):
+                self.hook(f, [q for q in queues if f.covers_apqn(q.apqn)])
+
+    def _expire(self, ev: Any) -> None:
+        """A window ended: unhook what is used up, so those queues return to the fast lane."""
+        now = self.env.now
+        for qf in self._hooked:
+            qf.prune(now)
+        self._hooked = [qf for qf in self._hooked if qf.queue._fault is qf]
 
     def _first(self, kind: str, test: Any) -> Fault | None:
         now = self.env.now

@@ -130,6 +130,8 @@ class LPAR:
                 q.flush("lpar_crypto_change")
                 q.owner_lpar = None
         self.queues = queues
+        if m.faults is not None:  # queue faults cover the queues a change brings in, too
+            m.faults.rehook(queues.values())
 
     def _rc_for(self, apid: int) -> int:
         if self.machine.adapters[apid].checkstopped:

@@ -19,16 +19,38 @@ from apsim.recorder import TimelineEntry
 from apsim.units import format_duration
 
 if TYPE_CHECKING:
+    from apsim.hw.machine import Machine
     from apsim.scenario.build import Simulation
 
-__all__ = ["do_fault_inject"]
+__all__ = ["arm_at_setup", "do_fault_inject", "is_setup_fault"]
 
 
 def do_fault_inject(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
     """Arm the fault of a ``fault.inject`` action now; the entry says what and where."""
-    m = sim.machine
+    arm_fault(sim.machine, a, entry)
+
+
+def arm_at_setup(machine: Machine, timeline: list) -> list[TimelineEntry]:  # noqa: ANN001
+    """Arm the ``fault.inject`` actions at ``at: 0`` before the host boots, so its AP bus's
+    initial scan meets them (:func:`is_setup_fault`); returns their timeline entries."""
+    out = []
+    for a in timeline:
+        if is_setup_fault(a):
+            entry = TimelineEntry(at_ns=0, do=a.do, args=a.operands(), line=a.line)
+            arm_fault(machine, a, entry)
+            out.append(entry)
+    return out
+
+
+def is_setup_fault(a) -> bool:  # noqa: ANN001
+    """Whether *a* is armed at setup rather than by the timeline (a ``fault.inject`` at 0)."""
+    return a.do == "fault.inject" and a.at == 0
+
+
+def arm_fault(m: Machine, a, entry: TimelineEntry) -> None:  # noqa: ANN001
+    """Turn the action's operands into a :class:`Fault` armed in *m*'s table now."""
     table = table_of(m)
-    now = sim.env.now
+    now = m.env.now
     f = Fault(id=len(table.faults) + 1, kind=a.kind, start=now, end=a.window_end(now), count=a.count,
               line=a.line)
     if a.apqns is not None:

@@ -192,16 +192,34 @@ def test_a_dqap_busy_window_keeps_the_replies_queued():
 # --- the AP bus scan ---------------------------------------------------------------------------
 def test_a_tapq_answering_reset_in_progress_during_the_guests_bus_scan_delays_its_queue():
     """ap_bus.c ap_scan_domains → ap_queue_info: a TAPQ answered 0x02 still yields the
-    queue device, and ap_queue.c's state machine (ap_sm_reset_wait) polls until the
-    reset ends; the guest's queue becomes usable only after the fault's window."""
+    queue device (its GR2 facility word is stored), and ap_queue.c's state machine
+    (ap_sm_reset_wait) polls until the reset ends; the guest's queue becomes usable only
+    after the fault's window. A fault at 0 meets the guest's boot scan."""
     r = run(['{at: 0ms, do: fault.inject, apqns: ["05.0004"], instructions: [TAPQ], '
              "rc: RESET_IN_PROGRESS, guest: g1, duration: 80ms}"], workload=CLOSED, duration="150ms")
     f = r.sim.machine.faults.faults[0]
-    assert f.fired >= 1
+    assert f.firings[0]["t_ns"] == 0                            # the guest's initial scan
     assert all(x["where"] == "05.0004" for x in f.firings)
+    assert r.guests["g1"]["apqns"] == ["05.0004"]
     first_done = min(r.recorder.arrays()["t_deq"].tolist())
     assert first_done > 80_000_000
     assert r.sim.ready_ns["g1"] >= 80_000_000                 # its AP bus was ready only after it
+
+
+def test_a_fault_at_zero_meets_the_hosts_initial_bus_scan():
+    """ap_bus.c ap_scan_bus at module init: a TAPQ answered 0x02 creates the queue device,
+    whose reset attribute (ap_queue.c reset_show) reads "Reset in progress." until the
+    state machine's TAPQ sees the reset end after the window."""
+    r = run(['{at: 0ms, do: fault.inject, apqns: ["06.0004"], instructions: [TAPQ], '
+             "rc: RESET_IN_PROGRESS, duration: 80ms}",
+             '{at: 1ms, do: sysfs.read, path: /sys/bus/ap/devices/06.0004/reset, '
+             'expect: "Reset in progress.\\n"}',
+             '{at: 90ms, do: sysfs.read, path: /sys/bus/ap/devices/06.0004/reset, '
+             'expect: "No Reset Timer set.\\n"}'])
+    reads = entries(r, "sysfs.read")
+    assert all(e.passed for e in reads), [(e.expected, e.actual) for e in reads]
+    assert r.sim.machine.faults.faults[0].firings[0]["t_ns"] == 0
+    assert entries(r, "fault.inject")[0].at_ns == 0
 
 
 def test_a_guest_filtered_tapq_fault_leaves_the_hosts_own_tapq_alone():

@@ -139,3 +139,19 @@ def test_firings_beyond_the_kept_ones_are_counted():
         f.fire(i, "NQAP", "03.0007")
     s = f.summary()
     assert (s["fired"], len(s["firings"]), s["firings_left_out"]) == (KEPT_FIRINGS + 5, KEPT_FIRINGS, 5)
+
+
+def test_a_queue_a_configuration_change_brings_in_gets_the_live_faults_that_cover_it():
+    """An adapter fault also covers a usage domain added to the LPAR while it is armed."""
+    env, m, lp = _setup()
+    f = Fault(id=1, kind="busy", start=0, code=RC.BUSY, instructions=frozenset({"NQAP"}),
+              adapters=frozenset({3}), end=10 * MS)
+    table_of(m).arm(f, lp.queues.values())
+    m.se_configure(lp, [3], False)
+    m.se_change_lpar_crypto(lp, add_usage_domains=[9])
+    m.se_configure(lp, [3], True)
+    q9 = lp.queues[0x0309]
+    assert q9._fault is not None and f in q9._fault.faults
+    assert nqap_queue(lp.config, q9, _req(1)) == RC.BUSY
+    env.run(until=11 * MS)
+    assert all(q._fault is None for q in lp.queues.values())
