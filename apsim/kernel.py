@@ -10,6 +10,8 @@ this module; the drivers ask the profile, never compare versions themselves.
 
 Version boundaries and where they come from:
 
+* 6.8 — ``vfio_ap_irq_enable`` unpins the NIB page when the guest ISC cannot be
+  registered and answers 0x06 (before: 0x08, page left pinned).
 * 6.15 — upstream commit d33d729afcc8 ("s390/vfio-ap: Fix no AP queue sharing allowed
   message written to kernel log"): before it, ``vfio_ap_mdev_log_sharing_err`` logs
   "Userspace may not re-assign queue AA.QQQQ already assigned to <uuid>" on the mdev
@@ -135,6 +137,13 @@ class KernelProfile:
     def cfg_remove_accumulates(self) -> bool:
         """< 6.18: ``do_remove`` is not reset between mdevs in ``vfio_ap_on_cfg_changed``."""
         return not self.at_least(6, 18)
+
+    @property
+    def gisc_failure_unpins(self) -> bool:
+        """≥ 6.8: a failed ``kvm_s390_gisc_register`` in ``vfio_ap_irq_enable`` unpins the NIB
+        page and answers RC 0x06 (before: the page stays pinned and the guest sees 0x08;
+        commits 7b2d039da622 and 3746d48c55ac, release inferred from their merge)."""
+        return self.at_least(6, 8)
 
     @property
     def driver_override(self) -> bool:

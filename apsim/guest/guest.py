@@ -311,7 +311,12 @@ class Guest:
         if not relays_config_change(self.qemu):
             self.events.append((self.env.now, "config_change_not_relayed"))
             return
-        call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+        call_at(self.env, self._relay_ns(), self._notify_guest, uuid)
+
+    def _relay_ns(self) -> int:
+        """How long QEMU's CHSC event takes to reach the guest's AP bus (plus injected delays)."""
+        faults = self.machine.faults
+        return self.notify_ns + (faults.event_delay(f"guest:{self.name}") if faults is not None else 0)
 
     def _notify_guest(self, ev) -> None:  # noqa: ANN001
         if self.running and self.linux is not None:
@@ -324,7 +329,7 @@ class Guest:
             self.events.append((self.env.now, "device_request"))
             self.parent.close_device(uuid)
             if relays_config_change(self.qemu):
-                call_at(self.env, self.notify_ns, self._notify_guest, uuid)
+                call_at(self.env, self._relay_ns(), self._notify_guest, uuid)
 
     def _after_scan(self) -> None:
         if self.workload is not None and self.running:

@@ -57,6 +57,10 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     now = q.env._now
     q.touched += 1
     if q._gate > now:  # the queue's or the adapter's state may answer (APQueue._regate)
+        if q._fault is not None:  # an injected fault answers first (apsim.hw.faults)
+            frc = q._fault.answer("NQAP", config, now)
+            if frc:
+                return _refused(q, frc)
         if q._cfg_rc:
             return _refused(q, q.cfg_rc)
         if q._reset_until > now:
@@ -110,6 +114,11 @@ def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
     (see nqap_queue): the oldest reply, or the response code of the queue's state or
     of an empty reply list."""
     now = q.env._now
+    if q._gate > now and q._fault is not None:  # an injected fault answers first (apsim.hw.faults)
+        frc = q._fault.answer("DQAP", None, now)
+        if frc:
+            q.touched += 1
+            return frc, None
     if q._gate > now and (q._cfg_rc or q._reset_until > now or q.adapter._busy_until > now):
         q.touched += 1
         return q.state_rc(), None

@@ -236,6 +236,10 @@ class Executor:
         if q is None:
             return _result(RC.Q_NOT_AVAIL)
         q.touched += 1
+        if q._fault is not None:  # an injected fault answers first (apsim.hw.faults)
+            frc = q._fault.answer(fc.name, self.config, self.machine.env.now)
+            if frc:  # a TAPQ's GR2 facility word is stored whatever the RC (ap_queue_info)
+                return _result(frc, q, gr2=q.adapter.spec.hwinfo(self._bind_state(q)) if t else None)
         if fc == FC.TAPQ:
             return self._tapq(q, t)
         if fc in (FC.RAPQ, FC.ZAPQ):

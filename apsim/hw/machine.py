@@ -101,8 +101,9 @@ class LPAR:
 
     def _notify(self, what: str) -> None:
         m = self.machine
+        delay = m.chsc_event_ns + (m.faults.event_delay("host") if m.faults is not None else 0)
         for fn in list(self._listeners):
-            call_at(m.env, m.chsc_event_ns, lambda ev, fn=fn: fn(ev.value), what)
+            call_at(m.env, delay, lambda ev, fn=fn: fn(ev.value), what)
 
     def _rebuild(self) -> None:
         """Recompute QCI masks and the queue map after a profile change."""
@@ -129,6 +130,8 @@ class LPAR:
                 q.flush("lpar_crypto_change")
                 q.owner_lpar = None
         self.queues = queues
+        if m.faults is not None:  # queue faults cover the queues a change brings in, too
+            m.faults.rehook(queues.values())
 
     def _rc_for(self, apid: int) -> int:
         if self.machine.adapters[apid].checkstopped:
@@ -171,6 +174,7 @@ class Machine:
         # GISA origin -> interruption target, registered by KVM for each guest, so a
         # host AQIC issued on a guest's behalf can route adapter interruptions to it.
         self.gisas: dict[int, object] = {}
+        self.faults = None  # apsim.hw.faults.FaultTable once a fault is injected
 
     # --- building ------------------------------------------------------------------------
     def install_adapter(self, apid: int, spec: CardSpec) -> Adapter:
@@ -300,6 +304,11 @@ class Machine:
             self._record(f"sclp {command:#010x}", f"sccb {SCCB_INVALID_RESOURCE:#06x}")
             return SCCB_INVALID_RESOURCE
         on = base == SCLP_CMD_CONFIGURE_AP
+        injected = self.faults.sclp_response("configure" if on else "deconfigure", apid) \
+            if self.faults is not None else None
+        if injected is not None:
+            self._record(f"sclp {command:#010x}", f"sccb {injected:#06x} (injected)")
+            return injected
         if (apid in lpar.online) == on:
             self._record(f"sclp {command:#010x}", f"sccb {SCCB_ALREADY_IN_STATE:#06x}")
             return SCCB_ALREADY_IN_STATE

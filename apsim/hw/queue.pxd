@@ -37,6 +37,7 @@ cdef class APQueue:
     cdef public object assoc_index
     cdef public object async_rc
     cdef public bint assoc_fail
+    cdef public object _fault
 
     @cython.locals(ready=list, later=list, req=Request, a=Request, b=Request, n=cython.longlong,
                    i=Py_ssize_t)

@@ -57,7 +57,7 @@ class APQueue:
                  "count", "_rh", "_rt", "_nr", "_cfg_rc", "_reset_until", "_irq", "isc", "nib",
                  "gisa", "_irq_target", "bound_by", "_assoc_until", "assoc_index", "associated",
                  "async_rc", "assoc_fail", "touched", "nqap_count", "dqap_count", "_occ_sum",
-                 "irq_count", "_ph", "_pt", "_np", "_sink", "_gate")
+                 "irq_count", "_ph", "_pt", "_np", "_sink", "_gate", "_fault")
 
     def __init__(self, adapter: Adapter, apqi: int, owner_lpar: object) -> None:
         self.adapter = adapter
@@ -103,6 +103,7 @@ class APQueue:
         # time, every exit adds it, so the area up to `now` is _occ_sum + count * now.
         self._occ_sum = 0
         self._sink: Any = None  # what new planned requests interrupt: None, GENERIC or a target
+        self._fault: Any = None  # injected faults (apsim.hw.faults.QueueFaults) while any is armed
         self._regate()
 
     # --- state that can refuse instructions (setters keep the hot path's gate current) ----
@@ -137,7 +138,7 @@ class APQueue:
         self._regate()
 
     def _regate(self) -> None:
-        self._gate = _FOREVER if self._cfg_rc else max(self._reset_until, self._assoc_until,
+        self._gate = _FOREVER if self._cfg_rc or self._fault is not None else max(self._reset_until, self._assoc_until,
                                                         self.adapter.busy_until)
 
     # --- interruption state (setters keep planned requests consistent) -------------------

@@ -5,7 +5,8 @@ afresh, the user's own timeline scheduled as in ``apsim run``) and applies rando
 admin actions, each a real scenario timeline action run by
 :func:`apsim.scenario.run.run_action`: sysfs writes to the host (assignments valid
 and junk, apmask/aqmask edits, mdev create/remove), SE configure on/off, SCLP
-configure/deconfigure, guest start/stop/reset, checkstop/clear, and time passing.
+configure/deconfigure, guest start/stop/reset, checkstop/clear, injected faults
+(``fault.inject`` of every kind on the scenario's APQNs), and time passing.
 After every step two invariants are checked: no APQN is in the APCBs of two
 running guests (a nested guest shares only with the guests above it), and every
 running guest issues TAPQ to every APQN of the machine outside its allowed set
@@ -25,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from apsim.hw.faults import INSTRUCTIONS
+from apsim.ids import format_apqn
 from apsim.isolation.probe import allowed_table, candidate_apqns, issue_instruction, parents_of
 from apsim.scenario.actions import ACTION_MODELS
 from apsim.units import US
@@ -150,6 +153,25 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
         def lifecycle(self, guest: str | None, op: str) -> None:
             if guest is not None:
                 self._act(do=op, guest=guest)
+
+        @rule(kind=st.sampled_from(["response", "busy", "sclp", "nib_pin", "gisc", "chsc_delay"]),
+              apqn=st.sampled_from(apqns or [-1]), op=st.sampled_from(INSTRUCTIONS),
+              rc=st.sampled_from([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x10, 0x99]),
+              us=st.sampled_from([100, 1_000, 20_000]))
+        def fault(self, kind: str, apqn: int, op: str, rc: int, us: int) -> None:
+            # Faults change what an allowed queue answers, never which queues a guest reaches.
+            d: dict[str, Any] = {"do": "fault.inject", "kind": kind, "duration": f"{us}us"}
+            if kind in ("response", "busy", "sclp") and apqn < 0:
+                return
+            if kind == "response":
+                d.update(apqns=[format_apqn(apqn)], instructions=[op], rc=rc)
+            elif kind == "busy":
+                d.update(apqns=[format_apqn(apqn)])
+            elif kind == "sclp":
+                d.update(adapters=[apqn >> 8], response=0x05F0)
+            elif kind == "chsc_delay":
+                d.update(delay=f"{us}us")
+            self._act(**d)
 
         @rule(us=st.sampled_from([10, 100, 1_000, 20_000, 60_000]))
         def wait(self, us: int) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 from apsim import __version__
 from apsim.recorder import RequestRecorder, Timeline
 from apsim.report.cex_plugin import cex_plugin_block
+from apsim.report.faults import faults_block
 from apsim.report.health import guest_health
 from apsim.report.stats import RunStats, compute_stats
 from apsim.units import US, format_duration
@@ -84,6 +85,7 @@ def build_report(result: RunResultLike, *, stats: RunStats | None = None,
         **({"replications": result.replications} if getattr(result, "replications", None) else {}),
         **({"bulk": result.bulk} if getattr(result, "bulk", None) is not None else {}),
         **({"cex_plugin": plugin} if (plugin := cex_plugin_block(result)) is not None else {}),
+        **({"faults": faults} if (faults := faults_block(result)) is not None else {}),
     }
 
 

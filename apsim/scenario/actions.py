@@ -16,6 +16,7 @@ from pydantic import (Field, PrivateAttr, ValidationInfo, field_validator,
 
 from apsim.hw.timing import request_type
 from apsim.scenario.base import StrictModel
+from apsim.scenario.fault_spec import FaultInjectSpec
 from apsim.scenario.types import Address, Apqn, Duration, ErrnoName, Id, ResponseCode, Uuid
 
 __all__ = ["ActionBase", "Action", "ACTION_MODELS", "ACTION_NAMES", "InstructionExpect"]
@@ -428,11 +429,18 @@ class FaultClear(ActionBase):
     adapter: Id
 
 
+class FaultInject(ActionBase, FaultInjectSpec):
+    """Arm a fault at ``at``: APQNs answering response codes, busy windows, SCLP failures,
+    vfio_ap NIB-pin / GISC-registration failures, delayed CHSC events (:mod:`apsim.hw.faults`)."""
+
+    do: Literal["fault.inject"]
+
+
 ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
     HostLszcrypt, HostDmesg, GuestDmesg, Uevents, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
-    QemuDeviceAdd, QemuDeviceDel, QemuMigrate,
+    QemuDeviceAdd, QemuDeviceDel, QemuMigrate, FaultInject,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -442,7 +450,7 @@ Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
     | GuestLszcrypt | HostLszcrypt | HostDmesg | GuestDmesg | Uevents | FaultCheckstop | FaultClear
-    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate,
+    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate | FaultInject,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

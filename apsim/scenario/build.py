@@ -29,6 +29,7 @@ from apsim.kvm import CpuFeatures
 from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.scenario.fault_actions import arm_at_setup
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
 from apsim.units import format_duration
 
@@ -134,7 +135,7 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     lpar = machine.add_lpar(lp.name, adapters=lp.adapters, standby=lp.standby,
                             usage_domains=lp.usage_domains, control_domains=lp.control_domains or [])
     recorder = RequestRecorder(warmup_ns=scenario.warmup)
-    sim_timeline = Timeline()
+    sim_timeline = Timeline(arm_at_setup(machine, scenario.timeline))
     hs = scenario.host
     config_time_s = max(5, min(120, round(hs.config_time / 1e9)))
     host = Host(env, machine, Executor(machine, lpar.config), name="host",

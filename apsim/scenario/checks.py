@@ -16,8 +16,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from apsim.hw.timing import supports
-from apsim.scenario.actions import (FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop, SclpConfigureAp,
-                                    SclpDeconfigureAp, SeChangeLparCrypto, SeConfigureOff, SeConfigureOn)
+from apsim.scenario.actions import (FaultCheckstop, FaultClear, FaultInject, MdevctlStart, MdevctlStop,
+                                    SclpConfigureAp, SclpDeconfigureAp, SeChangeLparCrypto, SeConfigureOff,
+                                    SeConfigureOn)
 from apsim.scenario.secure_checks import check_secure
 from apsim.scenario.setup_checks import check_setup
 from apsim.units import format_duration
@@ -243,6 +244,11 @@ def _check_timeline(sc: Scenario) -> Iterator[Problem]:
             for key in ("add_usage_domains", "remove_usage_domains", "add_control_domains",
                         "remove_control_domains"):
                 yield from _max(getattr(act, key), (*base, key), m.nd, "domain", "max_domain_id")
+        elif isinstance(act, FaultInject):
+            yield from _installed(act.adapters or [], (*base, "adapters"), m)
+            yield from _installed([q >> 8 for q in act.apqns or []], (*base, "apqns"), m)
+            yield from _max([q & 0xFF for q in act.apqns or []], (*base, "apqns"), m.nd, "domain",
+                            "max_domain_id")
         elif isinstance(act, FaultCheckstop | FaultClear) and act.adapter not in installed:
             yield (*base, "adapter"), (f"adapter {act.adapter} (0x{act.adapter:02x}) is not "
                                        f"installed in the machine")

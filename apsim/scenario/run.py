@@ -28,6 +28,7 @@ from apsim.linux.queue_sm import AIRQ_LSI_ADDR
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.expect import expect_outcome as _expect
+from apsim.scenario.fault_actions import do_fault_inject, is_setup_fault
 from apsim.scenario.qemu_actions import do_qemu
 from apsim.scenario.schema import Scenario
 from apsim.units import format_duration
@@ -256,6 +257,7 @@ _HANDLERS = {
     "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
     "qemu.device_add": do_qemu, "qemu.device_del": do_qemu, "qemu.migrate": do_qemu,
     "host.dmesg": _do_log, "guest.dmesg": _do_log, "uevents": _do_log,
+    "fault.inject": do_fault_inject,
 }
 
 
@@ -277,6 +279,8 @@ def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
 def schedule_timeline(sim: Simulation) -> None:
     """Schedule every action at its time; same-time actions keep file order."""
     for a in sim.scenario.ordered_timeline():
+        if is_setup_fault(a):
+            continue  # armed by build() before the host booted
         call_at(sim.env, a.at, lambda ev, a=a: run_action(sim, a))
 
 

@@ -29,6 +29,7 @@ from apsim.hw import codes
 from apsim.hw.codes import RC
 from apsim.ids import apqn as make_apqn
 from apsim.ids import format_apqn
+from apsim.linux.vfio_ap import irq_faults
 from apsim.linux.vfio_ap.filter import filter_cdoms, filter_matrix
 from apsim.linux.vfio_ap.queue import ISC_INVALID, VfioQueue
 from apsim.linux.vfio_ap.reset import reset_qlist, reset_queue
@@ -435,6 +436,11 @@ def _irq_enable(vfio: VfioAp, q: VfioQueue, kvm: object, isc: int, nib: int) -> 
     if nib == 0 or (valid is not None and not valid(nib)):
         vfio.klog.dbf(f"vfio_ap_irq_enable: invalid NIB address: nib=0x{nib:x}, apqn=0x{q.apqn:04x}")
         return codes.make_status(RC.INVALID_ADDRESS)
+    refused = irq_faults.pin_nib(vfio, q, kvm, nib)
+    if refused is None:
+        refused = irq_faults.register_gisc(vfio, q, kvm, isc)
+    if refused is not None:
+        return refused
     res = vfio.cpu.aqic(q.apqn, enable=True, isc=isc, nib=nib, gisa=int(getattr(kvm, "gisa_origin", 0)))
     status = res.status if res.status is not None else codes.make_status(res.rc)
     if res.rc == RC.NORMAL:
@@ -442,7 +448,8 @@ def _irq_enable(vfio: VfioAp, q: VfioQueue, kvm: object, isc: int, nib: int) -> 
         q.saved_nib = nib
         q.saved_isc = isc
     elif res.rc == RC.OTHERWISE_CHANGED:
-        pass
+        q.gisc_refs -= 1  # the new settings did not take: unregister the ISC, unpin the NIB
+        q.nib_pins -= 1
     else:
         vfio.klog.warn(f"vfio_ap_irq_enable: apqn {q.apqn:04x}: response: {res.rc:02x}")
         _irq_disable(vfio, q)

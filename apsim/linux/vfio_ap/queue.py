@@ -32,6 +32,9 @@ class VfioQueue:
         self.mdev: MatrixMdev | None = None
         self.saved_isc = ISC_INVALID
         self.saved_nib = 0
+        # NIB pages pinned and guest ISCs registered on the queue's behalf (AQIC enable).
+        self.nib_pins = 0
+        self.gisc_refs = 0
         self.reset_status = 0
         self.reset_rc = 0
         self.worker: simpy.Process | None = None
@@ -42,7 +45,11 @@ class VfioQueue:
         return self.reset_rc in PASSABLE_RESET_RCS
 
     def free_aqic_resources(self) -> None:
-        """``vfio_ap_free_aqic_resources``: forget the guest ISC and NIB."""
+        """``vfio_ap_free_aqic_resources``: unregister the saved guest ISC, unpin the saved NIB."""
+        if self.saved_isc != ISC_INVALID:
+            self.gisc_refs -= 1
+        if self.saved_nib:
+            self.nib_pins -= 1
         self.saved_isc = ISC_INVALID
         self.saved_nib = 0
 
