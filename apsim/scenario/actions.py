@@ -238,53 +238,91 @@ class InstructionExpect(StrictModel):
     replies_waiting: bool | None = None
     queue_full: bool | None = None
     irq_enabled: bool | None = None
-    exception: Literal["operation", "specification", "privileged-operation"] | None = None
+    exception: Literal["operation", "specification", "privileged-operation", "addressing"] | None = None
+    gr2: Address | None = None
+    """GR2 after the instruction (TAPQ with the T bit: the facility word), compared under ``gr2_mask``."""
+    gr2_mask: Address | None = None
+    """The GR2 bits compared (default all 64)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> InstructionExpect:
         given = self.model_dump(exclude_none=True)
         if not given:
             raise ValueError("expect needs at least one of cc, rc, queue_empty, replies_waiting, "
-                             "queue_full, irq_enabled, exception")
+                             "queue_full, irq_enabled, gr2, exception")
         if self.exception is not None and len(given) > 1:
             raise ValueError("an expected program exception ends the instruction: give "
                              "exception alone, without cc, rc or status bits")
+        if self.gr2_mask is not None and self.gr2 is None:
+            raise ValueError("gr2_mask selects the bits of gr2 to compare: give gr2 too")
         return self
 
 
+_PQAP_BITS = frozenset({"t", "f"})
 _OP_OPERANDS: dict[str, frozenset[str]] = {
-    "NQAP": frozenset({"request", "length"}),
-    "DQAP": frozenset(),
-    "TAPQ": frozenset({"t"}),
-    "RAPQ": frozenset(),
-    "ZAPQ": frozenset(),
-    "AQIC": frozenset({"enable", "isc", "nib"}),
-    "QCI": frozenset(),
+    "NQAP": frozenset({"request", "length", "r1", "r2"}),
+    "DQAP": frozenset({"length", "r1", "r2"}),
+    "TAPQ": _PQAP_BITS,
+    "RAPQ": _PQAP_BITS,
+    "ZAPQ": _PQAP_BITS,
+    "AQIC": _PQAP_BITS | {"enable", "isc", "nib"},
+    "QCI": _PQAP_BITS | {"address"},
+    "PQAP": frozenset({"gr1", "gr2"}),
 }
-_OPTIONAL_OPERANDS = ("t", "enable", "isc", "nib", "request", "length")
+_OPTIONAL_OPERANDS = ("t", "f", "enable", "isc", "nib", "request", "length", "r1", "r2", "address",
+                      "gr1", "gr2")
+PQAP_FC = {"TAPQ": 0x00, "RAPQ": 0x01, "ZAPQ": 0x02, "AQIC": 0x03, "QCI": 0x04}
+"""The function code (GR0 bits 32-39) of each PQAP op; ``PQAP`` takes it from ``gr0``."""
+_Register = Annotated[int, Field(ge=0, le=(1 << 64) - 1)]
 
 
 class GuestInstruction(ActionBase):
     """One AP instruction executed on a guest vCPU, checked against ``expect``.
 
     Operands by op: NQAP ``request`` (a request type, default rsa2048) and ``length``
-    (bytes, default the type's size); TAPQ ``t`` (facility information); AQIC
-    ``enable`` (required), ``isc`` (0..7, default 0) and ``nib`` (the notification
-    indicator address; default a valid address the guest owns, 0 is invalid). Every
-    op but QCI needs ``apqn``.
+    (bytes, default the type's size); DQAP ``length`` (the reply buffer); NQAP/DQAP
+    ``r1``/``r2`` (register numbers of the instruction, default 2 and 4); the PQAP
+    ops' ``t`` and ``f`` (GR0 bits 40 and 41); AQIC ``enable`` (required), ``isc``
+    (0..7, default 0) and ``nib`` (the notification indicator address; default a
+    valid address the guest owns, 0 is invalid); QCI ``address`` (GR2, the block
+    address, default 0). Every op may carry ``problem_state`` and a raw ``gr0``
+    (then without ``apqn``, ``t``, ``f``: the register says it all); op ``PQAP``
+    takes any function code from ``gr0`` with raw ``gr1``/``gr2``. Every other op
+    but QCI needs ``apqn``.
     """
 
     do: Literal["guest.instruction"]
     guest: str
-    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI"]
+    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI", "PQAP"]
     apqn: Apqn | None = None
+    gr0: _Register | None = None
+    """GR0 exactly as the program loads it (function code, T/F bits, reserved bits, APQN)."""
+    problem_state: bool | None = None
+    """Issue the instruction in problem state (PSW bit 15): a privileged-operation exception."""
     t: bool | None = None
+    f: bool | None = None
     enable: bool | None = None
     isc: Annotated[int, Field(ge=0, le=7)] | None = None
     nib: Address | None = None
+    address: Address | None = None
     request: str | None = None
-    length: Annotated[int, Field(ge=1, le=1 << 31)] | None = None
+    length: _Register | None = None
+    r1: Annotated[int, Field(ge=0, le=15)] | None = None
+    r2: Annotated[int, Field(ge=0, le=15)] | None = None
+    gr1: _Register | None = None
+    gr2: _Register | None = None
     expect: InstructionExpect | None = None
+
+    @field_validator("gr0", "gr1", "gr2", "length", mode="before")
+    @classmethod
+    def _register_text(cls, value: Any) -> Any:
+        # Registers are written in hex more often than not ("0x00800000").
+        if isinstance(value, str):
+            try:
+                return int(value.strip(), 0)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a number (decimal or 0x hex)") from None
+        return value
 
     @field_validator("op", mode="before")
     @classmethod
@@ -303,14 +341,29 @@ class GuestInstruction(ActionBase):
             if getattr(self, name) is not None and name not in allowed:
                 users = [op for op, ops in _OP_OPERANDS.items() if name in ops]
                 raise ValueError(f"operand {name!r} applies only to {', '.join(users)}, not {self.op}")
-        if self.op == "QCI":
+        if self.gr0 is not None:
+            self._raw_gr0_fits()
+        elif self.op == "PQAP":
+            raise ValueError("PQAP needs gr0 (the function code in bits 32-39, e.g. \"0x2a000000\")")
+        elif self.op == "QCI":
             if self.apqn is not None:
                 raise ValueError("QCI takes no apqn")
         elif self.apqn is None:
-            raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\")")
+            raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\") or a raw gr0")
         if self.op == "AQIC" and self.enable is None:
             raise ValueError("AQIC needs enable: true (enable interruptions) or false (disable)")
         return self
+
+    def _raw_gr0_fits(self) -> None:
+        assert self.gr0 is not None
+        if self.apqn is not None or self.t is not None or self.f is not None:
+            raise ValueError("a raw gr0 holds the APQN and the T and F bits: give apqn, t and f "
+                             "only without gr0")
+        want = PQAP_FC.get(self.op)
+        fc = (self.gr0 >> 24) & 0xFF
+        if want is not None and fc != want:
+            raise ValueError(f"gr0 {self.gr0:#x} has function code {fc:#04x}, {self.op} is "
+                             f"{want:#04x}: use op: PQAP for another function code")
 
 
 class GuestLszcrypt(ActionBase):

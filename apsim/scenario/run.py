@@ -27,6 +27,8 @@ from apsim.linux.queue_sm import AIRQ_LSI_ADDR
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.expect import expect_outcome as _expect
+from apsim.scenario.instruction_regs import execute as execute_instruction
+from apsim.scenario.instruction_regs import observed as instruction_observed
 from apsim.scenario.qemu_actions import do_qemu
 from apsim.scenario.schema import Scenario
 from apsim.units import format_duration
@@ -113,38 +115,21 @@ def _do_instruction(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: 
         if a.expect is not None:
             _expect(entry, a.expect.model_dump(exclude_none=True), {"error": "guest not running"})
         return
-    cpu = g.cpu
-    apqn = a.apqn if a.apqn is not None else 0
-    actual: dict[str, Any]
+    if a.op == "NQAP":
+        sim._psmid = getattr(sim, "_psmid", 0) + 1  # type: ignore[attr-defined]
     try:
-        if a.op == "TAPQ":
-            r = cpu.tapq(apqn, t=bool(a.t))
-        elif a.op == "RAPQ":
-            r = cpu.rapq(apqn)
-        elif a.op == "ZAPQ":
-            r = cpu.zapq(apqn)
-        elif a.op == "AQIC":
-            r = cpu.aqic(apqn, enable=bool(a.enable), isc=a.isc or 0, nib=AIRQ_LSI_ADDR if a.nib is None else a.nib)
-        elif a.op == "QCI":
-            r = cpu.qci()
-        elif a.op == "NQAP":
-            sim._psmid = getattr(sim, "_psmid", 0) + 1  # type: ignore[attr-defined]
-            owner = sim.recorder.owner_index(g.name)
-            r = cpu.enqueue(apqn, (0xFFFF << 48) | sim._psmid, a.request or "rsa2048_crt",  # type: ignore[attr-defined]
-                            length=a.length, owner=owner)
-        else:
-            r = cpu.dequeue(apqn)
-        actual = r.as_dict()
+        r = execute_instruction(g.cpu, a, psmid=(0xFFFF << 48) | getattr(sim, "_psmid", 0),
+                                owner=sim.recorder.owner_index(g.name), nib_default=AIRQ_LSI_ADDR)
         entry.outcome = "ok" if r.rc == 0 else rc_name(r.rc, dqap=a.op == "DQAP")
         entry.detail = f"cc={r.cc} rc={r.rc:#04x}"
+        if a.expect is not None:
+            _expect(entry, *instruction_observed(r, a.expect.model_dump(exclude_none=True)))
     except ProgramException as e:
-        actual = {"exception": e.kind}
         entry.outcome = f"{e.kind} exception"
         entry.detail = e.reason
-    if a.expect is not None:
-        want = a.expect.model_dump(exclude_none=True)
-        got = {k: actual.get(k) for k in want}
-        _expect(entry, want, got)
+        if a.expect is not None:
+            want = a.expect.model_dump(exclude_none=True)
+            _expect(entry, want, {k: {"exception": e.kind}.get(k) for k in want})
 
 
 def _lszcrypt_rows(text: str) -> list[list[str]]:

@@ -283,9 +283,19 @@ def test_action_operand_values():
     ({"op": "AQIC", "apqn": "05.0004"}, "AQIC needs enable"),
     ({"op": "TAPQ", "apqn": "05.0004", "expect": {}}, "at least one"),
     ({"op": "TAPQ", "apqn": "05.0004", "expect": {"cc": 3, "exception": "operation"}}, "exception alone"),
-    ({"op": "TAPQ", "apqn": "05.0004", "expect": {"exception": "addressing"}}, "operation"),
+    ({"op": "TAPQ", "apqn": "05.0004", "expect": {"exception": "data"}}, "operation"),
     ({"op": "TAPQ", "apqn": "05.0004", "expect": {"cc": 4}}, "less than or equal to 3"),
-    ({"op": "PQAP", "apqn": "05.0004"}, "NQAP"),
+    ({"op": "PQAPX", "apqn": "05.0004"}, "NQAP"),
+    ({"op": "PQAP", "apqn": "05.0004"}, "PQAP needs gr0"),
+    ({"op": "TAPQ", "gr0": "0x01000504"}, "use op: PQAP"),
+    ({"op": "TAPQ", "gr0": "0x504", "apqn": "05.0004"}, "holds the APQN"),
+    ({"op": "TAPQ", "gr0": "0x504", "t": True}, "holds the APQN"),
+    ({"op": "TAPQ", "apqn": "05.0004", "r1": 3}, "applies only to NQAP, DQAP"),
+    ({"op": "NQAP", "apqn": "05.0004", "address": 8}, "applies only to QCI"),
+    ({"op": "QCI", "gr1": 1}, "applies only to PQAP"),
+    ({"op": "TAPQ", "apqn": "05.0004", "expect": {"gr2_mask": "0xff"}}, "give gr2 too"),
+    ({"op": "NQAP", "apqn": "05.0004", "gr0": "0xzz"}, "not a number"),
+    ({"op": "NQAP", "apqn": "05.0004", "length": 1 << 64}, "less than or equal to"),
 ])
 def test_instruction_operands_must_fit_the_op(entry, rule):
     """guest.instruction takes only the operands its op uses."""
