@@ -119,7 +119,9 @@ def _do_instruction(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: 
         sim._psmid = getattr(sim, "_psmid", 0) + 1  # type: ignore[attr-defined]
     try:
         r = execute_instruction(g.cpu, a, psmid=(0xFFFF << 48) | getattr(sim, "_psmid", 0),
-                                owner=sim.recorder.owner_index(g.name), nib_default=AIRQ_LSI_ADDR)
+                                # Only a request makes the guest an owner in the report's per-guest table.
+                                owner=sim.recorder.owner_index(g.name) if a.op == "NQAP" else -1,
+                                nib_default=AIRQ_LSI_ADDR)
         entry.outcome = "ok" if r.rc == 0 else rc_name(r.rc, dqap=a.op == "DQAP")
         entry.detail = f"cc={r.cc} rc={r.rc:#04x}"
         if a.expect is not None:
