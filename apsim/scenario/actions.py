@@ -470,11 +470,38 @@ class FaultClear(ActionBase):
     adapter: Id
 
 
+# --- KVM ---------------------------------------------------------------------------------------
+class KvmMasksExpect(StrictModel):
+    """What a guest's CRYCB must hold: the masks KVM last wrote and how often it wrote them."""
+
+    apm: IdList | None = None
+    aqm: IdList | None = None
+    adm: IdList | None = None
+    updates: Annotated[int, Field(ge=0)] | None = None
+    """kvm_arch_crypto_set_masks plus kvm_arch_crypto_clear_masks calls since the VM was created."""
+    last: Literal["set_masks", "clear_masks"] | None = None
+    """Which of the two KVM functions wrote the CRYCB last."""
+
+    @model_validator(mode="after")
+    def _something(self) -> KvmMasksExpect:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("expect needs at least one of apm, aqm, adm, updates, last")
+        return self
+
+
+class KvmMasks(ActionBase):
+    """The masks in a running guest's CRYCB (read through its format) and KVM's update count."""
+
+    do: Literal["kvm.masks"]
+    guest: str
+    expect: KvmMasksExpect
+
+
 ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
     HostLszcrypt, HostDmesg, GuestDmesg, Uevents, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
-    QemuDeviceAdd, QemuDeviceDel, QemuMigrate,
+    QemuDeviceAdd, QemuDeviceDel, QemuMigrate, KvmMasks,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -484,7 +511,7 @@ Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
     | GuestLszcrypt | HostLszcrypt | HostDmesg | GuestDmesg | Uevents | FaultCheckstop | FaultClear
-    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate,
+    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate | KvmMasks,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

@@ -29,6 +29,7 @@ from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.expect import expect_outcome as _expect
 from apsim.scenario.instruction_regs import execute as execute_instruction
 from apsim.scenario.instruction_regs import observed as instruction_observed
+from apsim.scenario.kvm_actions import do_kvm_masks
 from apsim.scenario.qemu_actions import do_qemu
 from apsim.scenario.schema import Scenario
 from apsim.units import format_duration
@@ -235,6 +236,7 @@ _HANDLERS = {
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
     "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
     "qemu.device_add": do_qemu, "qemu.device_del": do_qemu, "qemu.migrate": do_qemu,
+    "kvm.masks": do_kvm_masks,
     "host.dmesg": _do_log, "guest.dmesg": _do_log, "uevents": _do_log,
 }
 

@@ -225,6 +225,7 @@ ACTIONS = {
     "qemu.device_add": {"guest": "g", "mdev": UUID1, "id": "ap0", "expect": "ok"},
     "qemu.device_del": {"guest": "g", "id": "ap0"},
     "qemu.migrate": {"guest": "g", "expect": "refused"},
+    "kvm.masks": {"guest": "g", "expect": {"apm": [5], "updates": 1, "last": "set_masks"}},
 }
 
 
@@ -235,7 +236,8 @@ def test_every_action_is_covered():
             "sclp.deconfigure_ap", "sysfs.write", "sysfs.read", "guest.start", "guest.stop",
             "guest.instruction", "guest.lszcrypt", "fault.checkstop", "fault.clear", "guest.reset",
             "host.lszcrypt", "host.dmesg", "guest.dmesg", "uevents", "mdevctl.start",
-            "mdevctl.stop", "qemu.device_add", "qemu.device_del", "qemu.migrate"} == set(ACTION_NAMES)
+            "mdevctl.stop", "qemu.device_add", "qemu.device_del", "qemu.migrate",
+            "kvm.masks"} == set(ACTION_NAMES)
 
 
 def test_a_log_expectation_that_is_not_a_regular_expression_is_refused():
