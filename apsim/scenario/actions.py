@@ -8,34 +8,18 @@ by ``at``; actions at the same time run in file order.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (Field, PrivateAttr, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from apsim.hw.timing import request_type
+from apsim.scenario.action_base import ActionBase, LogExpect, parse_register
 from apsim.scenario.base import StrictModel
-from apsim.scenario.types import Address, Apqn, Duration, ErrnoName, Id, ResponseCode, Uuid
+from apsim.scenario.device_actions import (KvmMasks, QemuLogExpect, VfioGetInfo, VfioGetIrqInfo, VfioIoctl,
+                                           VfioOpen, VfioReset, VfioSetIrqs)
+from apsim.scenario.types import Address, Apqn, ErrnoName, Id, ResponseCode, Uuid
 
 __all__ = ["ActionBase", "Action", "ACTION_MODELS", "ACTION_NAMES", "InstructionExpect"]
-
-
-class ActionBase(StrictModel):
-    """What every timeline action has: its time ``at`` (ns) and its name ``do``."""
-
-    at: Duration
-    """When the action happens (ns since the start of the run)."""
-    _line: int | None = PrivateAttr(None)
-
-    @property
-    def line(self) -> int | None:
-        """The scenario file line of this action (set by the loader), for reports."""
-        return self._line
-
-    def operands(self) -> dict[str, Any]:
-        """The action's operands as JSON values (no ``at``/``do``; unset ones left out)."""
-        return self.model_dump(mode="json", exclude={"at", "do"}, exclude_none=True)
 
 
 IdList = list[Id]
@@ -273,7 +257,7 @@ _OPTIONAL_OPERANDS = ("t", "f", "enable", "isc", "nib", "request", "length", "r1
                       "gr1", "gr2")
 PQAP_FC = {"TAPQ": 0x00, "RAPQ": 0x01, "ZAPQ": 0x02, "AQIC": 0x03, "QCI": 0x04}
 """The function code (GR0 bits 32-39) of each PQAP op; ``PQAP`` takes it from ``gr0``."""
-_Register = Annotated[int, Field(ge=0, le=(1 << 64) - 1)]
+_Register = Annotated[int, BeforeValidator(parse_register), Field(ge=0, le=(1 << 64) - 1)]
 
 
 class GuestInstruction(ActionBase):
@@ -313,16 +297,6 @@ class GuestInstruction(ActionBase):
     gr2: _Register | None = None
     expect: InstructionExpect | None = None
 
-    @field_validator("gr0", "gr1", "gr2", "length", mode="before")
-    @classmethod
-    def _register_text(cls, value: Any) -> Any:
-        # Registers are written in hex more often than not ("0x00800000").
-        if isinstance(value, str):
-            try:
-                return int(value.strip(), 0)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a number (decimal or 0x hex)") from None
-        return value
 
     @field_validator("op", mode="before")
     @classmethod
@@ -407,39 +381,14 @@ class MdevctlStop(ActionBase):
 
 
 # --- kernel log and uevents ------------------------------------------------------------------------
-def _check_patterns(v: list[str]) -> list[str]:
-    for p in v:
-        try:
-            re.compile(p)
-        except re.error as e:
-            raise ValueError(f"{p!r} is not a regular expression: {e}") from None
-    return v
-
-
-_Patterns = Annotated[list[Annotated[str, Field(max_length=512)]], Field(min_length=1, max_length=64)]
-
-
-class _LogExpect(ActionBase):
-    """``expect``: regular expressions (Python ``re.search``) that must match log lines in
-    this order, each a later line than the one before; ``absent``: ones no line may match."""
-
-    expect: _Patterns | None = None
-    absent: _Patterns | None = None
-
-    @field_validator("expect", "absent")
-    @classmethod
-    def _regexes(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _check_patterns(v)
-
-
-class HostDmesg(_LogExpect):
+class HostDmesg(LogExpect):
     """The host kernel's log (what ``dmesg`` prints; ``dbf: true`` adds s390dbf records)."""
 
     do: Literal["host.dmesg"]
     dbf: bool = False
 
 
-class GuestDmesg(_LogExpect):
+class GuestDmesg(LogExpect):
     """A guest kernel's log."""
 
     do: Literal["guest.dmesg"]
@@ -447,7 +396,7 @@ class GuestDmesg(_LogExpect):
     dbf: bool = False
 
 
-class Uevents(_LogExpect):
+class Uevents(LogExpect):
     """The uevents a Linux's AP bus sent so far, one line each: ``DEVPATH ENV`` (e.g.
     ``/sys/devices/ap/card05 ONLINE=0``); ``guest`` for a guest's own, default the host."""
 
@@ -470,38 +419,12 @@ class FaultClear(ActionBase):
     adapter: Id
 
 
-# --- KVM ---------------------------------------------------------------------------------------
-class KvmMasksExpect(StrictModel):
-    """What a guest's CRYCB must hold: the masks KVM last wrote and how often it wrote them."""
-
-    apm: IdList | None = None
-    aqm: IdList | None = None
-    adm: IdList | None = None
-    updates: Annotated[int, Field(ge=0)] | None = None
-    """kvm_arch_crypto_set_masks plus kvm_arch_crypto_clear_masks calls since the VM was created."""
-    last: Literal["set_masks", "clear_masks"] | None = None
-    """Which of the two KVM functions wrote the CRYCB last."""
-
-    @model_validator(mode="after")
-    def _something(self) -> KvmMasksExpect:
-        if not self.model_dump(exclude_none=True):
-            raise ValueError("expect needs at least one of apm, aqm, adm, updates, last")
-        return self
-
-
-class KvmMasks(ActionBase):
-    """The masks in a running guest's CRYCB (read through its format) and KVM's update count."""
-
-    do: Literal["kvm.masks"]
-    guest: str
-    expect: KvmMasksExpect
-
-
 ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
     HostLszcrypt, HostDmesg, GuestDmesg, Uevents, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
     QemuDeviceAdd, QemuDeviceDel, QemuMigrate, KvmMasks,
+    VfioOpen, VfioGetInfo, VfioGetIrqInfo, VfioSetIrqs, VfioReset, VfioIoctl, QemuLogExpect,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -511,7 +434,8 @@ Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
     | GuestLszcrypt | HostLszcrypt | HostDmesg | GuestDmesg | Uevents | FaultCheckstop | FaultClear
-    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate | KvmMasks,
+    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate | KvmMasks
+    | VfioOpen | VfioGetInfo | VfioGetIrqInfo | VfioSetIrqs | VfioReset | VfioIoctl | QemuLogExpect,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

@@ -11,7 +11,6 @@ requests still held by the queues; if it does not, the run fails loudly.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +25,13 @@ from apsim.linux.mdevctl import MdevctlError
 from apsim.linux.queue_sm import AIRQ_LSI_ADDR
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
+from apsim.scenario.expect import expect_lines
 from apsim.scenario.expect import expect_outcome as _expect
 from apsim.scenario.instruction_regs import execute as execute_instruction
 from apsim.scenario.instruction_regs import observed as instruction_observed
 from apsim.scenario.kvm_actions import do_kvm_masks
 from apsim.scenario.qemu_actions import do_qemu
+from apsim.scenario.vfio_actions import do_qemu_log, do_vfio
 from apsim.scenario.schema import Scenario
 from apsim.units import format_duration
 
@@ -202,29 +203,7 @@ def _do_log(sim: Simulation, a, entry: TimelineEntry) -> None:  # noqa: ANN001
     else:
         lines = linux.klog.lines(include_dbf=a.dbf)
     entry.detail = f"{len(lines)} lines"
-    got: dict[str, Any] = {}
-    want: dict[str, Any] = {}
-    if a.expect is not None:
-        found, pos = [], 0
-        for pattern in a.expect:
-            rx = re.compile(pattern)
-            hit = next((i for i in range(pos, len(lines)) if rx.search(lines[i])), None)
-            if hit is None:
-                found.append(None)
-            else:
-                found.append(lines[hit])
-                pos = hit + 1
-        want["expect"] = list(a.expect)
-        # A pattern that matched reports itself, one that did not reports None.
-        got["expect"] = [p if f is not None else None for p, f in zip(a.expect, found)]
-        got["matched"] = [f for f in found if f is not None]
-    if a.absent is not None:
-        want["absent"] = []
-        got["absent"] = [p for p in a.absent if any(re.search(p, line) for line in lines)]
-    if want:
-        entry.outcome = "ok"
-        entry.expected, entry.actual = want, got
-        entry.passed = all(got[k] == want[k] for k in want)
+    expect_lines(entry, lines, a.expect, a.absent)
 
 
 _HANDLERS = {
@@ -236,7 +215,9 @@ _HANDLERS = {
     "fault.checkstop": _do_fault, "fault.clear": _do_fault,
     "mdevctl.start": _do_mdevctl, "mdevctl.stop": _do_mdevctl,
     "qemu.device_add": do_qemu, "qemu.device_del": do_qemu, "qemu.migrate": do_qemu,
-    "kvm.masks": do_kvm_masks,
+    "kvm.masks": do_kvm_masks, "qemu.log": do_qemu_log,
+    "vfio.open": do_vfio, "vfio.get_info": do_vfio, "vfio.get_irq_info": do_vfio, "vfio.set_irqs": do_vfio,
+    "vfio.reset": do_vfio, "vfio.ioctl": do_vfio,
     "host.dmesg": _do_log, "guest.dmesg": _do_log, "uevents": _do_log,
 }
 

@@ -226,6 +226,13 @@ ACTIONS = {
     "qemu.device_del": {"guest": "g", "id": "ap0"},
     "qemu.migrate": {"guest": "g", "expect": "refused"},
     "kvm.masks": {"guest": "g", "expect": {"apm": [5], "updates": 1, "last": "set_masks"}},
+    "vfio.open": {"mdev": UUID1, "guest": "g", "expect_errno": "EPERM"},
+    "vfio.get_info": {"guest": "g", "expect": {"flags": "0x21", "num_irqs": 2}},
+    "vfio.get_irq_info": {"guest": "g", "index": 2, "expect_errno": "EINVAL"},
+    "vfio.set_irqs": {"guest": "g", "index": 0, "fd": -1},
+    "vfio.reset": {"guest": "g"},
+    "vfio.ioctl": {"guest": "g", "cmd": "0x3b6c", "expect_errno": "EOPNOTSUPP"},
+    "qemu.log": {"guest": "g", "expect": ["DEVICE_DELETED"]},
 }
 
 
@@ -237,7 +244,8 @@ def test_every_action_is_covered():
             "guest.instruction", "guest.lszcrypt", "fault.checkstop", "fault.clear", "guest.reset",
             "host.lszcrypt", "host.dmesg", "guest.dmesg", "uevents", "mdevctl.start",
             "mdevctl.stop", "qemu.device_add", "qemu.device_del", "qemu.migrate",
-            "kvm.masks"} == set(ACTION_NAMES)
+            "kvm.masks", "vfio.open", "vfio.get_info", "vfio.get_irq_info", "vfio.set_irqs",
+            "vfio.reset", "vfio.ioctl", "qemu.log"} == set(ACTION_NAMES)
 
 
 def test_a_log_expectation_that_is_not_a_regular_expression_is_refused():
