@@ -198,3 +198,32 @@ def test_qemu_reports_the_irqs_an_older_kernel_lacks_and_works_without_them():
         "{at: 50ms, do: guest.stop, guest: g1}",
         f"{{at: 50ms, do: sysfs.read, path: {mdev}/matrix, expect_errno: ENOENT}}",
     ], kernel="6.1"))
+
+
+def test_each_device_request_is_a_timeline_entry_and_repeats_every_10_s_while_the_device_stays_open():
+    """vfio_unregister_group_dev calls the request callback, then waits 10 s (HZ * 10) for
+    the release before calling it again with the next count; vfio_ap_mdev_request relays
+    each to the eventfd (here: one nobody reads, so QEMU never releases the device)."""
+    mdev = f"/sys/devices/vfio_ap/matrix/{A}"
+    text = SCENARIO.replace("duration: 80ms", "duration: 26s").format(
+        kernel="6.19", qemu="10.1", a=A, b=B, c=C, timeline="\n".join([
+        "  - {at: 30ms, do: vfio.set_irqs, guest: g1, index: 0, fd: eventfd}",
+        f"  - {{at: 40ms, do: sysfs.write, path: {mdev}/remove, value: '1'}}",
+        "  - {at: 25s, do: guest.stop, guest: g1}",
+        "  - {at: 25s, do: host.dmesg, expect: ['Relaying device request to user \\(#0\\)'], absent: ['#1\\)']}",
+    ]))
+    r = run_scenario(parse_scenario(text))
+    requests = [(e.at_ns, e.args["count"], e.outcome) for e in r.timeline.entries if e.do == "vfio.device_request"]
+    assert requests == [(40_000_000, 0, "relayed"), (10_040_000_000, 1, "relayed"), (20_040_000_000, 2, "relayed")]
+    assert all(e.passed is not False for e in r.timeline.entries)
+
+
+def test_a_relayed_request_that_qemu_answers_is_one_entry_saying_the_mdev_went():
+    """QEMU's notifier unplugs within the signal: the removal completes at the first request."""
+    mdev = f"/sys/devices/vfio_ap/matrix/{A}"
+    text = SCENARIO.format(kernel="6.19", qemu="10.1", a=A, b=B, c=C,
+                           timeline=f"  - {{at: 40ms, do: sysfs.write, path: {mdev}/remove, value: '1'}}")
+    r = run_scenario(parse_scenario(text))
+    (entry,) = [e for e in r.timeline.entries if e.do == "vfio.device_request"]
+    assert (entry.outcome, entry.args) == ("relayed", {"mdev": A, "count": 0})
+    assert entry.detail == "held by guest g1: released, the mdev is removed"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
@@ -125,6 +126,9 @@ class VfioAp:
         # Reset verification workers started and not yet known to be finished (see
         # resets_in_progress); pruned on every query, so it stays as short as the live ones.
         self.reset_workers: list[simpy.Process] = []
+        self.request_listeners: list[Callable[[str, int, str, str | None, bool], None]] = []
+        """Called after each device request: (uuid, count, how it went — ops.request's
+        outcome —, the guest whose KVM held the device, whether it is still open)."""
         self.driver = VfioApDriver(self)
         self._add_matrix_attrs()
         self.bus.register_driver(self.driver)
@@ -212,7 +216,10 @@ class VfioAp:
             self.env.process(self._request_loop(m))
 
     def _request(self, m: MatrixMdev) -> None:
-        ops.request(self, m, m.request_count)
+        holder = getattr(m.open_kvm, "name", None)
+        how = ops.request(self, m, m.request_count)
+        for listener in self.request_listeners:
+            listener(m.uuid, m.request_count, how, holder, m.is_open)
         m.request_count += 1
 
     def _request_loop(self, m: MatrixMdev):  # noqa: ANN202 - SimPy process

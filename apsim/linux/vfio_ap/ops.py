@@ -382,13 +382,14 @@ def unset_kvm(vfio: VfioAp, mdev: MatrixMdev, cause: str | None = None) -> simpy
     return done
 
 
-def request(vfio: VfioAp, mdev: MatrixMdev, count: int) -> None:
+def request(vfio: VfioAp, mdev: MatrixMdev, count: int) -> str:
     """``vfio_ap_mdev_request``: the VFIO core asks user space to release the device.
 
-    Before 6.5 vfio_ap has no request callback: the core only waits for the release.
+    Returns what happened: ``relayed`` (the request eventfd was signalled), ``no eventfd``,
+    or ``no request callback`` (before 6.5 the core only waits for the release).
     """
     if not vfio.kernel.device_request_irq:
-        return
+        return "no request callback"
     if mdev.kvm is not None:
         mdev.kvm.clear_masks()
         signal_cfg_changed(mdev)
@@ -398,9 +399,11 @@ def request(vfio: VfioAp, mdev: MatrixMdev, count: int) -> None:
             vfio.klog.ratelimited(f"vfio_ap.request.{mdev.uuid}", "notice",
                                   dev_prefix(mdev) + f"Relaying device request to user (#{count})")
         trigger.signal()
-    elif count == 0:
+        return "relayed"
+    if count == 0:
         vfio.klog.notice(dev_prefix(mdev)
                          + "No device request registered, blocked until released by user")
+    return "no eventfd"
 
 
 # --- the PQAP(AQIC) hook ----------------------------------------------------------------------
