@@ -59,11 +59,13 @@ class SysfsError(ApsimError, OSError):
 class ProgramException(ApsimError):
     """A program interruption raised by an instruction (operation, specification, ...).
 
-    ``kind`` is one of ``operation`` (0x0001), ``privileged-operation`` (0x0002) or
-    ``specification`` (0x0006); ``code`` is the program-interruption code.
+    ``kind`` is one of ``operation`` (0x0001), ``privileged-operation`` (0x0002),
+    ``addressing`` (0x0005) or ``specification`` (0x0006); ``code`` is the
+    program-interruption code.
     """
 
-    CODES = {"operation": 0x0001, "privileged-operation": 0x0002, "specification": 0x0006}
+    CODES = {"operation": 0x0001, "privileged-operation": 0x0002, "addressing": 0x0005,
+             "specification": 0x0006}
 
     def __init__(self, kind: str, reason: str) -> None:
         if kind not in self.CODES:

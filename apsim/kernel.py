@@ -129,6 +129,11 @@ class KernelProfile:
         return self.at_least(6, 15)
 
     @property
+    def device_request_irq(self) -> bool:
+        """≥ 6.5: vfio_ap has the VFIO request callback and IRQ index 0 (the request eventfd)."""
+        return self.at_least(6, 5)
+
+    @property
     def config_change_eventfd(self) -> bool:
         """≥ 6.15: vfio_ap signals APCB changes through VFIO IRQ index 1."""
         return self.at_least(6, 15)

@@ -28,8 +28,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.core import call_at
-from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, bus_full_error, device_not_found_error,
-                              migration_blocked_error, relays_config_change)
+from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, QemuLog, bus_full_error,
+                              device_not_found_error, migration_blocked_error, register_irq_notifiers,
+                              relays_config_change, unregister_irq_notifiers)
+from apsim.linux.vfio_ap.ioctl import EventFd
 from apsim.guest.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
 from apsim.hw.queue import APQueue
@@ -198,6 +200,9 @@ class Guest:
         self.events: list[tuple[int, str]] = []
         self.device_id = DEFAULT_DEVICE_ID
         """The qdev id of the guest's vfio-ap device (device_add's ``id``)."""
+        self.qemu_log = QemuLog()
+        self.irq_fds: dict[int, EventFd] = {}
+        """The eventfds QEMU registered with vfio_ap for the device, by VFIO IRQ index."""
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -213,10 +218,11 @@ class Guest:
         if self.mdev is not None:
             self.device_id = DEFAULT_DEVICE_ID
             try:
-                self.parent.open_device(self.mdev, kvm, vmm=self)
+                self.parent.open_device(self.mdev, kvm)
             except Exception:
                 kvm.destroy()
                 raise
+            self._realized(self.mdev)
         self.kvm = kvm
         self.cpu = SieExecutor(kvm)
         self.port = GuestPort(self)
@@ -249,6 +255,10 @@ class Guest:
         if self.linux is not None:
             self.linux.shutdown()
         if self.kvm is not None and self.kvm.mdev is not None:
+            # QEMU exits: its eventfds stay registered with vfio_ap but nobody reads them.
+            for fd in self.irq_fds.values():
+                fd.reader = None
+            self.irq_fds = {}
             self.parent.close_device(self.kvm.mdev)
         if self.kvm is not None:
             self.kvm.destroy()
@@ -274,7 +284,8 @@ class Guest:
             raise QemuError(f"guest {self.name!r} is not running (no QEMU monitor)")
         if self.kvm.mdev is not None:
             raise bus_full_error()
-        self.parent.open_device(uuid, self.kvm, vmm=self)
+        self.parent.open_device(uuid, self.kvm)
+        self._realized(uuid)
         self.device_id = dev_id or DEFAULT_DEVICE_ID
         self.events.append((self.env.now, "device_add"))
         self.ap_config_changed(uuid)
@@ -293,7 +304,7 @@ class Guest:
             raise device_not_found_error(dev_id or self.device_id)
         uuid = self.kvm.mdev
         self.events.append((self.env.now, "device_del"))
-        self.parent.close_device(uuid, "hot_unplug")
+        self._unrealize(uuid, "hot_unplug")
         self.ap_config_changed(uuid)
 
     def check_migratable(self) -> None:
@@ -324,12 +335,27 @@ class Guest:
             self._after_scan()
 
     def device_request(self, uuid: str) -> None:
-        """vfio_ap asks for the device back (mdev removal): QEMU unplugs it."""
-        if self.running and self.kvm is not None and self.kvm.mdev is not None:
+        """vfio_ap signalled the request eventfd (mdev removal): QEMU's
+        ``vfio_ap_req_notifier_handler`` unplugs the device (qdev_unplug)."""
+        if self.running and self.kvm is not None and self.kvm.mdev == uuid:
             self.events.append((self.env.now, "device_request"))
-            self.parent.close_device(uuid)
+            self._unrealize(uuid, None)
             if relays_config_change(self.qemu):
                 call_at(self.env, self._relay_ns(), self._notify_guest, uuid)
+
+    # --- QEMU's vfio-ap device: realize / unrealize ----------------------------------------------
+    def _realized(self, uuid: str) -> None:
+        """The device is attached: QEMU registers its eventfds with vfio_ap."""
+        self.irq_fds = register_irq_notifiers(
+            self.parent, uuid, self.qemu, self.qemu_log, int(self.env.now),
+            on_request=lambda: self.device_request(uuid), on_cfg_change=lambda: self.ap_config_changed(uuid))
+
+    def _unrealize(self, uuid: str, cause: str | None) -> None:
+        """Unplug: unregister the eventfds, close the device (*cause* names the resets'
+        drops; None lets vfio_ap decide), and tell the monitor: DEVICE_DELETED."""
+        unregister_irq_notifiers(self.parent, uuid, self.irq_fds)
+        self.parent.close_device(uuid, cause)
+        self.qemu_log.device_deleted(int(self.env.now), self.device_id)
 
     def _after_scan(self) -> None:
         if self.workload is not None and self.running:

@@ -10,14 +10,29 @@ guest notices a new APCB at its AP bus's periodic scan.
 
 from __future__ import annotations
 
-from apsim.errors import ApsimError
+import os
+from collections.abc import Callable
+from typing import Protocol
+
+from apsim.errors import ApsimError, SysfsError
 from apsim.kernel import parse_major_minor
+from apsim.linux.vfio_ap.ioctl import (VFIO_AP_CFG_CHG_IRQ_INDEX, VFIO_AP_REQ_IRQ_INDEX, VFIO_DEVICE_GET_INFO,
+                                       VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_SET_IRQS,
+                                       VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD, EventFd)
 
 NEWEST_QEMU = (10, 1)
 """The default QEMU release."""
 
 CFG_CHANGE_EVENT = (10, 1)
 """First release that relays vfio_ap's config-change eventfd to the guest."""
+
+DEVICE_REQUEST_NOTIFIER = (8, 1)
+"""First release whose vfio-ap device registers the device-request eventfd (IRQ index 0) and
+unplugs itself when vfio_ap signals it ("s390x/ap: Wire up the device request notifier
+interface", 2023) [U: the release is inferred from the series' date]."""
+
+PROGRAM = "qemu-system-s390x"
+"""The prefix of QEMU's error_report lines."""
 
 def parse_qemu_version(text: str) -> tuple[int, int]:
     """``"9.2"`` → (9, 2); ValueError naming the rule otherwise (vfio-ap exists since 2.12)."""
@@ -57,3 +72,73 @@ def device_not_found_error(dev_id: str) -> QemuError:
 def migration_blocked_error() -> QemuError:
     """qemu_savevm_state_blocked: vfio-ap's vmstate is unmigratable."""
     return QemuError(f"State blocked by non-migratable device '{VFIO_AP_MIGRATION_ID}'")
+
+
+class VfioHost(Protocol):
+    """The host Linux whose vfio_ap serves the device (:class:`apsim.linux.host.Host`)."""
+
+    def device_ioctl(self, uuid: str, cmd: int, **args: object) -> object: ...
+
+
+class QemuLog:
+    """What QEMU writes for a guest: its stderr (error_report / warn_report lines) and the
+    QMP events a management layer such as libvirt receives, one line each, with the time."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, str]] = []
+
+    def report(self, now: int, message: str, *, warning: bool = False) -> None:
+        """``error_report`` (``warn_report`` with *warning*): ``qemu-system-s390x: [warning: ]MSG``."""
+        self.entries.append((now, f"{PROGRAM}: {'warning: ' if warning else ''}{message}"))
+
+    def event(self, now: int, name: str, data: str) -> None:
+        """A QMP event, as the monitor sends it (the timestamp is the line's time)."""
+        self.entries.append((now, f'{{"event": "{name}", "data": {data}}}'))
+
+    def device_deleted(self, now: int, dev_id: str) -> None:
+        """``DEVICE_DELETED`` after an unplug finished (qdev's device_unparent)."""
+        self.event(now, "DEVICE_DELETED", f'{{"device": "{dev_id}", "path": "/machine/peripheral/{dev_id}"}}')
+
+    def lines(self) -> list[str]:
+        """The lines, oldest first."""
+        return [text for _, text in self.entries]
+
+
+def register_irq_notifiers(host: VfioHost, uuid: str, version: tuple[int, int], log: QemuLog, now: int,
+                           on_request: Callable[[], None], on_cfg_change: Callable[[], None]) -> dict[int, EventFd]:
+    """``vfio_ap_realize`` after attaching the device: ``vfio_ap_register_irq_notifier`` for
+    the device request (≥ 8.1) and the configuration change (≥ 10.1).
+
+    A kernel without the IRQ is reported on stderr and the device works without it, as
+    QEMU does; returns the registered eventfds by IRQ index.
+    """
+    wanted = [(VFIO_AP_REQ_IRQ_INDEX, DEVICE_REQUEST_NOTIFIER, on_request, False),
+              (VFIO_AP_CFG_CHG_IRQ_INDEX, CFG_CHANGE_EVENT, on_cfg_change, True)]
+    info = host.device_ioctl(uuid, VFIO_DEVICE_GET_INFO)
+    num_irqs = info["num_irqs"]  # type: ignore[index]
+    fds: dict[int, EventFd] = {}
+    for index, first, reader, warning in wanted:
+        if version < first:
+            continue
+        if num_irqs < index + 1:
+            log.report(now, f"vfio: IRQ {index} not available (number of irqs {num_irqs})", warning=warning)
+            continue
+        try:
+            host.device_ioctl(uuid, VFIO_DEVICE_GET_IRQ_INFO, index=index)
+            fd = EventFd(reader)
+            host.device_ioctl(uuid, VFIO_DEVICE_SET_IRQS, index=index, fd=fd,
+                              flags=VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER)
+        except SysfsError as e:
+            log.report(now, f"vfio: Error getting irq info: {os.strerror(e.errno or 0)}", warning=warning)
+            continue
+        fds[index] = fd
+    return fds
+
+
+def unregister_irq_notifiers(host: VfioHost, uuid: str, fds: dict[int, EventFd]) -> None:
+    """``vfio_ap_unrealize``: SET_IRQS with fd -1 for each registered IRQ, before the close."""
+    for index, fd in fds.items():
+        host.device_ioctl(uuid, VFIO_DEVICE_SET_IRQS, index=index, fd=-1,
+                          flags=VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER)
+        fd.reader = None
+    fds.clear()

@@ -104,6 +104,11 @@ def gr0_for(fc: int, apqn: int, *, t: bool = False, f: bool = False) -> int:
     return v
 
 
+def aqic_gr1(*, enable: bool, isc: int = 0, gisa: int = 0) -> int:
+    """GR1 image of a PQAP(AQIC): the IR bit, the ISC and a GISA origin."""
+    return (_GR1_AQIC_IR if enable else 0) | (isc & 7) | ((gisa & 0x7FFFFFF) << 4)
+
+
 # --- register-level executor ---------------------------------------------------------------
 class Executor:
     """Executes AP instructions at register level for one configuration."""
@@ -383,8 +388,7 @@ class Executor:
 
     def aqic(self, apqn: int, *, enable: bool, isc: int = 0, nib: int = 0, gisa: int = 0) -> APResult:
         """PQAP(AQIC): enable or disable interruptions for the queue."""
-        gr1 = (_GR1_AQIC_IR if enable else 0) | (isc & 7) | ((gisa & 0x7FFFFFF) << 4)
-        return self.pqap(gr0_for(FC.AQIC, apqn), gr1, nib)
+        return self.pqap(gr0_for(FC.AQIC, apqn), aqic_gr1(enable=enable, isc=isc, gisa=gisa), nib)
 
     def qci(self) -> APResult:
         """PQAP(QCI): the 128-byte configuration information block."""

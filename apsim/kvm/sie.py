@@ -43,6 +43,8 @@ KVM_PQAP_RESERVED = 0x007F0000
 KVM_PQAP_NO_APXA_IDS = 0x0000C0F0
 """GR0 bits that name APID >= 64 or APQI >= 16 (checked when the CRYCB is not format 2)."""
 _RC_BYTE = 0x00FF0000
+QCI_BLOCK_SIZE = 128
+"""Bytes PQAP(QCI) stores at the GR2 address."""
 
 
 class VcpuBlocked(RuntimeError):
@@ -110,7 +112,13 @@ class SieExecutor(Executor):
         if (gr0 >> codes.GR0_FC_SHIFT) & 0xFF == FC.AQIC:
             return self.handle_pqap(gr0, gr1, gr2, problem_state=problem_state)
         self._interpreted()
-        return super().pqap(gr0, gr1, gr2, problem_state=problem_state)
+        result = super().pqap(gr0, gr1, gr2, problem_state=problem_state)
+        if result.qci is not None and not self.kvm.is_guest_address(gr2, QCI_BLOCK_SIZE):
+            # QCI stores nothing but its block: the access check after the specification
+            # checks is all that stands between an aligned address and the store.
+            raise ProgramException("addressing", f"QCI block address {gr2:#x} is outside the "
+                                                 f"guest's memory ({self.kvm.memory_size:#x} bytes)")
+        return result
 
     # --- KVM's PQAP(AQIC) interception --------------------------------------------------------
     def handle_pqap(self, gr0: int, gr1: int, gr2: int, *, problem_state: bool = False) -> APResult:

@@ -236,6 +236,8 @@ class KVM:
         self.validity: ValidityIntercept | None = None
         self._crycb_slots = 0
         self.destroyed = False
+        self.mask_updates: list[tuple[int, str]] = []
+        """(time, ``set_masks`` | ``clear_masks``) of every kvm_arch_crypto_* call, for expectations."""
 
         self.gisa_origin: int = max(machine.gisas, default=0) + 1
         if self.gisa_origin > MAX_GISA_ORIGIN:
@@ -335,12 +337,14 @@ class KVM:
         """``kvm_arch_crypto_set_masks``: block vCPUs, copy per format, restart vSIE, release."""
         self._block()
         cb.write_apcb(self.crycb_image, self.crycb_format, apm, aqm, adm)
+        self.mask_updates.append((int(self.env.now), "set_masks"))
         self._update()
 
     def clear_masks(self) -> None:
         """``kvm_arch_crypto_clear_masks``: as set_masks, zeroing APCB0 and APCB1."""
         self._block()
         cb.clear_apcbs(self.crycb_image)
+        self.mask_updates.append((int(self.env.now), "clear_masks"))
         self._update()
 
     def _block(self) -> None:

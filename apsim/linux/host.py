@@ -139,13 +139,17 @@ class Host:
             raise SysfsError(errno.ENODEV, "/sys/devices/vfio_ap", "vfio_ap is not loaded (no AP instructions)")
         return self.vfio
 
-    def open_device(self, uuid: str, kvm: object, vmm: object | None = None) -> None:
+    def open_device(self, uuid: str, kvm: object) -> None:
         """Open an mdev for a guest's KVM (see :meth:`VfioAp.open_device`)."""
-        self._vfio().open_device(uuid, kvm, vmm=vmm)
+        self._vfio().open_device(uuid, kvm)
 
     def close_device(self, uuid: str, cause: str | None = None) -> simpy.Event | None:
         """Close an mdev (see :meth:`VfioAp.close_device`)."""
         return self._vfio().close_device(uuid, cause)
+
+    def device_ioctl(self, uuid: str, cmd: int, **args: object) -> object:
+        """An ioctl on the open vfio-ap device file of mdev *uuid* (see VfioAp.device_ioctl)."""
+        return self._vfio().device_ioctl(uuid, cmd, **args)
 
     def reset_device(self, uuid: str) -> simpy.Event:
         """``VFIO_DEVICE_RESET`` on an open mdev (see :meth:`VfioAp.reset_device`)."""

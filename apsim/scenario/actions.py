@@ -8,35 +8,19 @@ by ``at``; actions at the same time run in file order.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (Field, PrivateAttr, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from apsim.hw.timing import request_type
+from apsim.scenario.action_base import ActionBase, LogExpect, parse_register
 from apsim.scenario.base import StrictModel
+from apsim.scenario.device_actions import (KvmMasks, QemuLogExpect, VfioGetInfo, VfioGetIrqInfo, VfioIoctl,
+                                           VfioOpen, VfioReset, VfioSetIrqs)
 from apsim.scenario.fault_spec import FaultInjectSpec
 from apsim.scenario.types import Address, Apqn, Duration, ErrnoName, Id, ResponseCode, Uuid
 
 __all__ = ["ActionBase", "Action", "ACTION_MODELS", "ACTION_NAMES", "InstructionExpect"]
-
-
-class ActionBase(StrictModel):
-    """What every timeline action has: its time ``at`` (ns) and its name ``do``."""
-
-    at: Duration
-    """When the action happens (ns since the start of the run)."""
-    _line: int | None = PrivateAttr(None)
-
-    @property
-    def line(self) -> int | None:
-        """The scenario file line of this action (set by the loader), for reports."""
-        return self._line
-
-    def operands(self) -> dict[str, Any]:
-        """The action's operands as JSON values (no ``at``/``do``; unset ones left out)."""
-        return self.model_dump(mode="json", exclude={"at", "do"}, exclude_none=True)
 
 
 IdList = list[Id]
@@ -239,60 +223,88 @@ class InstructionExpect(StrictModel):
     replies_waiting: bool | None = None
     queue_full: bool | None = None
     irq_enabled: bool | None = None
-    exception: Literal["operation", "specification", "privileged-operation"] | None = None
+    exception: Literal["operation", "specification", "privileged-operation", "addressing"] | None = None
     bs: Annotated[int, Field(ge=0, le=3)] | None = None
     """TAPQ (``t: true``) GR2's SE bind state: 0 usable, 1 bound, 2 unbound, 3 unusable."""
+    gr2: Address | None = None
+    """GR2 after the instruction (TAPQ with the T bit: the facility word), compared under ``gr2_mask``."""
+    gr2_mask: Address | None = None
+    """The GR2 bits compared (default all 64)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> InstructionExpect:
         given = self.model_dump(exclude_none=True)
         if not given:
             raise ValueError("expect needs at least one of cc, rc, queue_empty, replies_waiting, "
-                             "queue_full, irq_enabled, exception")
+                             "queue_full, irq_enabled, gr2, exception")
         if self.exception is not None and len(given) > 1:
             raise ValueError("an expected program exception ends the instruction: give "
                              "exception alone, without cc, rc or status bits")
+        if self.gr2_mask is not None and self.gr2 is None:
+            raise ValueError("gr2_mask selects the bits of gr2 to compare: give gr2 too")
         return self
 
 
+_PQAP_BITS = frozenset({"t", "f"})
 _OP_OPERANDS: dict[str, frozenset[str]] = {
-    "NQAP": frozenset({"request", "length"}),
-    "DQAP": frozenset(),
-    "TAPQ": frozenset({"t"}),
-    "RAPQ": frozenset(),
-    "ZAPQ": frozenset(),
-    "AQIC": frozenset({"enable", "isc", "nib"}),
-    "QCI": frozenset(),
-    "BAPQ": frozenset(),
-    "AAPQ": frozenset({"secret_index"}),
+    "NQAP": frozenset({"request", "length", "r1", "r2"}),
+    "DQAP": frozenset({"length", "r1", "r2"}),
+    "TAPQ": _PQAP_BITS,
+    "RAPQ": _PQAP_BITS,
+    "ZAPQ": _PQAP_BITS,
+    "AQIC": _PQAP_BITS | {"enable", "isc", "nib"},
+    "QCI": _PQAP_BITS | {"address"},
+    "BAPQ": _PQAP_BITS,
+    "AAPQ": _PQAP_BITS | {"secret_index"},
+    "PQAP": frozenset({"gr1", "gr2"}),
 }
-_OPTIONAL_OPERANDS = ("t", "enable", "isc", "nib", "request", "length", "secret_index")
+_OPTIONAL_OPERANDS = ("t", "f", "enable", "isc", "nib", "request", "length", "r1", "r2", "address",
+                      "gr1", "gr2", "secret_index")
+PQAP_FC = {"TAPQ": 0x00, "RAPQ": 0x01, "ZAPQ": 0x02, "AQIC": 0x03, "QCI": 0x04, "BAPQ": 0x07, "AAPQ": 0x08}
+"""The function code (GR0 bits 32-39) of each PQAP op; ``PQAP`` takes it from ``gr0``."""
+_Register = Annotated[int, BeforeValidator(parse_register), Field(ge=0, le=(1 << 64) - 1)]
 
 
 class GuestInstruction(ActionBase):
     """One AP instruction executed on a guest vCPU, checked against ``expect``.
 
     Operands by op: NQAP ``request`` (a request type, default rsa2048) and ``length``
-    (bytes, default the type's size); TAPQ ``t`` (facility information); AQIC
-    ``enable`` (required), ``isc`` (0..7, default 0) and ``nib`` (the notification
-    indicator address; default a valid address the guest owns, 0 is invalid); AAPQ
-    ``secret_index`` (required); BAPQ none (both are for Secure Execution guests).
-    Every op but QCI needs ``apqn``.
+    (bytes, default the type's size); DQAP ``length`` (the reply buffer); NQAP/DQAP
+    ``r1``/``r2`` (register numbers of the instruction, default 2 and 4); the PQAP
+    ops' ``t`` and ``f`` (GR0 bits 40 and 41); AQIC ``enable`` (required), ``isc``
+    (0..7, default 0) and ``nib`` (the notification indicator address; default a
+    valid address the guest owns, 0 is invalid); QCI ``address`` (GR2, the block
+    address, default 0); AAPQ ``secret_index`` (required); BAPQ none (both are for
+    Secure Execution guests). Every op may carry ``problem_state`` and a raw ``gr0``
+    (then without ``apqn``, ``t``, ``f``: the register says it all); op ``PQAP``
+    takes any function code from ``gr0`` with raw ``gr1``/``gr2``. Every other op
+    but QCI needs ``apqn``.
     """
 
     do: Literal["guest.instruction"]
     guest: str
-    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI", "BAPQ", "AAPQ"]
+    op: Literal["NQAP", "DQAP", "TAPQ", "RAPQ", "ZAPQ", "AQIC", "QCI", "BAPQ", "AAPQ", "PQAP"]
     apqn: Apqn | None = None
+    gr0: _Register | None = None
+    """GR0 exactly as the program loads it (function code, T/F bits, reserved bits, APQN)."""
+    problem_state: bool | None = None
+    """Issue the instruction in problem state (PSW bit 15): a privileged-operation exception."""
     t: bool | None = None
+    f: bool | None = None
     enable: bool | None = None
     isc: Annotated[int, Field(ge=0, le=7)] | None = None
     nib: Address | None = None
+    address: Address | None = None
     request: str | None = None
-    length: Annotated[int, Field(ge=1, le=1 << 31)] | None = None
+    length: _Register | None = None
+    r1: Annotated[int, Field(ge=0, le=15)] | None = None
+    r2: Annotated[int, Field(ge=0, le=15)] | None = None
+    gr1: _Register | None = None
+    gr2: _Register | None = None
     secret_index: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] | None = None
     """AAPQ's association secret index (GR2), as ``se_associate`` takes it."""
     expect: InstructionExpect | None = None
+
 
     @field_validator("op", mode="before")
     @classmethod
@@ -311,11 +323,15 @@ class GuestInstruction(ActionBase):
             if getattr(self, name) is not None and name not in allowed:
                 users = [op for op, ops in _OP_OPERANDS.items() if name in ops]
                 raise ValueError(f"operand {name!r} applies only to {', '.join(users)}, not {self.op}")
-        if self.op == "QCI":
+        if self.gr0 is not None:
+            self._raw_gr0_fits()
+        elif self.op == "PQAP":
+            raise ValueError("PQAP needs gr0 (the function code in bits 32-39, e.g. \"0x2a000000\")")
+        elif self.op == "QCI":
             if self.apqn is not None:
                 raise ValueError("QCI takes no apqn")
         elif self.apqn is None:
-            raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\")")
+            raise ValueError(f"{self.op} needs an apqn (\"AA.QQQQ\") or a raw gr0")
         if self.expect is not None and self.expect.bs is not None and not (self.op == "TAPQ" and self.t):
             raise ValueError("expect.bs is TAPQ's GR2 bind state: it needs op: TAPQ with t: true")
         if self.op == "AAPQ" and self.secret_index is None:
@@ -323,6 +339,17 @@ class GuestInstruction(ActionBase):
         if self.op == "AQIC" and self.enable is None:
             raise ValueError("AQIC needs enable: true (enable interruptions) or false (disable)")
         return self
+
+    def _raw_gr0_fits(self) -> None:
+        assert self.gr0 is not None
+        if self.apqn is not None or self.t is not None or self.f is not None:
+            raise ValueError("a raw gr0 holds the APQN and the T and F bits: give apqn, t and f "
+                             "only without gr0")
+        want = PQAP_FC.get(self.op)
+        fc = (self.gr0 >> 24) & 0xFF
+        if want is not None and fc != want:
+            raise ValueError(f"gr0 {self.gr0:#x} has function code {fc:#04x}, {self.op} is "
+                             f"{want:#04x}: use op: PQAP for another function code")
 
 
 class GuestLszcrypt(ActionBase):
@@ -366,39 +393,14 @@ class MdevctlStop(ActionBase):
 
 
 # --- kernel log and uevents ------------------------------------------------------------------------
-def _check_patterns(v: list[str]) -> list[str]:
-    for p in v:
-        try:
-            re.compile(p)
-        except re.error as e:
-            raise ValueError(f"{p!r} is not a regular expression: {e}") from None
-    return v
-
-
-_Patterns = Annotated[list[Annotated[str, Field(max_length=512)]], Field(min_length=1, max_length=64)]
-
-
-class _LogExpect(ActionBase):
-    """``expect``: regular expressions (Python ``re.search``) that must match log lines in
-    this order, each a later line than the one before; ``absent``: ones no line may match."""
-
-    expect: _Patterns | None = None
-    absent: _Patterns | None = None
-
-    @field_validator("expect", "absent")
-    @classmethod
-    def _regexes(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _check_patterns(v)
-
-
-class HostDmesg(_LogExpect):
+class HostDmesg(LogExpect):
     """The host kernel's log (what ``dmesg`` prints; ``dbf: true`` adds s390dbf records)."""
 
     do: Literal["host.dmesg"]
     dbf: bool = False
 
 
-class GuestDmesg(_LogExpect):
+class GuestDmesg(LogExpect):
     """A guest kernel's log."""
 
     do: Literal["guest.dmesg"]
@@ -406,7 +408,7 @@ class GuestDmesg(_LogExpect):
     dbf: bool = False
 
 
-class Uevents(_LogExpect):
+class Uevents(LogExpect):
     """The uevents a Linux's AP bus sent so far, one line each: ``DEVPATH ENV`` (e.g.
     ``/sys/devices/ap/card05 ONLINE=0``); ``guest`` for a guest's own, default the host."""
 
@@ -440,7 +442,8 @@ ACTION_MODELS: tuple[type[ActionBase], ...] = (
     SeConfigureOn, SeConfigureOff, SeChangeLparCrypto, SclpConfigureAp, SclpDeconfigureAp,
     SysfsWrite, SysfsRead, GuestStart, GuestStop, GuestReset, GuestInstruction, GuestLszcrypt,
     HostLszcrypt, HostDmesg, GuestDmesg, Uevents, FaultCheckstop, FaultClear, MdevctlStart, MdevctlStop,
-    QemuDeviceAdd, QemuDeviceDel, QemuMigrate, FaultInject,
+    QemuDeviceAdd, QemuDeviceDel, QemuMigrate, FaultInject, KvmMasks,
+    VfioOpen, VfioGetInfo, VfioGetIrqInfo, VfioSetIrqs, VfioReset, VfioIoctl, QemuLogExpect,
 )
 ACTION_NAMES: tuple[str, ...] = tuple(m.model_fields["do"].annotation.__args__[0]  # type: ignore[union-attr]
                                       for m in ACTION_MODELS)
@@ -450,7 +453,8 @@ Action = Annotated[
     SeConfigureOn | SeConfigureOff | SeChangeLparCrypto | SclpConfigureAp | SclpDeconfigureAp
     | SysfsWrite | SysfsRead | GuestStart | GuestStop | GuestReset | GuestInstruction
     | GuestLszcrypt | HostLszcrypt | HostDmesg | GuestDmesg | Uevents | FaultCheckstop | FaultClear
-    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate | FaultInject,
+    | MdevctlStart | MdevctlStop | QemuDeviceAdd | QemuDeviceDel | QemuMigrate | FaultInject | KvmMasks
+    | VfioOpen | VfioGetInfo | VfioGetIrqInfo | VfioSetIrqs | VfioReset | VfioIoctl | QemuLogExpect,
     Field(discriminator="do"),
 ]
 """One timeline entry (a union discriminated on ``do``)."""

@@ -67,6 +67,22 @@ class Simulation:
         return g.linux
 
 
+def _watch_device_requests(sim: Simulation, linux: Host, owner: str | None) -> None:
+    """Put each device request of *linux*'s vfio_ap (an open mdev being removed) in the
+    timeline as ``vfio.device_request`` (owner: the guest whose Linux it is, None for the host)."""
+    if linux.vfio is None:
+        return
+
+    def seen(uuid: str, count: int, how: str, holder: str | None, still_open: bool) -> None:
+        args: dict[str, object] = {"mdev": uuid, "count": count, **({"guest": owner} if owner else {})}
+        entry = TimelineEntry(at_ns=sim.env.now, do="vfio.device_request", args=args, outcome=how)
+        entry.detail = (f"held by guest {holder}: " if holder else "") + (
+            "still open, the removal waits for the release" if still_open else "released, the mdev is removed")
+        sim.timeline.add(entry)
+
+    linux.vfio.request_listeners.append(seen)
+
+
 def _write(sim: Simulation, linux: Host, path: str, value: str, *, what: str, line: int | None) -> bool:
     """A build-time sysfs write that must succeed; recorded as an expectation."""
     entry = TimelineEntry(at_ns=sim.env.now, do="sysfs.write",
@@ -141,6 +157,7 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     host = Host(env, machine, Executor(machine, lpar.config), name="host",
                 config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline)
     sim = Simulation(scenario, seed, env, machine, lpar, host, recorder, sim_timeline)
+    _watch_device_requests(sim, host, None)
     machine.ledger.drop_listeners.append(lambda req, cause: _dropped(sim, req, cause))
     for other in scenario.other_lpars:
         olp = machine.add_lpar(other.name, adapters=other.adapters, usage_domains=other.usage_domains,
@@ -217,6 +234,8 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
     sim.hosts[name] = g.linux
     if g.linux is not None and g.linux.bus is not None and name not in sim.ready_ns:
         g.linux.bus.ready_listeners.append(lambda q, name=name: _ready(sim, name))
+    if g.linux is not None:
+        _watch_device_requests(sim, g.linux, name)
     if g.linux is not None and g.linux.vfio is not None and (spec.host or spec.mdevs or spec.guests):
         apply_host_spec(sim, g.linux, spec.host, spec.mdevs, f"guests.{name}")
         for child in spec.guests:

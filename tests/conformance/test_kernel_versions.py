@@ -140,7 +140,7 @@ def test_before_6_15_no_config_change_eventfd_reaches_the_vmm():
         host.echo("-5", f"{BUS}/apmask")
         create_mdev(host, UUID1)
         vmm = FakeVMM(host)
-        host.open_device(UUID1, FakeKVM(m, lp), vmm=vmm)
+        vmm.open(UUID1, FakeKVM(m, lp))
         assign(host, UUID1, adapters=[5], domains=[4])
         run(env, 1 * MS)
         seen[kernel.version] = len(vmm.cfg_changes)

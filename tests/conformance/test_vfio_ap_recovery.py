@@ -26,14 +26,14 @@ def test_an_mdev_removed_and_created_again_during_its_guests_restart_gets_its_qu
     host.echo("-5", f"{BUS}/apmask")
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[5], domains=[4])
-    host.open_device(UUID1, FakeKVM(m, lp), vmm=FakeVMM(host))
+    FakeVMM(host).open(UUID1, FakeKVM(m, lp))
     run(env, 50 * MS)
     host.close_device(UUID1)                      # the guest stops: ZAPQ, reset in progress
     host.echo("1", f"{MATRIX}/{UUID1}/remove")    # its ZAPQ answers 0x02
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[5], domains=[4])
     k = FakeKVM(m, lp)
-    host.open_device(UUID1, k, vmm=FakeVMM(host))
+    FakeVMM(host).open(UUID1, k)
     assert k.apm == []                            # the reset is still being verified
     run(env, 100 * MS)
     assert host.read(f"{MATRIX}/{UUID1}/guest_matrix") == "05.0004\n"

@@ -256,7 +256,7 @@ def test_starting_the_three_guests_gives_each_kvm_its_apcb():
     env, m, lp, host = three_guests()
     kvms = {u: FakeKVM(m, lp) for u in (UUID1, UUID2, UUID3)}
     for u, k in kvms.items():
-        host.open_device(u, k, FakeVMM(host))
+        FakeVMM(host).open(u, k)
     assert (kvms[UUID1].apm, kvms[UUID1].aqm) == ([5, 6], [4, 0xAB])
     assert (kvms[UUID2].apm, kvms[UUID2].aqm) == ([5], [0x47, 0xFF])
     assert (kvms[UUID3].apm, kvms[UUID3].aqm) == ([6], [0x47, 0xFF])
@@ -279,7 +279,7 @@ def test_each_guest_lszcrypt_lists_the_documented_cards_and_queues():
     }
     kvms = {u: FakeKVM(m, lp) for u in want}
     for u, k in kvms.items():
-        host.open_device(u, k, FakeVMM(host))
+        FakeVMM(host).open(u, k)
     run(env, 10 * MS)
     for u, rows in want.items():
         guest = Host(env, m, kvms[u].guest_cpu(), name=u[:8])
@@ -294,7 +294,7 @@ def test_remove_of_an_mdev_whose_guest_runs_asks_the_vmm_and_completes_after_clo
     env, m, lp, host = three_guests()
     k = FakeKVM(m, lp)
     vmm = FakeVMM(host)
-    host.open_device(UUID1, k, vmm)
+    vmm.open(UUID1, k)
     host.echo("1", f"{MATRIX}/{UUID1}/remove")
     assert vmm.requests == [UUID1]
     assert not host.sysfs.exists(f"{MATRIX}/{UUID1}")

@@ -101,7 +101,7 @@ def test_hot_plug_echo_0xa_into_assign_adapter_adds_adapter_10_to_the_running_gu
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[4], domains=[4, 0x47])
     k = FakeKVM(m, lp)
-    host.open_device(UUID1, k, FakeVMM(host))
+    FakeVMM(host).open(UUID1, k)
     host.echo("0xa", f"{MATRIX}/{UUID1}/assign_adapter")
     assert k.apm == [4, 0x0A]
     assert host.read(f"{MATRIX}/{UUID1}/guest_matrix") == "04.0004\n04.0047\n0a.0004\n0a.0047\n"
@@ -113,7 +113,7 @@ def test_hot_unplug_echo_5_into_unassign_domain_removes_domain_5_and_resets_its_
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[4, 5], domains=[4, 5])
     k = FakeKVM(m, lp)
-    host.open_device(UUID1, k, FakeVMM(host))
+    FakeVMM(host).open(UUID1, k)
     zapq_before = host.vfio.stats["zapq"]
     host.echo("5", f"{MATRIX}/{UUID1}/unassign_domain")
     assert k.aqm == [4]
@@ -126,7 +126,7 @@ def guest_on_4_and_5():  # noqa: ANN201
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[4, 5], domains=[4])
     k = FakeKVM(m, lp)
-    host.open_device(UUID1, k, FakeVMM(host))
+    FakeVMM(host).open(UUID1, k)
     run(env, 1 * MS)
     return env, m, lp, host, k
 

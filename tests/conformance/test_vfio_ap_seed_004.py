@@ -37,7 +37,7 @@ def running_guest(adapters=None, **kw):  # noqa: ANN001, ANN003, ANN201
     assign(host, UUID1, adapters=[5], domains=[4, 0x47])
     k = FakeKVM(m, lp)
     vmm = FakeVMM(host)
-    host.open_device(UUID1, k, vmm)
+    vmm.open(UUID1, k)
     run(env, 1 * MS)
     return env, m, lp, host, k, vmm
 

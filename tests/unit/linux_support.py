@@ -115,13 +115,27 @@ class FakeKVM:
 
 
 class FakeVMM:
-    """A QEMU stand-in: records device requests and optionally closes the device."""
+    """A QEMU stand-in: opens the device and registers an eventfd for each IRQ vfio_ap has
+    (VFIO_DEVICE_SET_IRQS), records device requests and optionally closes the device."""
 
     def __init__(self, host: Host | None = None, *, close_on_request: bool = True) -> None:
         self.host = host
         self.close_on_request = close_on_request
         self.requests: list[str] = []
         self.cfg_changes: list[str] = []
+
+    def open(self, uuid: str, kvm: object) -> None:
+        """Open the device for *kvm*, then register the request and config-change eventfds."""
+        from apsim.linux.vfio_ap import ioctl
+
+        assert self.host is not None
+        self.host.open_device(uuid, kvm)
+        readers = {ioctl.VFIO_AP_REQ_IRQ_INDEX: lambda: self.device_request(uuid),
+                   ioctl.VFIO_AP_CFG_CHG_IRQ_INDEX: lambda: self.ap_config_changed(uuid)}
+        n = self.host.device_ioctl(uuid, ioctl.VFIO_DEVICE_GET_INFO)["num_irqs"]  # type: ignore[index]
+        for index in range(n):
+            self.host.device_ioctl(uuid, ioctl.VFIO_DEVICE_SET_IRQS, index=index, fd=ioctl.EventFd(readers[index]),
+                                   flags=ioctl.VFIO_IRQ_SET_DATA_EVENTFD | ioctl.VFIO_IRQ_SET_ACTION_TRIGGER)
 
     def device_request(self, uuid: str) -> None:
         self.requests.append(uuid)

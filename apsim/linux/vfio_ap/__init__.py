@@ -5,7 +5,8 @@ queues bound to vfio_ap. The submodules hold one job each: :mod:`.matrix` (the
 AP matrix and its text formats), :mod:`.queue` (per-queue state), :mod:`.filter`
 (guest APCB filtering), :mod:`.reset` (ZAPQ and its verification loop),
 :mod:`.ops` (linking, hot plug/unplug, configuration callbacks, open/close,
-the AQIC hook), :mod:`.mdev` (an mdev's sysfs attributes) and
+the AQIC hook), :mod:`.ioctl` (the VFIO ioctls and the eventfds user space
+registers), :mod:`.mdev` (an mdev's sysfs attributes) and
 :mod:`.matrix_dev` (the driver, the mdev type and the VFIO entry points).
 """
 

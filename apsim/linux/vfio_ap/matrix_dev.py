@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
@@ -31,6 +32,7 @@ import simpy
 from apsim.errors import SysfsError
 from apsim.linux.apbus import SUPPORTED_TYPES, APDriver, QciInfo
 from apsim.linux.devices import APDevice, QueueDevice
+from apsim.linux.vfio_ap import ioctl as vfio_ioctl
 from apsim.linux.vfio_ap import ops
 from apsim.linux.vfio_ap.mdev import MatrixMdev
 from apsim.linux.vfio_ap.queue import VfioQueue
@@ -124,6 +126,9 @@ class VfioAp:
         # Reset verification workers started and not yet known to be finished (see
         # resets_in_progress); pruned on every query, so it stays as short as the live ones.
         self.reset_workers: list[simpy.Process] = []
+        self.request_listeners: list[Callable[[str, int, str, str | None, bool], None]] = []
+        """Called after each device request: (uuid, count, how it went — ops.request's
+        outcome —, the guest whose KVM held the device, whether it is still open)."""
         self.driver = VfioApDriver(self)
         self._add_matrix_attrs()
         self.bus.register_driver(self.driver)
@@ -211,7 +216,10 @@ class VfioAp:
             self.env.process(self._request_loop(m))
 
     def _request(self, m: MatrixMdev) -> None:
-        ops.request(self, m, m.request_count)
+        holder = getattr(m.open_kvm, "name", None)
+        how = ops.request(self, m, m.request_count)
+        for listener in self.request_listeners:
+            listener(m.uuid, m.request_count, how, holder, m.is_open)
         m.request_count += 1
 
     def _request_loop(self, m: MatrixMdev):  # noqa: ANN202 - SimPy process
@@ -233,13 +241,13 @@ class VfioAp:
             self.sysfs.unlink(path)
 
     # --- VFIO device lifecycle ------------------------------------------------------------------
-    def open_device(self, uuid: str, kvm: object, vmm: object | None = None) -> None:
+    def open_device(self, uuid: str, kvm: object) -> None:
         """QEMU opens the vfio-ap device for a guest: attach *kvm* and push the guest APCB.
 
         Errors (SysfsError): no such mdev → ENOENT; already open → EBUSY; no KVM →
-        EINVAL; the KVM already has another mdev → EPERM. *vmm* receives
-        ``device_request(uuid)`` when the mdev is removed while open (and, if it has
-        one, ``ap_config_changed(uuid)`` after every guest APCB change).
+        EINVAL; the KVM already has another mdev → EPERM. The VMM hears of a removal
+        and of APCB changes only through the eventfds it registers with
+        ``VFIO_DEVICE_SET_IRQS`` (:meth:`device_ioctl`).
         """
         m = self.mdev(uuid)
         path = m.path
@@ -255,7 +263,6 @@ class VfioAp:
             raise SysfsError(rc, path, "at most one vfio_ap mdev may serve a KVM guest")
         m.is_open = True
         m.open_kvm = kvm
-        m.vmm = vmm
 
     def close_device(self, uuid: str, cause: str | None = None) -> simpy.Event | None:
         """QEMU closes the device: clear the guest's masks, reset its queues, detach.
@@ -271,7 +278,6 @@ class VfioAp:
         done = ops.unset_kvm(self, m, cause)
         m.is_open = False
         m.open_kvm = None
-        m.vmm = None
         if m.remove_pending:
             self._finish_remove(m)
         return done
@@ -288,6 +294,28 @@ class VfioAp:
             return
         if q.apid in m.matrix.apm and q.apqi in m.matrix.aqm:
             ops.refilter(self, m)
+
+    def device_ioctl(self, uuid: str, cmd: int, **args: object) -> dict[str, int] | simpy.Event | None:
+        """An ioctl on the open device file (``vfio_ap_mdev_ioctl``, :mod:`.ioctl`).
+
+        *args* are the request's fields (``argsz``, ``index``, ``flags``, ``start``,
+        ``count``, ``fd``). GET_INFO and GET_IRQ_INFO return the filled structure,
+        RESET the reset-completion event, SET_IRQS None; refusals raise SysfsError
+        with the kernel's errno (EBADF when no file is open).
+        """
+        m = self.mdev(uuid)
+        if not m.is_open:
+            raise SysfsError(errno.EBADF, m.path, "the device is not open")
+        if not vfio_ioctl.handled(self, cmd):
+            vfio_ioctl.unknown(self, m, cmd)
+        if cmd == vfio_ioctl.VFIO_DEVICE_GET_INFO:
+            return vfio_ioctl.get_device_info(self, m, **args)  # type: ignore[arg-type]
+        if cmd == vfio_ioctl.VFIO_DEVICE_GET_IRQ_INFO:
+            return vfio_ioctl.get_irq_info(self, m, **args)  # type: ignore[arg-type]
+        if cmd == vfio_ioctl.VFIO_DEVICE_SET_IRQS:
+            vfio_ioctl.set_irqs(self, m, **args)  # type: ignore[arg-type]
+            return None
+        return self.reset_device(uuid)
 
     def reset_device(self, uuid: str) -> simpy.Event:
         """``VFIO_DEVICE_RESET``: reset every linked queue; the event's value is 0 or EIO."""

@@ -37,6 +37,7 @@ from apsim.linux.vfio_ap.matrix import APMatrix, ap_config_show, control_domains
 from apsim.masks import Mask
 
 if TYPE_CHECKING:
+    from apsim.linux.vfio_ap.ioctl import EventFd
     from apsim.linux.vfio_ap.matrix_dev import VfioAp
     from apsim.linux.vfio_ap.queue import VfioQueue
 
@@ -64,12 +65,15 @@ class MatrixMdev:
         self.aqm_add = Mask.empty()
         self.adm_add = Mask.empty()
         self.kvm: object | None = None
-        self.vmm: object | None = None
         self.is_open = False
         self.open_kvm: object | None = None
         self.remove_pending = False
         self.request_count = 0
         self.hook = None
+        self.req_trigger: EventFd | None = None
+        """The eventfd VFIO_DEVICE_SET_IRQS registered for IRQ index 0 (device request)."""
+        self.cfg_chg_trigger: EventFd | None = None
+        """The eventfd registered for IRQ index 1 (guest AP configuration changed, ≥ 6.15)."""
 
     def __repr__(self) -> str:
         return f"MatrixMdev({self.uuid})"

@@ -108,13 +108,10 @@ def update_guest_apcb(vfio: VfioAp, mdev: MatrixMdev) -> None:
 
 
 def signal_cfg_changed(mdev: MatrixMdev) -> None:
-    """The config-change eventfd (IRQ index 1, ≥ 6.15): the VMM's ``ap_config_changed``."""
-    if not mdev.vfio.kernel.config_change_eventfd:
-        return
-    vmm = mdev.vmm
-    fn = getattr(vmm, "ap_config_changed", None) if vmm is not None else None
-    if fn is not None:
-        fn(mdev.uuid)
+    """``signal_guest_ap_cfg_changed``: the eventfd user space registered for IRQ index 1
+    (≥ 6.15; QEMU ≥ 10.1 registers one), if any."""
+    if mdev.cfg_chg_trigger is not None:
+        mdev.cfg_chg_trigger.signal()
 
 
 def refilter(vfio: VfioAp, mdev: MatrixMdev) -> None:
@@ -386,20 +383,28 @@ def unset_kvm(vfio: VfioAp, mdev: MatrixMdev, cause: str | None = None) -> simpy
     return done
 
 
-def request(vfio: VfioAp, mdev: MatrixMdev, count: int) -> None:
-    """``vfio_ap_mdev_request``: the VFIO core asks user space to release the device."""
+def request(vfio: VfioAp, mdev: MatrixMdev, count: int) -> str:
+    """``vfio_ap_mdev_request``: the VFIO core asks user space to release the device.
+
+    Returns what happened: ``relayed`` (the request eventfd was signalled), ``no eventfd``,
+    or ``no request callback`` (before 6.5 the core only waits for the release).
+    """
+    if not vfio.kernel.device_request_irq:
+        return "no request callback"
     if mdev.kvm is not None:
         mdev.kvm.clear_masks()
         signal_cfg_changed(mdev)
-    vmm = mdev.vmm
-    if vmm is not None and hasattr(vmm, "device_request"):
+    trigger = mdev.req_trigger
+    if trigger is not None:
         if count % 10 == 0:
             vfio.klog.ratelimited(f"vfio_ap.request.{mdev.uuid}", "notice",
                                   dev_prefix(mdev) + f"Relaying device request to user (#{count})")
-        vmm.device_request(mdev.uuid)
-    elif count == 0:
+        trigger.signal()
+        return "relayed"
+    if count == 0:
         vfio.klog.notice(dev_prefix(mdev)
                          + "No device request registered, blocked until released by user")
+    return "no eventfd"
 
 
 # --- the PQAP(AQIC) hook ----------------------------------------------------------------------

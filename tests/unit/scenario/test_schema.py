@@ -226,6 +226,14 @@ ACTIONS = {
     "qemu.device_del": {"guest": "g", "id": "ap0"},
     "qemu.migrate": {"guest": "g", "expect": "refused"},
     "fault.inject": {"apqns": ["05.0004"], "instructions": ["NQAP"], "rc": "0x04"},
+    "kvm.masks": {"guest": "g", "expect": {"apm": [5], "updates": 1, "last": "set_masks"}},
+    "vfio.open": {"mdev": UUID1, "guest": "g", "expect_errno": "EPERM"},
+    "vfio.get_info": {"guest": "g", "expect": {"flags": "0x21", "num_irqs": 2}},
+    "vfio.get_irq_info": {"guest": "g", "index": 2, "expect_errno": "EINVAL"},
+    "vfio.set_irqs": {"guest": "g", "index": 0, "fd": -1},
+    "vfio.reset": {"guest": "g"},
+    "vfio.ioctl": {"guest": "g", "cmd": "0x3b6c", "expect_errno": "EOPNOTSUPP"},
+    "qemu.log": {"guest": "g", "expect": ["DEVICE_DELETED"]},
 }
 
 
@@ -237,7 +245,9 @@ def test_every_action_is_covered():
             "guest.instruction", "guest.lszcrypt", "fault.checkstop", "fault.clear", "guest.reset",
             "host.lszcrypt", "host.dmesg", "guest.dmesg", "uevents", "mdevctl.start",
             "mdevctl.stop", "qemu.device_add", "qemu.device_del", "qemu.migrate",
-            "fault.inject"} == set(ACTION_NAMES)
+            "fault.inject",
+            "kvm.masks", "vfio.open", "vfio.get_info", "vfio.get_irq_info", "vfio.set_irqs",
+            "vfio.reset", "vfio.ioctl", "qemu.log"} == set(ACTION_NAMES)
 
 
 def test_a_log_expectation_that_is_not_a_regular_expression_is_refused():
@@ -285,9 +295,19 @@ def test_action_operand_values():
     ({"op": "AQIC", "apqn": "05.0004"}, "AQIC needs enable"),
     ({"op": "TAPQ", "apqn": "05.0004", "expect": {}}, "at least one"),
     ({"op": "TAPQ", "apqn": "05.0004", "expect": {"cc": 3, "exception": "operation"}}, "exception alone"),
-    ({"op": "TAPQ", "apqn": "05.0004", "expect": {"exception": "addressing"}}, "operation"),
+    ({"op": "TAPQ", "apqn": "05.0004", "expect": {"exception": "data"}}, "operation"),
     ({"op": "TAPQ", "apqn": "05.0004", "expect": {"cc": 4}}, "less than or equal to 3"),
-    ({"op": "PQAP", "apqn": "05.0004"}, "NQAP"),
+    ({"op": "PQAPX", "apqn": "05.0004"}, "NQAP"),
+    ({"op": "PQAP", "apqn": "05.0004"}, "PQAP needs gr0"),
+    ({"op": "TAPQ", "gr0": "0x01000504"}, "use op: PQAP"),
+    ({"op": "TAPQ", "gr0": "0x504", "apqn": "05.0004"}, "holds the APQN"),
+    ({"op": "TAPQ", "gr0": "0x504", "t": True}, "holds the APQN"),
+    ({"op": "TAPQ", "apqn": "05.0004", "r1": 3}, "applies only to NQAP, DQAP"),
+    ({"op": "NQAP", "apqn": "05.0004", "address": 8}, "applies only to QCI"),
+    ({"op": "QCI", "gr1": 1}, "applies only to PQAP"),
+    ({"op": "TAPQ", "apqn": "05.0004", "expect": {"gr2_mask": "0xff"}}, "give gr2 too"),
+    ({"op": "NQAP", "apqn": "05.0004", "gr0": "0xzz"}, "not a number"),
+    ({"op": "NQAP", "apqn": "05.0004", "length": 1 << 64}, "less than or equal to"),
 ])
 def test_instruction_operands_must_fit_the_op(entry, rule):
     """guest.instruction takes only the operands its op uses."""

@@ -31,7 +31,7 @@ def guest(adapters=(5, 6), domains=(4, 0x47), open_=True):  # noqa: ANN001, ANN2
     assign(host, UUID1, adapters=adapters, domains=domains)
     k = FakeKVM(m, lp)
     if open_:
-        host.open_device(UUID1, k, FakeVMM(host))
+        FakeVMM(host).open(UUID1, k)
     return env, m, lp, host, k
 
 

@@ -26,7 +26,7 @@ def guest(profile=None):  # noqa: ANN001, ANN201
     create_mdev(host, UUID1)
     assign(host, UUID1, adapters=[5], domains=[4])
     k = FakeKVM(m, lp)
-    host.open_device(UUID1, k, FakeVMM(host))
+    FakeVMM(host).open(UUID1, k)
     run(env, 1 * MS)
     return env, m, lp, host, k
 
