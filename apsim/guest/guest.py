@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.core import call_at
+from apsim.errors import ValidityIntercept
 from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, bus_full_error, device_not_found_error,
                               migration_blocked_error, relays_config_change)
 from apsim.guest.workload import Workload, WorkloadSpec
@@ -169,7 +170,7 @@ class Guest:
                  mdev: str | None = None, cpu: CpuFeatures | None = None, vcpus: int = 2,
                  workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
                  kernel: KernelProfile | None = None, qemu: tuple[int, int] = NEWEST_QEMU, config_time_s: int = 30, notify_ns: int = 100_000,
-                 cmdline: str = "") -> None:
+                 cmdline: str = "", crycb: tuple[int | None, int | None] = (None, None)) -> None:
         self.env = env
         self.machine = machine
         self.parent = parent
@@ -185,6 +186,12 @@ class Guest:
         self.config_time_s = config_time_s
         self.notify_ns = notify_ns
         self.cmdline = cmdline
+        self.crycb = crycb
+        """A nested guest's CRYCB designation as its guest-1 hypervisor writes it:
+        (address, format bits); None parts are what guest-1's KVM picks."""
+        self.internal_error: ValidityIntercept | None = None
+        """The validity intercept that stopped the VM at its first SIE entry (QEMU's
+        RUN_STATE_INTERNAL_ERROR), or None."""
         self.kvm: KVM | None = None
         self.cpu: SieExecutor | None = None
         self.linux: Host | None = None
@@ -204,7 +211,7 @@ class Guest:
         """
         if self.running:
             return
-        opts = KvmOptions(kernel=self.parent.kernel)
+        opts = KvmOptions(kernel=self.parent.kernel, crycb_addr=self.crycb[0], crycb_format_bits=self.crycb[1])
         kvm = KVM(self.env, self.machine, self.parent_ctx, self.name, vcpus=self.vcpus,
                   cpu=self.features, options=opts)
         if self.mdev is not None:
@@ -216,6 +223,8 @@ class Guest:
                 raise
         self.kvm = kvm
         self.cpu = SieExecutor(kvm)
+        if kvm.validity is not None:
+            self._stopped_by_validity(kvm.validity)
         self.port = GuestPort(self)
         kvm.irq_listeners.append(self.port.deliver)
         self.linux = Host(self.env, self.machine, self.cpu, name=self.name,
@@ -234,6 +243,24 @@ class Guest:
                                      self.machine.streams.get(f"workload.{self.name}"),
                                      weight_of=self.port.weight)
             self.workload.start()
+
+    def _stopped_by_validity(self, v: ValidityIntercept) -> None:
+        """The first SIE entry of a nested guest ends in a validity intercept.
+
+        The hypervisor below hands the intercept to the guest-1's KVM (vsie.c
+        ``shadow_crycb`` → ``set_validity_icpt``), whose ``handle_validity`` warns once
+        per boot and fails KVM_RUN with EINVAL; QEMU stops the VM in
+        RUN_STATE_INTERNAL_ERROR (``kvm_cpu_exec``) with its device still open. The
+        guest's Linux never boots. Raises the intercept for the caller to report.
+        """
+        klog = self.parent.klog
+        text = f"kvm: unhandled validity intercept 0x{v.code:x}"
+        if not klog.grep("kvm: unhandled validity intercept"):  # WARN_ONCE
+            klog.warn(text)
+        self.internal_error = v
+        self.running = True  # QEMU runs on, the VM paused; stop() closes the device
+        self.events.append((self.env.now, f"internal-error validity 0x{v.code:04x}"))
+        raise v
 
     def stop(self) -> None:
         """Shut the guest down: stop its load and nested guests, close the device, destroy the VM."""

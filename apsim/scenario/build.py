@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from apsim.core import call_at, new_env
-from apsim.errors import ApsimError, SysfsError
+from apsim.errors import ApsimError, SysfsError, ValidityIntercept
 from apsim.guest.guest import Guest
 from apsim.guest.qemu import parse_qemu_version
 from apsim.guest.port import LparPort
@@ -29,6 +29,8 @@ from apsim.kvm import CpuFeatures
 from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.scenario.expect import expect_outcome
+from apsim.scenario.nested_specs import validity_outcome
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
 from apsim.units import format_duration
 
@@ -171,7 +173,8 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
               recorder=sim.recorder, kernel=sim.scenario.kernel_profile(),
               qemu=parse_qemu_version(sim.scenario.qemu),
               cmdline=spec.host.cmdline if spec.host is not None else "",
-              config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))))
+              config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))),
+              crycb=(spec.crycb.address, spec.crycb.format_bits()) if spec.crycb else (None, None))
     sim.guests[spec.name] = g
     now = sim.env.now  # nested guests are planned when their parent starts
     call_at(sim.env, max(0, spec.start - now), lambda ev: start_guest(sim, spec.name, at_setup=True))
@@ -204,13 +207,16 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
     try:
         g.start()
     except ApsimError as e:
-        entry.outcome = getattr(e, "errno_name", type(e).__name__)
+        entry.outcome = (validity_outcome(e.code) if isinstance(e, ValidityIntercept)
+                         else getattr(e, "errno_name", type(e).__name__))
         entry.detail = str(e)
         if at_setup:
-            entry.expected, entry.actual, entry.passed = "ok", entry.outcome, False
+            expect_outcome(entry, spec.crycb.expected_outcome() if spec.crycb else "ok", entry.outcome)
         sim.timeline.add(entry)
         return entry.outcome
     if at_setup:
+        if spec.crycb is not None and spec.crycb.expect_validity is not None:
+            expect_outcome(entry, spec.crycb.expected_outcome(), "ok")
         sim.timeline.add(entry)
     sim.hosts[name] = g.linux
     if g.linux is not None and g.linux.bus is not None and name not in sim.ready_ns:

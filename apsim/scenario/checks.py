@@ -204,6 +204,10 @@ def _check_levels(sc: Scenario) -> Iterator[Problem]:
             yield (*loc, "start"), (f"a nested guest cannot start ({format_duration(g.start)}) "
                                     f"before {ref.parent.name} does ({format_duration(ref.parent.start)})")
         yield from _check_mdevs(g.mdevs, loc, m, uuids)
+        if g.crycb is not None and ref.parent is None:
+            yield (*loc, "crycb"), (f"guest {g.name} is a first-level guest: the host's KVM builds its "
+                                    f"CRYCB; crycb: describes what a guest-1 hypervisor writes for a "
+                                    f"nested guest")
 
 
 def _check_timeline(sc: Scenario) -> Iterator[Problem]:

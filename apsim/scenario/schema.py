@@ -33,6 +33,7 @@ from apsim.linux.mdevctl import ATTRS as MDEV_ATTRS
 from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
 from apsim.scenario.ecosystem_specs import CexContainerSpec, CexPluginSpec, LibvirtImport
+from apsim.scenario.nested_specs import NestedCrycbSpec
 from apsim.scenario.timing_spec import TimingSpec
 from apsim.scenario.types import Duration, Id, MaskString, Name, Uuid
 from apsim.scenario.workloads import WorkloadConfig, read_arrival_trace
@@ -304,6 +305,9 @@ class GuestSpec(StrictModel):
     host: HostSpec | None = None
     mdevs: list[MdevSpec] = []
     guests: list[GuestSpec] = []
+    crycb: NestedCrycbSpec | None = None
+    """A nested guest only: the CRYCB designation its guest-1 hypervisor writes (to test the
+    validity intercepts of vsie.c's shadow_crycb); unset: what guest-1's KVM writes."""
 
 
 @dataclass(frozen=True)
