@@ -17,6 +17,7 @@ from apsim.hw.firmware import dqap_fast, nqap_fast
 from apsim.hw.instructions import Executor
 from apsim.hw.queue import APQueue, deferrable
 from apsim.hw.request import Request
+from apsim.linux.apbus_scan import AP_DEVICE_TYPE_CEX4
 
 
 class Port(Protocol):
@@ -84,10 +85,15 @@ class LparPort:
         return cfg.lpar.queues.get(apqn) if cfg.table[apqn] else None
 
     def targets(self) -> list[int]:
-        """Every APQN of the configuration whose adapter is online."""
+        """Every APQN of the configuration whose adapter is online and of a type zcrypt drives.
+
+        The AP bus makes no device for adapters older than CEX4 (``ap_get_compatible_type``),
+        so the LPAR's zcrypt never sends them anything.
+        """
         lp = self.config.lpar
         return sorted(q for q, queue in lp.queues.items()
-                      if self.config.table[q] and not queue.cfg_rc)
+                      if self.config.table[q] and not queue.cfg_rc
+                      and queue.adapter.spec.ap_type >= AP_DEVICE_TYPE_CEX4)
 
     def queue_depth(self, apqn: int) -> int:
         info = self.cpu.tapq(apqn, t=True)

@@ -75,10 +75,11 @@ class AdapterSpec(StrictModel):
                               json_schema_extra=_mode_optional_in_schema)
 
     id: Id
-    type: Annotated[Literal["CEX4", "CEX5", "CEX6", "CEX7", "CEX8"],
-                    WithJsonSchema({"type": "string", "pattern": "^[Cc][Ee][Xx][4-8][AaCcPpSs]?$",
-                                    "description": "CEX4..CEX8, optionally with the mode letter "
-                                                   "(CEX5C, CEX7A, CEX8P)."})]
+    type: Annotated[Literal["CEX2", "CEX3", "CEX4", "CEX5", "CEX6", "CEX7", "CEX8"],
+                    WithJsonSchema({"type": "string", "pattern": "^[Cc][Ee][Xx][2-8][AaCcPpSs]?$",
+                                    "description": "CEX2..CEX8, optionally with the mode letter "
+                                                   "(CEX3C, CEX5C, CEX7A, CEX8P); CEX2/CEX3 get no "
+                                                   "card device (the AP bus supports CEX4 and newer)."})]
     mode: Literal["accelerator", "cca", "ep11"]
     """accelerator, cca or ep11 (may be left out when type ends in A, C or P)."""
     engines: Annotated[int, Field(ge=1, le=5)] = 4
@@ -128,6 +129,14 @@ class AdapterSpec(StrictModel):
     def _serialnr(cls, value: str | None, info: ValidationInfo) -> str | None:
         mode = info.data.get("mode")
         return value if value is None or mode is None else check_serialnr(Mode(mode), value)
+
+    @model_validator(mode="after")
+    def _generation_rules(self) -> AdapterSpec:
+        try:
+            self.card_spec()
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     def card_spec(self) -> CardSpec:
         """The hardware description the machine installs."""
