@@ -30,6 +30,7 @@ from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.expect import expect_outcome
+from apsim.scenario.hypervisor_specs import zvm_facilities
 from apsim.scenario.nested_specs import validity_outcome
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
 from apsim.units import format_duration
@@ -133,14 +134,17 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     for a in ms.adapters:
         machine.install_adapter(a.id, a.card_spec())
     lp = scenario.lpar
+    hs = scenario.host
+    # A z/VM host sees the LPAR's queues with the facilities z/VM simulates.
     lpar = machine.add_lpar(lp.name, adapters=lp.adapters, standby=lp.standby,
-                            usage_domains=lp.usage_domains, control_domains=lp.control_domains or [])
+                            usage_domains=lp.usage_domains, control_domains=lp.control_domains or [],
+                            facilities=zvm_facilities(hs.zvm) if hs.hypervisor == "zvm" else None)
     recorder = RequestRecorder(warmup_ns=scenario.warmup)
     sim_timeline = Timeline()
-    hs = scenario.host
     config_time_s = max(5, min(120, round(hs.config_time / 1e9)))
     host = Host(env, machine, Executor(machine, lpar.config), name="host",
-                config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline)
+                config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline,
+                zvm=hs.hypervisor == "zvm")
     sim = Simulation(scenario, seed, env, machine, lpar, host, recorder, sim_timeline)
     machine.ledger.drop_listeners.append(lambda req, cause: _dropped(sim, req, cause))
     for other in scenario.other_lpars:

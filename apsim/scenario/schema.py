@@ -34,6 +34,7 @@ from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
 from apsim.scenario.ecosystem_specs import CexContainerSpec, CexPluginSpec, LibvirtImport
 from apsim.scenario.nested_specs import NestedCrycbSpec
+from apsim.scenario.hypervisor_specs import ZvmSpec
 from apsim.scenario.timing_spec import TimingSpec
 from apsim.scenario.types import Duration, Id, MaskString, Name, Uuid
 from apsim.scenario.workloads import WorkloadConfig, read_arrival_trace
@@ -239,6 +240,17 @@ class HostSpec(StrictModel):
     cmdline: Annotated[str, Field(max_length=4096)] = ""
     """Kernel parameters at boot: ap.apmask=, ap.aqmask= (the mask starts empty, then the
     string applies, as ap_perms_init does), ap.domain=; at most s390's 4096 bytes."""
+    hypervisor: Literal["lpar", "zvm"] = "lpar"
+    """What the scenario's host Linux runs in: the LPAR, or z/VM (the LPAR's crypto dedicated
+    to this z/VM guest; no KVM guests: z/VM offers no SIE to it)."""
+    zvm: ZvmSpec | None = None
+    """The AP facilities z/VM offers (hypervisor: zvm only): qci, ap_interrupts."""
+
+    @model_validator(mode="after")
+    def _zvm_poll(self) -> HostSpec:
+        if self.hypervisor == "zvm" and "poll" not in self.model_fields_set:
+            object.__setattr__(self, "poll", "zvm")  # ap_module_init: MACHINE_IS_VM
+        return self
 
 
 class MdevSpec(StrictModel):
