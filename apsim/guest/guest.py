@@ -39,11 +39,10 @@ from apsim.hw.timing import rating, request_type
 from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
-from apsim.linux.devices import DevState, SMState
 from apsim.linux.host import Host
+from apsim.linux.zcrypt import zcrypt_targets
 from apsim.recorder import RequestRecorder
 
-_USABLE = (SMState.IDLE, SMState.WORKING, SMState.QUEUE_FULL)
 _MODE_OF_LETTER = {"A": Mode.ACCELERATOR, "C": Mode.CCA, "P": Mode.EP11}
 
 
@@ -92,17 +91,7 @@ class GuestPort:
 
     def targets(self) -> list[int]:
         """Queues the guest's zcrypt can use: bound to cex4queue, online, configured."""
-        linux = self.guest.linux
-        if linux is None or linux.bus is None:
-            return []
-        out = []
-        for q in linux.bus.sorted_queues():
-            zq = q.drvdata
-            if (q.driver is linux.cex4queue and q.config and q.card.config and not q.chkstop
-                    and getattr(zq, "online", False) and q.dev_state == DevState.OPERATING
-                    and q.sm_state in _USABLE):
-                out.append(q.apqn)
-        return out
+        return zcrypt_targets(self.guest.linux) if self.guest.linux is not None else []
 
     def queue_depth(self, apqn: int) -> int:
         q = self.guest.linux.bus.queues.get(apqn)

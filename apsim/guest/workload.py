@@ -54,6 +54,9 @@ _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
 _SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
 _TRANSIENT_RCS = (0x02, 0x05)  # RESET_IN_PROGRESS, BUSY: zcrypt waits, keeps the queue
+# INVALID_DOMAIN, REQ_FAC_NOT_INST, MESSAGE_TOO_BIG: ap_sm_write ends that message with
+# -EINVAL (the caller's error) and goes on with the queue.
+_MESSAGE_RCS = (0x06, 0x0A, 0x15)
 PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
 
 
@@ -388,6 +391,7 @@ class Workload(Hook):
         self.completed = 0
         self.dropped = 0
         self.rejected = 0
+        self.einval = 0  # rejections that ended the message with EINVAL (_MESSAGE_RCS)
         self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
         names = list(spec.mix)
@@ -792,7 +796,9 @@ class Workload(Hook):
         lr = self.last_rejections
         lr.append((self.env._now, q, rc))  # type: ignore[attr-defined]
         del lr[:-3]
-        if tg.idx >= 0 and rc not in _TRANSIENT_RCS:
+        if rc in _MESSAGE_RCS:
+            self.einval += 1
+        elif tg.idx >= 0 and rc not in _TRANSIENT_RCS:
             self._set_targets([t for t in self.targets if t != q])
             h = tg.held
             while h:

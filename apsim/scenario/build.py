@@ -20,8 +20,9 @@ from apsim.core import call_at, new_env
 from apsim.errors import ApsimError, SysfsError, ValidityIntercept
 from apsim.guest.guest import Guest
 from apsim.guest.qemu import parse_qemu_version
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload
+from apsim.guest.port import HostPort, LparPort
+from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.hw.timing import request_type
 from apsim.hw.instructions import Executor
 from apsim.hw.machine import LPAR, Machine
 from apsim.ids import format_apqn
@@ -54,6 +55,7 @@ class Simulation:
     guests: dict[str, Guest] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)  # guest name -> its Linux
     other_workloads: list[Workload] = field(default_factory=list)
+    host_workload: Workload | None = None  # processes on the host Linux (host.workload)
     mdevctl: dict[str, Mdevctl] = field(default_factory=dict)  # "host" or "guests.NAME" -> mdevctl
     cex_plugin: object | None = None  # apsim.scenario.containers.CexPluginRun
     ready_ns: dict[str, int] = field(default_factory=dict)  # guest -> first queue ready in its AP bus
@@ -158,6 +160,8 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
             sim.other_workloads.append(wl)
             wl.start()
     apply_host_spec(sim, host, hs, scenario.mdevs, "host")
+    if hs.workload is not None and host.bus is not None:
+        _start_host_workload(sim, hs.workload.to_runtime())
     if scenario.cex_plugin is not None:
         from apsim.scenario.containers import CexPluginRun
 
@@ -167,6 +171,22 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
         if ref.depth == 1:
             _plan_guest(sim, ref.spec, parent_host=host, parent_ctx=lpar.config)
     return sim
+
+
+def _start_host_workload(sim: Simulation, spec: WorkloadSpec) -> None:
+    """Processes on the host Linux sending requests through its own zcrypt."""
+    host = sim.host
+    if spec.reply == "interrupt" and not host.bus.irq_flag:
+        spec = WorkloadSpec(**{**spec.__dict__, "reply": "poll"})  # ap_interrupts 0: zcrypt polls
+    longest = max(spec.length or request_type(n).msg_len for n in spec.mix)
+    port = HostPort(sim.machine, host, length=longest)
+    wl = Workload(port, spec, sim.recorder, sim.recorder.owner_index(host.name),
+                  sim.machine.streams.get(f"workload.{host.name}"))
+    # The bus's scans and finished resets change which queues zcrypt may use.
+    host.bus.scan_listeners.append(wl.refresh_targets)
+    host.bus.ready_listeners.append(lambda q: wl.refresh_targets())
+    sim.host_workload = wl
+    wl.start()
 
 
 def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_ctx: object) -> Guest:

@@ -114,8 +114,13 @@ def _check_zvm(sc: Scenario) -> Iterator[Problem]:
         for i, _ in enumerate(sc.guests):
             yield ("guests", i), ("KVM cannot run in a z/VM guest: z/VM offers it no SIE (kvm_s390_init: "
                                   "\"SIE is not available\"), so vfio_ap's mdevs have no guest to go to")
+    if hs.workload is not None:
+        yield from _check_workload(hs.workload, ("host", "workload"), sc.machine)
     for ref in sc.walk_guests():
         g = ref.spec
+        if g.host is not None and g.host.workload is not None:
+            yield (*ref.loc, "host", "workload"), (f"guest {g.name}'s own requests are its workload: "
+                                                   f"write guests[].workload, not host.workload")
         if g.host is not None and g.host.hypervisor != "lpar":
             yield (*ref.loc, "host", "hypervisor"), (f"guest {g.name}'s Linux runs under KVM, not z/VM "
                                                      f"(hypervisor: zvm is for the scenario's host)")

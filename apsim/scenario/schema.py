@@ -245,6 +245,9 @@ class HostSpec(StrictModel):
     to this z/VM guest; no KVM guests: z/VM offers no SIE to it)."""
     zvm: ZvmSpec | None = None
     """The AP facilities z/VM offers (hypervisor: zvm only): qci, ap_interrupts."""
+    workload: WorkloadConfig | None = None
+    """Requests of processes on the scenario's host Linux, through its zcrypt to the queues it
+    owns (apmask/aqmask): the host's own request path."""
 
     @model_validator(mode="after")
     def _zvm_poll(self) -> HostSpec:
