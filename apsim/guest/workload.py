@@ -392,6 +392,7 @@ class Workload(Hook):
         self.dropped = 0
         self.rejected = 0
         self.einval = 0  # rejections that ended the message with EINVAL (_MESSAGE_RCS)
+        self.request_timer = None  # apsim.guest.request_timer.RequestTimer, where the driver has one
         self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
         names = list(spec.mix)
@@ -765,7 +766,10 @@ class Workload(Hook):
         rc = self._nqap(tg, req)
         if rc:
             self._failed(tg.apqn, req, rc)
-        elif self._pollable and not self.polling:
+            return
+        if self.request_timer is not None:
+            self.request_timer.sent(tg)
+        if self._pollable and not self.polling:
             self.polling = True
             call_at(self.env, self.port.poll_ns(), self._poll)
 
@@ -887,9 +891,17 @@ class Workload(Hook):
     def _release(self, tg: Target, rt: int) -> None:
         """A reply of type *rt* was taken from *tg*: its slot is free; send the next held request."""
         self._discharge(tg, rt, sent=True)
+        if self.request_timer is not None:
+            self.request_timer.replied(tg)
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth:
             self._enqueue(tg, h.popleft())
+
+    def resend(self, apqn: int, req: Request) -> None:
+        """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move)."""
+        tg = self._tgt[apqn]
+        tg.outstanding -= 1
+        self._enqueue(tg, req)
 
     def on_dropped(self, req: Request, cause: str) -> None:
         """The hardware dropped one of our requests (reset, configure off, unplug, ...).
@@ -897,6 +909,8 @@ class Workload(Hook):
         Called from inside the queue's flush, so nothing is sent from here: the
         freed slot and the closed loop's replacement are handled a moment later.
         """
+        if self.request_timer is not None and self.request_timer.keeps(req):
+            return  # the driver's own timeout reset: it sends the message again
         self.dropped += 1
         self._discharge(self._tgt[req.apqn], req.rtype, sent=True)
         call_at(self.env, 0, self._after_drop, req.apqn)

@@ -21,6 +21,7 @@ from apsim.errors import ApsimError, SysfsError, ValidityIntercept
 from apsim.guest.guest import Guest
 from apsim.guest.qemu import parse_qemu_version
 from apsim.guest.port import HostPort, LparPort
+from apsim.guest.request_timer import RequestTimer
 from apsim.guest.workload import Workload, WorkloadSpec
 from apsim.hw.timing import request_type
 from apsim.hw.instructions import Executor
@@ -185,6 +186,10 @@ def _start_host_workload(sim: Simulation, spec: WorkloadSpec) -> None:
     # The bus's scans and finished resets change which queues zcrypt may use.
     host.bus.scan_listeners.append(wl.refresh_targets)
     host.bus.ready_listeners.append(lambda q: wl.refresh_targets())
+    if sim.scenario.mode == "full":
+        # The bulk mode's computed stretches do not report each send and reply, so the
+        # timers would run on stale deadlines there.
+        wl.request_timer = RequestTimer(wl, host)
     sim.host_workload = wl
     wl.start()
 

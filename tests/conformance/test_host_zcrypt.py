@@ -91,3 +91,49 @@ guests: [{name: g1, host: {workload: {kind: closed}}}]
     with pytest.raises((ScenarioError, ValueError)) as e:
         parse_scenario(text)
     assert "guests[0].host.workload" in str(e.value)
+
+
+TIMER = """
+name: host-timer
+duration: {duration}
+timing: {{profile: deterministic, service_overrides: {{rsa2048: {service}}}}}
+machine: {{model: z16, adapters: [{{id: 5, type: CEX8C, engines: 1}}]}}
+lpar: {{adapters: [5], usage_domains: [4]}}
+host:
+  workload: {{kind: closed, concurrency: {concurrency}}}
+timeline: []
+"""
+
+
+def timer_run(service: str, *, concurrency: int = 1, duration: str = "2000s"):  # noqa: ANN201
+    r = run_scenario(parse_scenario(TIMER.format(service=service, concurrency=concurrency, duration=duration)))
+    return r, r.sim.host_workload
+
+
+def test_a_request_without_reply_for_900_s_resets_the_queue_and_is_sent_again():
+    """zcrypt_cex4.c CEX4_CLEANUP_TIME (900 s) is the queue's request_timeout;
+    ap_bus.c ap_request_timeout → ap_sm_event(AP_SM_EVENT_TIMEOUT) → ap_queue.c
+    ap_sm_reset (RAPQ) in WORKING; the adapter drops the request, and after the reset
+    ap_sm_recv's DQAP answers 0x10 with the queue empty while queue_count > 0, so the
+    pending request goes back to the request queue and ap_sm_write sends it again.
+    A 1000 s request therefore never completes: reset at 900 s after each send."""
+    r, wl = timer_run("1000s")
+    t = wl.request_timer
+    first_send = 40_000_000  # after the bus's initial reset (low poll, 40 ms)
+    assert [at for at, _ in t.expired] == [first_send + 900_000_000_000, 2 * (first_send + 900_000_000_000)]
+    assert t.resent == 2 and wl.completed == 0 and wl.dropped == 0 and wl.seq == 1
+    assert r.sim.machine.ledger.dropped.get("reset", 0) == 2
+
+
+def test_a_reply_within_the_timeout_completes_and_stops_the_timer():
+    """ap_sm_recv re-arms the timer only while requests remain (queue_count > 0)."""
+    r, wl = timer_run("800s", duration="1000s")
+    assert wl.completed == 1 and wl.request_timer.expired == []
+
+
+def test_every_reply_re_arms_the_timer_of_a_busy_queue():
+    """ap_sm_recv: mod_timer(jiffies + request_timeout) after each reply while requests
+    are outstanding, so two 600 s requests on one engine (replies at 600 s and 1200 s)
+    never let 900 s pass without a reply."""
+    r, wl = timer_run("600s", concurrency=2, duration="2000s")
+    assert wl.completed >= 3 and wl.request_timer.expired == []
