@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.core import call_at
+from apsim.errors import ValidityIntercept
 from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, QemuLog, bus_full_error,
                               device_not_found_error, migration_blocked_error, register_irq_notifiers,
                               relays_config_change, unregister_irq_notifiers)
@@ -40,12 +41,10 @@ from apsim.hw.timing import rating, request_type
 from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
-from apsim.linux.devices import DevState, SMState
-from apsim.linux import se_attrs
 from apsim.linux.host import Host
+from apsim.linux.zcrypt import zcrypt_targets
 from apsim.recorder import RequestRecorder
 
-_USABLE = (SMState.IDLE, SMState.WORKING, SMState.QUEUE_FULL)
 _MODE_OF_LETTER = {"A": Mode.ACCELERATOR, "C": Mode.CCA, "P": Mode.EP11}
 
 
@@ -94,17 +93,7 @@ class GuestPort:
 
     def targets(self) -> list[int]:
         """Queues the guest's zcrypt can use: bound to cex4queue, online, configured."""
-        linux = self.guest.linux
-        if linux is None or linux.bus is None:
-            return []
-        out = []
-        for q in linux.bus.sorted_queues():
-            zq = q.drvdata
-            if (q.driver is linux.cex4queue and q.config and q.card.config and not q.chkstop
-                    and getattr(zq, "online", False) and q.dev_state == DevState.OPERATING
-                    and q.sm_state in _USABLE and se_attrs.usable(linux.bus, q)):
-                out.append(q.apqn)
-        return out
+        return zcrypt_targets(self.guest.linux) if self.guest.linux is not None else []
 
     def queue_depth(self, apqn: int) -> int:
         q = self.guest.linux.bus.queues.get(apqn)
@@ -172,7 +161,8 @@ class Guest:
                  mdev: str | None = None, cpu: CpuFeatures | None = None, vcpus: int = 2,
                  workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
                  kernel: KernelProfile | None = None, qemu: tuple[int, int] = NEWEST_QEMU, config_time_s: int = 30, notify_ns: int = 100_000,
-                 cmdline: str = "", secure: bool = False) -> None:
+                 cmdline: str = "", secure: bool = False,
+                 crycb: tuple[int | None, int | None] = (None, None)) -> None:
         self.env = env
         self.machine = machine
         self.parent = parent
@@ -190,6 +180,12 @@ class Guest:
         self.cmdline = cmdline
         self.secure = secure
         """A Secure Execution (protected virtualization) guest."""
+        self.crycb = crycb
+        """A nested guest's CRYCB designation as its guest-1 hypervisor writes it:
+        (address, format bits); None parts are what guest-1's KVM picks."""
+        self.internal_error: ValidityIntercept | None = None
+        """The validity intercept that stopped the VM at its first SIE entry (QEMU's
+        RUN_STATE_INTERNAL_ERROR), or None."""
         self.kvm: KVM | None = None
         self.cpu: SieExecutor | None = None
         self.linux: Host | None = None
@@ -212,7 +208,8 @@ class Guest:
         """
         if self.running:
             return
-        opts = KvmOptions(kernel=self.parent.kernel, secure=self.secure)
+        opts = KvmOptions(kernel=self.parent.kernel, secure=self.secure, crycb_addr=self.crycb[0],
+                          crycb_format_bits=self.crycb[1])
         kvm = KVM(self.env, self.machine, self.parent_ctx, self.name, vcpus=self.vcpus,
                   cpu=self.features, options=opts)
         if self.mdev is not None:
@@ -225,6 +222,8 @@ class Guest:
             self._realized(self.mdev)
         self.kvm = kvm
         self.cpu = SieExecutor(kvm)
+        if kvm.validity is not None:
+            self._stopped_by_validity(kvm.validity)
         self.port = GuestPort(self)
         kvm.irq_listeners.append(self.port.deliver)
         self.linux = Host(self.env, self.machine, self.cpu, name=self.name,
@@ -243,6 +242,24 @@ class Guest:
                                      self.machine.streams.get(f"workload.{self.name}"),
                                      weight_of=self.port.weight)
             self.workload.start()
+
+    def _stopped_by_validity(self, v: ValidityIntercept) -> None:
+        """The first SIE entry of a nested guest ends in a validity intercept.
+
+        The hypervisor below hands the intercept to the guest-1's KVM (vsie.c
+        ``shadow_crycb`` → ``set_validity_icpt``), whose ``handle_validity`` warns once
+        per boot and fails KVM_RUN with EINVAL; QEMU stops the VM in
+        RUN_STATE_INTERNAL_ERROR (``kvm_cpu_exec``) with its device still open. The
+        guest's Linux never boots. Raises the intercept for the caller to report.
+        """
+        klog = self.parent.klog
+        text = f"kvm: unhandled validity intercept 0x{v.code:x}"
+        if not klog.grep("kvm: unhandled validity intercept"):  # WARN_ONCE
+            klog.warn(text)
+        self.internal_error = v
+        self.running = True  # QEMU runs on, the VM paused; stop() closes the device
+        self.events.append((self.env.now, f"internal-error validity 0x{v.code:04x}"))
+        raise v
 
     def stop(self) -> None:
         """Shut the guest down: stop its load and nested guests, close the device, destroy the VM."""

@@ -17,6 +17,8 @@ from apsim.hw.firmware import dqap_fast, nqap_fast
 from apsim.hw.instructions import Executor
 from apsim.hw.queue import APQueue, deferrable
 from apsim.hw.request import Request
+from apsim.linux.apbus_scan import AP_DEVICE_TYPE_CEX4
+from apsim.linux.zcrypt import zcrypt_targets
 
 
 class Port(Protocol):
@@ -84,10 +86,15 @@ class LparPort:
         return cfg.lpar.queues.get(apqn) if cfg.table[apqn] else None
 
     def targets(self) -> list[int]:
-        """Every APQN of the configuration whose adapter is online."""
+        """Every APQN of the configuration whose adapter is online and of a type zcrypt drives.
+
+        The AP bus makes no device for adapters older than CEX4 (``ap_get_compatible_type``),
+        so the LPAR's zcrypt never sends them anything.
+        """
         lp = self.config.lpar
         return sorted(q for q, queue in lp.queues.items()
-                      if self.config.table[q] and not queue.cfg_rc)
+                      if self.config.table[q] and not queue.cfg_rc
+                      and queue.adapter.spec.ap_type >= AP_DEVICE_TYPE_CEX4)
 
     def queue_depth(self, apqn: int) -> int:
         info = self.cpu.tapq(apqn, t=True)
@@ -118,3 +125,37 @@ class LparPort:
 
     def poll_ns(self) -> int:
         return self.profile.poll_zvm_ns if self._poll == "zvm" else self.profile.poll_lpar_ns
+
+
+class HostPort(LparPort):
+    """The host Linux's own zcrypt users: processes on the LPAR's (or z/VM guest's) Linux.
+
+    Requests go to the queues the host's zcrypt may use (:func:`~apsim.linux.zcrypt.zcrypt_targets`:
+    bound to ``cex4queue``, online, past their reset, on a card whose maximum message
+    size holds *length*); replies come by adapter interruption when the host's AP bus
+    uses them, else by polling at the bus's rate (z/VM's 1.5 ms under z/VM).
+    """
+
+    def __init__(self, machine, host, *, length: int = 0) -> None:  # noqa: ANN001
+        super().__init__(machine, host.cpu.config, name=host.name, poll="zvm" if host.zvm else "lpar")
+        self.host = host
+        self.length = length
+        # The AP bus's adapter-interrupt handler polls the queue and hands each reply to
+        # zcrypt's receive callback: interruptions of queues the bus enabled (AQIC at the
+        # end of every reset) come to this port's dispatcher.
+        host.cpu.irq_target = self._irq
+        for q in self.config.lpar.queues.values():
+            if q.irq and q.irq_target is None:
+                q.irq_target = self._irq
+
+    def targets(self) -> list[int]:
+        return zcrypt_targets(self.host, self.length)
+
+    def enable_irq(self, apqn: int, handler: Callable[[int], None]) -> bool:
+        """Take *apqn*'s replies on the bus's interruptions; False (poll) when it has none."""
+        bus = self.host.bus
+        q = self.config.lpar.queues.get(apqn)
+        if bus is None or not bus.irq_flag or q is None or not q.irq:
+            return False
+        self._handlers[apqn] = handler
+        return True

@@ -109,6 +109,8 @@ cdef class Workload(Hook):
     cdef public object stalled
     cdef public long long dropped
     cdef public long long rejected
+    cdef public long long einval
+    cdef public object request_timer
     cdef public list last_rejections
     cdef public list foreign_replies
     cdef public object _mix_idx

@@ -54,6 +54,9 @@ _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
 _SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
 _TRANSIENT_RCS = (0x02, 0x05)  # RESET_IN_PROGRESS, BUSY: zcrypt waits, keeps the queue
+# INVALID_DOMAIN, REQ_FAC_NOT_INST, MESSAGE_TOO_BIG: ap_sm_write ends that message with
+# -EINVAL (the caller's error) and goes on with the queue.
+_MESSAGE_RCS = (0x06, 0x0A, 0x15)
 PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
 
 
@@ -388,6 +391,8 @@ class Workload(Hook):
         self.completed = 0
         self.dropped = 0
         self.rejected = 0
+        self.einval = 0  # rejections that ended the message with EINVAL (_MESSAGE_RCS)
+        self.request_timer = None  # apsim.guest.request_timer.RequestTimer, where the driver has one
         self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
         names = list(spec.mix)
@@ -761,7 +766,10 @@ class Workload(Hook):
         rc = self._nqap(tg, req)
         if rc:
             self._failed(tg.apqn, req, rc)
-        elif self._pollable and not self.polling:
+            return
+        if self.request_timer is not None:
+            self.request_timer.sent(tg)
+        if self._pollable and not self.polling:
             self.polling = True
             call_at(self.env, self.port.poll_ns(), self._poll)
 
@@ -792,7 +800,9 @@ class Workload(Hook):
         lr = self.last_rejections
         lr.append((self.env._now, q, rc))  # type: ignore[attr-defined]
         del lr[:-3]
-        if tg.idx >= 0 and rc not in _TRANSIENT_RCS:
+        if rc in _MESSAGE_RCS:
+            self.einval += 1
+        elif tg.idx >= 0 and rc not in _TRANSIENT_RCS:
             self._set_targets([t for t in self.targets if t != q])
             h = tg.held
             while h:
@@ -881,9 +891,17 @@ class Workload(Hook):
     def _release(self, tg: Target, rt: int) -> None:
         """A reply of type *rt* was taken from *tg*: its slot is free; send the next held request."""
         self._discharge(tg, rt, sent=True)
+        if self.request_timer is not None:
+            self.request_timer.replied(tg)
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth:
             self._enqueue(tg, h.popleft())
+
+    def resend(self, apqn: int, req: Request) -> None:
+        """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move)."""
+        tg = self._tgt[apqn]
+        tg.outstanding -= 1
+        self._enqueue(tg, req)
 
     def on_dropped(self, req: Request, cause: str) -> None:
         """The hardware dropped one of our requests (reset, configure off, unplug, ...).
@@ -891,6 +909,8 @@ class Workload(Hook):
         Called from inside the queue's flush, so nothing is sent from here: the
         freed slot and the closed loop's replacement are handled a moment later.
         """
+        if self.request_timer is not None and self.request_timer.keeps(req):
+            return  # the driver's own timeout reset: it sends the message again
         self.dropped += 1
         self._discharge(self._tgt[req.apqn], req.rtype, sent=True)
         call_at(self.env, 0, self._after_drop, req.apqn)

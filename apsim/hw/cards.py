@@ -14,8 +14,16 @@ from enum import Enum
 
 
 class CardType(Enum):
-    """Crypto Express generation with its AP hardware type number."""
+    """Crypto Express generation with its AP hardware type number.
 
+    CEX2 and CEX3 predate the kernel's support (``ap_get_compatible_type`` drops AP
+    types below CEX4): each ran as an accelerator (CEX2A 6, CEX3A 8) or a CCA
+    coprocessor (CEX2C 7, CEX3C 9), so their AP type depends on the mode
+    (:attr:`CardSpec.ap_type`); the member's value is the accelerator's.
+    """
+
+    CEX2 = 6
+    CEX3 = 8
     CEX4 = 10
     CEX5 = 11
     CEX6 = 12
@@ -24,8 +32,13 @@ class CardType(Enum):
 
     @property
     def hwtype(self) -> int:
-        """The AP type (``hwtype`` sysfs attribute, TAPQ ``at``)."""
+        """The AP type (``hwtype`` sysfs attribute, TAPQ ``at``); CEX2/CEX3: of the accelerator."""
         return self.value
+
+    @property
+    def pre_cex4(self) -> bool:
+        """An adapter older than CEX4 (AP types 6..9): no Linux driver supports it today."""
+        return self.value < CardType.CEX4.value
 
     @classmethod
     def parse(cls, text: str) -> CardType:
@@ -36,7 +49,7 @@ class CardType(Enum):
         try:
             return cls[t]
         except KeyError:
-            raise ValueError(f"unknown adapter type {text!r} (CEX4, CEX5, CEX6, CEX7 or CEX8)") from None
+            raise ValueError(f"unknown adapter type {text!r} (CEX2, CEX3, CEX4, CEX5, CEX6, CEX7 or CEX8)") from None
 
 
 class Mode(Enum):
@@ -155,6 +168,19 @@ class CardSpec:
             raise ValueError(f"queue_depth must be 1..16, not {self.queue_depth}")
         if not 0 <= self.ml <= 15:
             raise ValueError(f"ml must be 0..15 (4 KiB units), not {self.ml}")
+        if self.type.pre_cex4 and self.mode is Mode.EP11:
+            raise ValueError(f"a {self.type.name} runs as an accelerator ({self.type.name}A) or a CCA "
+                             f"coprocessor ({self.type.name}C); EP11 came with CEX4P")
+        if self.type.pre_cex4 and self.serialnr is not None:
+            raise ValueError(f"a {self.type.name} gets no card device (the AP bus supports CEX4 and "
+                             f"newer), so no serialnr attribute shows one")
+
+    @property
+    def ap_type(self) -> int:
+        """The AP type TAPQ reports: the generation's, or for CEX2/CEX3 by mode (6/7, 8/9)."""
+        if self.type.pre_cex4 and self.mode is Mode.CCA:
+            return self.type.value + 1
+        return self.type.value
 
     @property
     def max_msg_size(self) -> int:
@@ -181,7 +207,7 @@ class CardSpec:
         if self.slcf:
             v |= HW_SLCF
         v |= (bind_state & 3) << HW_BS_SHIFT
-        v |= (self.type.hwtype & 0xFF) << HW_AT_SHIFT
+        v |= (self.ap_type & 0xFF) << HW_AT_SHIFT
         v |= (self.num_domains & 0xFF) << HW_ND_SHIFT
         v |= (self.ml & 0xF) << HW_ML_SHIFT
         v |= ((self.queue_depth - 1) & 0xF) << HW_QD_SHIFT

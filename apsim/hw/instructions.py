@@ -311,7 +311,7 @@ class Executor:
 
     def _qact(self, q: APQueue, gr1: int) -> APResult:
         requested = gr1 & 0xFF
-        own = q.adapter.spec.type.hwtype
+        own = q.adapter.spec.ap_type
         rc = q.state_rc()
         if rc:
             return _result(rc, q)

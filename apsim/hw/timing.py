@@ -216,10 +216,12 @@ SPEED_RATINGS: dict[tuple[CardType, Mode], tuple[int, int, int, int, int, int, i
 def rating(card_type: CardType, mode: Mode, rt: RequestType | str) -> int:
     """The zcrypt weight of one *rt* request on a card: speed_rating[op] × weight_class.
 
-    0 means the driver never sends this request to such a card.
+    0 means the driver never sends this request to such a card (also for CEX2/CEX3:
+    their drivers and rating tables left the kernel).
     """
     rt = request_type(rt)
-    return SPEED_RATINGS[(card_type, mode)][rt.op] * rt.weight_class
+    ratings = SPEED_RATINGS.get((card_type, mode))
+    return 0 if ratings is None else ratings[rt.op] * rt.weight_class
 
 
 def supports(card: CardSpec, rt: RequestType | str) -> bool:

@@ -92,6 +92,9 @@ class KvmOptions:
     memory_size: int = 4 * GiB
     crycb_addr: int | None = None
     secure: bool = False
+    crycb_format_bits: int | None = None
+    """For a nested guest: the CRYCBD format bits its guest-1 hypervisor writes (0b00,
+    0b01, 0b11, or the undefined 0b10); None: those of the format KVM picks."""
 
 
 
@@ -208,6 +211,8 @@ class KVM:
         else:
             self.crycb_addr = CRYCB_BASE  # in the host kernel's memory; never checked
         self.crycbd: int = cb.crycbd(self.crycb_addr, self.crycb_format) if self.has_crycb else 0
+        if self.has_crycb and self.parent is not None and self.options.crycb_format_bits is not None:
+            self.crycbd = (self.crycbd & ~cb.CRYCB_FORMAT_MASK) | (self.options.crycb_format_bits & 3)
         """CRYCBD as the vCPUs' SIE blocks carry it (0 without a CRYCB)."""
 
         self.config = APConfiguration(

@@ -106,10 +106,13 @@ def memory_reader(memory_size: int, base: int, image: bytes | bytearray) -> Gues
     def read(address: int, size: int) -> bytes | None:
         if address < 0 or size < 0 or address + size > memory_size:
             return None
-        off = address - base
-        if off < 0 or off + size > len(data):
-            return bytes(size)
-        return data[off:off + size]
+        # A read that overlaps the image only in part (a CRYCB designation whose low
+        # address bits vsie.c masks off) sees the image's bytes where they lie.
+        out = bytearray(size)
+        lo, hi = max(address, base), min(address + size, base + len(data))
+        if lo < hi:
+            out[lo - address:hi - address] = data[lo - base:hi - base]
+        return bytes(out)
 
     return read
 

@@ -143,7 +143,9 @@ class APBus(BusScan, BusAttributes):
         self.klog = host.klog
         fac = host.facilities
         self.apft = bool(fac.apft)
-        self.irq_flag = bool(fac.apqi)
+        params = parse_cmdline(cmdline)
+        # ap_module_init: interrupts when facility 65 is installed and ap.useirq is not 0.
+        self.irq_flag = bool(fac.apqi) and scanf_int(params.get("useirq", "1"), base=0) != 0
         self.qci_available = bool(fac.apqci)
         self.apmask = Mask.full()
         self.aqmask = Mask.full()
@@ -153,8 +155,12 @@ class APBus(BusScan, BusAttributes):
         self.qci = QciInfo.none()
         self.qci_old = QciInfo.none()
         self.config_time_s = config_time_s
-        self.poll_timeout_ns = int(host.machine.profile.poll_lpar_ns)
-        self.poll_thread = False
+        # ap_module_init: under z/VM (MACHINE_IS_VM) the high poll rate is z/VM's 1.5 ms.
+        profile = host.machine.profile
+        self.poll_timeout_ns = int(profile.poll_zvm_ns if host.zvm else profile.poll_lpar_ns)
+        # ap.poll_thread=1 starts the poll thread, which ap_poll_thread_start refuses
+        # (quietly) when interrupts are in use.
+        self.poll_thread = (scanf_int(params.get("poll_thread", "0"), base=0) or 0) != 0 and not self.irq_flag
         self.poll_armed = False
         self.detached = False
         self.scan_count = 0
@@ -172,7 +178,6 @@ class APBus(BusScan, BusAttributes):
         self._next_scan_at: int | None = None
         self._timer_wake_at: int | None = None
         self._timer: simpy.Process | None = None
-        params = parse_cmdline(cmdline)
         self._perms_init(params)
         self._init_qci()
         self._domain_param(params)

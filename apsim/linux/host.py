@@ -62,18 +62,23 @@ class Host:
     *sysfs* / *klog* (shared or fresh), *config_time_s* (periodic scan interval,
     ``None`` for no periodic scan), *kernel* (the release and fixes modelled,
     :class:`apsim.kernel.KernelProfile`; default: the newest mainline), *cmdline* (kernel
-    parameters ``ap.apmask=``, ``ap.aqmask=``, ``ap.domain=``).
+    parameters ``ap.apmask=``, ``ap.aqmask=``, ``ap.domain=``, ``ap.poll_thread=``,
+    ``ap.useirq=``), *zvm* (a z/VM guest: the AP bus's z/VM poll rate; the facilities z/VM
+    offers come with the CPU's configuration).
     """
 
     def __init__(self, env: simpy.Environment, machine: object, cpu: object, *, name: str = "host",
                  sysfs: Sysfs | None = None, klog: KernelLog | None = None,
-                 config_time_s: int | None = 30, kernel: KernelProfile | None = None, cmdline: str = "") -> None:
+                 config_time_s: int | None = 30, kernel: KernelProfile | None = None, cmdline: str = "",
+                 zvm: bool = False) -> None:
         if config_time_s is not None and not 5 <= config_time_s <= 120:
             raise ValueError(f"config_time_s {config_time_s} is outside the kernel's 5..120 s")
         self.env = env
         self.machine = machine
         self.cpu = cpu
         self.name = name
+        self.zvm = zvm
+        """Whether this Linux runs as a z/VM guest (MACHINE_IS_VM): the bus polls at z/VM's rate."""
         self.kernel = kernel if kernel is not None else KernelProfile()
         self.sysfs = sysfs if sysfs is not None else Sysfs()
         self.klog = klog if klog is not None else KernelLog(env)

@@ -33,9 +33,9 @@ import errno
 from typing import TYPE_CHECKING
 
 from apsim.errors import SysfsError
-from apsim.linux import queue_sm
+from apsim.linux import queue_sm, se_attrs
 from apsim.linux.apbus import SUPPORTED_TYPES, APDriver
-from apsim.linux.devices import FAC_CCA, FAC_EP11, APDevice, CardDevice, DevState, QueueDevice
+from apsim.linux.devices import FAC_CCA, FAC_EP11, APDevice, CardDevice, DevState, QueueDevice, SMState
 from apsim.linux.maskparse import scanf_int
 
 if TYPE_CHECKING:
@@ -171,3 +171,28 @@ class Cex4QueueDriver(APDriver):
         self.bus.uevent(q.devpath, f"ONLINE={online}")
         if not online:
             q.flush()
+
+
+_SENDING = (SMState.IDLE, SMState.WORKING, SMState.QUEUE_FULL)
+
+
+def zcrypt_targets(linux: object, length: int = 0) -> list[int]:
+    """The APQNs a Linux's zcrypt may send a request of *length* bytes to, in bus order.
+
+    A queue bound to ``cex4queue``, online with its card, configured, not checkstopped
+    and with its state machine past the reset and, in a Secure Execution guest, bound
+    (``ap_queue_usable``); with *length*, on
+    a card whose ``maxmsgsize`` holds the message (zcrypt_api.c skips the others, so a
+    request no card can take ends in ENODEV rather than an NQAP answered 0x15).
+    """
+    bus = getattr(linux, "bus", None)
+    if bus is None:
+        return []
+    out = []
+    for q in bus.sorted_queues():
+        zq = q.drvdata
+        if (q.driver is linux.cex4queue and q.config and q.card.config and not q.chkstop  # type: ignore[attr-defined]
+                and getattr(zq, "online", False) and q.dev_state == DevState.OPERATING
+                and q.sm_state in _SENDING and length <= q.card.maxmsgsize and se_attrs.usable(bus, q)):
+            out.append(q.apqn)
+    return out

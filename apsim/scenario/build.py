@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import simpy
 
 from apsim.core import call_at, new_env
-from apsim.errors import ApsimError, SysfsError
+from apsim.errors import ApsimError, SysfsError, ValidityIntercept
 from apsim.guest.guest import Guest
 from apsim.guest.qemu import parse_qemu_version
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload
+from apsim.guest.port import HostPort, LparPort
+from apsim.guest.request_timer import RequestTimer
+from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.hw.timing import request_type
 from apsim.hw.instructions import Executor
 from apsim.hw.machine import LPAR, Machine
 from apsim.ids import format_apqn
@@ -30,6 +32,9 @@ from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
 from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.fault_actions import arm_at_setup
+from apsim.scenario.expect import expect_outcome
+from apsim.scenario.hypervisor_specs import zvm_facilities
+from apsim.scenario.nested_specs import validity_outcome
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
 from apsim.units import format_duration
 
@@ -52,6 +57,7 @@ class Simulation:
     guests: dict[str, Guest] = field(default_factory=dict)
     hosts: dict[str, Host] = field(default_factory=dict)  # guest name -> its Linux
     other_workloads: list[Workload] = field(default_factory=list)
+    host_workload: Workload | None = None  # processes on the host Linux (host.workload)
     mdevctl: dict[str, Mdevctl] = field(default_factory=dict)  # "host" or "guests.NAME" -> mdevctl
     cex_plugin: object | None = None  # apsim.scenario.containers.CexPluginRun
     ready_ns: dict[str, int] = field(default_factory=dict)  # guest -> first queue ready in its AP bus
@@ -148,14 +154,17 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     for a in ms.adapters:
         machine.install_adapter(a.id, a.card_spec())
     lp = scenario.lpar
+    hs = scenario.host
+    # A z/VM host sees the LPAR's queues with the facilities z/VM simulates.
     lpar = machine.add_lpar(lp.name, adapters=lp.adapters, standby=lp.standby,
-                            usage_domains=lp.usage_domains, control_domains=lp.control_domains or [])
+                            usage_domains=lp.usage_domains, control_domains=lp.control_domains or [],
+                            facilities=zvm_facilities(hs.zvm) if hs.hypervisor == "zvm" else None)
     recorder = RequestRecorder(warmup_ns=scenario.warmup)
     sim_timeline = Timeline(arm_at_setup(machine, scenario.timeline))
-    hs = scenario.host
     config_time_s = max(5, min(120, round(hs.config_time / 1e9)))
     host = Host(env, machine, Executor(machine, lpar.config), name="host",
-                config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline)
+                config_time_s=config_time_s, kernel=scenario.kernel_profile(), cmdline=hs.cmdline,
+                zvm=hs.hypervisor == "zvm")
     sim = Simulation(scenario, seed, env, machine, lpar, host, recorder, sim_timeline)
     _watch_device_requests(sim, host, None)
     machine.ledger.drop_listeners.append(lambda req, cause: _dropped(sim, req, cause))
@@ -170,6 +179,8 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
             sim.other_workloads.append(wl)
             wl.start()
     apply_host_spec(sim, host, hs, scenario.mdevs, "host")
+    if hs.workload is not None and host.bus is not None:
+        _start_host_workload(sim, hs.workload.to_runtime())
     if scenario.cex_plugin is not None:
         from apsim.scenario.containers import CexPluginRun
 
@@ -181,6 +192,26 @@ def build(scenario: Scenario, *, seed: int | None = None) -> Simulation:
     return sim
 
 
+def _start_host_workload(sim: Simulation, spec: WorkloadSpec) -> None:
+    """Processes on the host Linux sending requests through its own zcrypt."""
+    host = sim.host
+    if spec.reply == "interrupt" and not host.bus.irq_flag:
+        spec = WorkloadSpec(**{**spec.__dict__, "reply": "poll"})  # ap_interrupts 0: zcrypt polls
+    longest = max(spec.length or request_type(n).msg_len for n in spec.mix)
+    port = HostPort(sim.machine, host, length=longest)
+    wl = Workload(port, spec, sim.recorder, sim.recorder.owner_index(host.name),
+                  sim.machine.streams.get(f"workload.{host.name}"))
+    # The bus's scans and finished resets change which queues zcrypt may use.
+    host.bus.scan_listeners.append(wl.refresh_targets)
+    host.bus.ready_listeners.append(lambda q: wl.refresh_targets())
+    if sim.scenario.mode == "full":
+        # The bulk mode's computed stretches do not report each send and reply, so the
+        # timers would run on stale deadlines there.
+        wl.request_timer = RequestTimer(wl, host)
+    sim.host_workload = wl
+    wl.start()
+
+
 def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_ctx: object) -> Guest:
     """Create a guest and schedule its start (and stop)."""
     g = Guest(sim.env, sim.machine, parent_host, parent_ctx, name=spec.name, mdev=spec.mdev,
@@ -190,7 +221,8 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
               qemu=parse_qemu_version(sim.scenario.qemu),
               cmdline=spec.host.cmdline if spec.host is not None else "",
               config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))),
-              secure=spec.secure)
+              secure=spec.secure,
+              crycb=(spec.crycb.address, spec.crycb.format_bits()) if spec.crycb else (None, None))
     sim.guests[spec.name] = g
     now = sim.env.now  # nested guests are planned when their parent starts
     call_at(sim.env, max(0, spec.start - now), lambda ev: start_guest(sim, spec.name, at_setup=True))
@@ -223,13 +255,16 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
     try:
         g.start()
     except ApsimError as e:
-        entry.outcome = getattr(e, "errno_name", type(e).__name__)
+        entry.outcome = (validity_outcome(e.code) if isinstance(e, ValidityIntercept)
+                         else getattr(e, "errno_name", type(e).__name__))
         entry.detail = str(e)
         if at_setup:
-            entry.expected, entry.actual, entry.passed = "ok", entry.outcome, False
+            expect_outcome(entry, spec.crycb.expected_outcome() if spec.crycb else "ok", entry.outcome)
         sim.timeline.add(entry)
         return entry.outcome
     if at_setup:
+        if spec.crycb is not None and spec.crycb.expect_validity is not None:
+            expect_outcome(entry, spec.crycb.expected_outcome(), "ok")
         sim.timeline.add(entry)
     sim.hosts[name] = g.linux
     if g.linux is not None and g.linux.bus is not None and name not in sim.ready_ns:

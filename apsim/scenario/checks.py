@@ -85,6 +85,7 @@ def _check(sc: Scenario) -> Iterator[Problem]:
         yield ("warmup",), (f"warmup {format_duration(sc.warmup)} must end before the run does "
                             f"(duration {format_duration(sc.duration)})")
     yield from _check_machine(m)
+    yield from _check_zvm(sc)
     yield from _check_lpars(sc)
     yield from _check_levels(sc)
     yield from check_setup(sc)
@@ -102,6 +103,29 @@ def _check_machine(m: MachineSpec) -> Iterator[Problem]:
         if a.id > m.na:
             yield ("machine", "adapters", i, "id"), (
                 f"adapter id {a.id} (0x{a.id:02x}) is above the machine's max_adapter_id {m.na}")
+
+
+def _check_zvm(sc: Scenario) -> Iterator[Problem]:
+    hs = sc.host
+    if hs.zvm is not None and hs.hypervisor != "zvm":
+        yield ("host", "zvm"), "host.zvm describes z/VM's facilities: it needs host.hypervisor: zvm"
+    if hs.hypervisor == "zvm":
+        if "poll" in hs.model_fields_set and hs.poll != "zvm":
+            yield ("host", "poll"), ("under z/VM the AP bus polls at z/VM's rate (ap_module_init, "
+                                     "MACHINE_IS_VM); write /sys/bus/ap/poll_timeout to change it")
+        for i, _ in enumerate(sc.guests):
+            yield ("guests", i), ("KVM cannot run in a z/VM guest: z/VM offers it no SIE (kvm_s390_init: "
+                                  "\"SIE is not available\"), so vfio_ap's mdevs have no guest to go to")
+    if hs.workload is not None:
+        yield from _check_workload(hs.workload, ("host", "workload"), sc.machine)
+    for ref in sc.walk_guests():
+        g = ref.spec
+        if g.host is not None and g.host.workload is not None:
+            yield (*ref.loc, "host", "workload"), (f"guest {g.name}'s own requests are its workload: "
+                                                   f"write guests[].workload, not host.workload")
+        if g.host is not None and g.host.hypervisor != "lpar":
+            yield (*ref.loc, "host", "hypervisor"), (f"guest {g.name}'s Linux runs under KVM, not z/VM "
+                                                     f"(hypervisor: zvm is for the scenario's host)")
 
 
 def _check_lpars(sc: Scenario) -> Iterator[Problem]:
@@ -207,6 +231,10 @@ def _check_levels(sc: Scenario) -> Iterator[Problem]:
                                     f"before {ref.parent.name} does ({format_duration(ref.parent.start)})")
         yield from _check_mdevs(g.mdevs, loc, m, uuids)
         yield from check_secure(sc, ref)
+        if g.crycb is not None and ref.parent is None:
+            yield (*loc, "crycb"), (f"guest {g.name} is a first-level guest: the host's KVM builds its "
+                                    f"CRYCB; crycb: describes what a guest-1 hypervisor writes for a "
+                                    f"nested guest")
 
 
 def _check_timeline(sc: Scenario) -> Iterator[Problem]:

@@ -294,6 +294,8 @@ def _run_bulk(sim: Simulation, until: int) -> dict[str, Any]:
     boot = min(until, (max(starts) if starts else 0) + 1)
     sim.env.run(until=max(1, boot))
     wls = [g.workload for g in sim.guests.values() if g.workload is not None] + sim.other_workloads
+    if sim.host_workload is not None:
+        wls.append(sim.host_workload)
     reason = applicable(wls) if wls else "no workloads"
     if not wls:
         sim.env.run(until=until)

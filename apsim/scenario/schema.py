@@ -33,6 +33,8 @@ from apsim.linux.mdevctl import ATTRS as MDEV_ATTRS
 from apsim.scenario.actions import Action, ActionBase
 from apsim.scenario.base import StrictModel
 from apsim.scenario.ecosystem_specs import CexContainerSpec, CexPluginSpec, LibvirtImport
+from apsim.scenario.nested_specs import NestedCrycbSpec
+from apsim.scenario.hypervisor_specs import ZvmSpec
 from apsim.scenario.timing_spec import TimingSpec
 from apsim.scenario.types import Duration, Id, MaskString, Name, Uuid
 from apsim.scenario.workloads import WorkloadConfig, read_arrival_trace
@@ -74,10 +76,11 @@ class AdapterSpec(StrictModel):
                               json_schema_extra=_mode_optional_in_schema)
 
     id: Id
-    type: Annotated[Literal["CEX4", "CEX5", "CEX6", "CEX7", "CEX8"],
-                    WithJsonSchema({"type": "string", "pattern": "^[Cc][Ee][Xx][4-8][AaCcPpSs]?$",
-                                    "description": "CEX4..CEX8, optionally with the mode letter "
-                                                   "(CEX5C, CEX7A, CEX8P)."})]
+    type: Annotated[Literal["CEX2", "CEX3", "CEX4", "CEX5", "CEX6", "CEX7", "CEX8"],
+                    WithJsonSchema({"type": "string", "pattern": "^[Cc][Ee][Xx][2-8][AaCcPpSs]?$",
+                                    "description": "CEX2..CEX8, optionally with the mode letter "
+                                                   "(CEX3C, CEX5C, CEX7A, CEX8P); CEX2/CEX3 get no "
+                                                   "card device (the AP bus supports CEX4 and newer)."})]
     mode: Literal["accelerator", "cca", "ep11"]
     """accelerator, cca or ep11 (may be left out when type ends in A, C or P)."""
     engines: Annotated[int, Field(ge=1, le=5)] = 4
@@ -127,6 +130,14 @@ class AdapterSpec(StrictModel):
     def _serialnr(cls, value: str | None, info: ValidationInfo) -> str | None:
         mode = info.data.get("mode")
         return value if value is None or mode is None else check_serialnr(Mode(mode), value)
+
+    @model_validator(mode="after")
+    def _generation_rules(self) -> AdapterSpec:
+        try:
+            self.card_spec()
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+        return self
 
     def card_spec(self) -> CardSpec:
         """The hardware description the machine installs."""
@@ -229,6 +240,20 @@ class HostSpec(StrictModel):
     cmdline: Annotated[str, Field(max_length=4096)] = ""
     """Kernel parameters at boot: ap.apmask=, ap.aqmask= (the mask starts empty, then the
     string applies, as ap_perms_init does), ap.domain=; at most s390's 4096 bytes."""
+    hypervisor: Literal["lpar", "zvm"] = "lpar"
+    """What the scenario's host Linux runs in: the LPAR, or z/VM (the LPAR's crypto dedicated
+    to this z/VM guest; no KVM guests: z/VM offers no SIE to it)."""
+    zvm: ZvmSpec | None = None
+    """The AP facilities z/VM offers (hypervisor: zvm only): qci, ap_interrupts."""
+    workload: WorkloadConfig | None = None
+    """Requests of processes on the scenario's host Linux, through its zcrypt to the queues it
+    owns (apmask/aqmask): the host's own request path."""
+
+    @model_validator(mode="after")
+    def _zvm_poll(self) -> HostSpec:
+        if self.hypervisor == "zvm" and "poll" not in self.model_fields_set:
+            object.__setattr__(self, "poll", "zvm")  # ap_module_init: MACHINE_IS_VM
+        return self
 
 
 class MdevSpec(StrictModel):
@@ -306,6 +331,9 @@ class GuestSpec(StrictModel):
     guests: list[GuestSpec] = []
     secure: bool = False
     """A Secure Execution (protected virtualization) guest: binds its AP queues (se_bind)."""
+    crycb: NestedCrycbSpec | None = None
+    """A nested guest only: the CRYCB designation its guest-1 hypervisor writes (to test the
+    validity intercepts of vsie.c's shadow_crycb); unset: what guest-1's KVM writes."""
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,8 @@ CASES = [
      "timeline[2].expect_errno", "unknown errno name 'EADDRINUSED'"),
     ("operand of other op", "op: TAPQ,", "op: TAPQ, isc: 3,", LINES["timeline[4]"], "timeline[4]", "applies only to AQIC"),
     ("enum", "model: z15", "model: z12", 5, "machine.model", "'z13', 'z14'"),
-    ("card type", "type: CEX5, mode: cca", "type: CEX3, mode: cca", LINES["adapters[0]"], "machine.adapters[0].type",
-     "unknown adapter type 'CEX3'"),
+    ("card type", "type: CEX5, mode: cca", "type: CEX9, mode: cca", LINES["adapters[0]"], "machine.adapters[0].type",
+     "unknown adapter type 'CEX9'"),
     ("missing key", "duration: 100ms\n", "", 1, "duration", "required key 'duration' is missing"),
 ]
 

@@ -1,0 +1,39 @@
+"""zcrypt's handling of an NQAP that refuses one message (ap_queue.c ap_sm_write): the
+request ends with EINVAL for its caller and the queue stays in use; any other
+non-transient code takes the queue out of use until the bus sees it again."""
+
+from __future__ import annotations
+
+from apsim.guest.port import LparPort
+from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.ids import apqn
+from apsim.recorder import RequestRecorder
+from tests.conftest import build_machine
+
+
+def _workload(length: int):  # noqa: ANN202
+    env, m, lp = build_machine()
+    rec = RequestRecorder()
+    spec = WorkloadSpec(kind="closed", concurrency=2, mix={"rsa2048": 1.0}, targets=[apqn(5, 4)],
+                        reply="poll", length=length)
+    wl = Workload(LparPort(m, lp.config), spec, rec, rec.owner_index("lp"), m.streams.get("workload.lp"))
+    wl.start()
+    return env, m, wl
+
+
+def test_message_too_big_ends_the_request_with_einval_and_keeps_the_queue():
+    """ap_queue.c ap_sm_write: AP_RESPONSE_MESSAGE_TOO_BIG (0x15), like REQ_FAC_NOT_INST
+    and INVALID_DOMAIN, takes the message off the request queue with rc -EINVAL, calls its
+    receive callback and returns AP_SM_WAIT_AGAIN: the queue keeps working."""
+    env, m, wl = _workload(length=64 * 1024)  # a CEX7C takes 12 KiB (ml 0)
+    env.run(until=5_000_000)
+    assert wl.rejected > 0 and wl.einval == wl.rejected and wl.completed == 0
+    assert wl.targets == [apqn(5, 4)]
+    assert {rc for _, _, rc in wl.last_rejections} == {0x15}
+
+
+def test_a_message_that_fits_completes():
+    """The same queue with a message within ap_card's maxmsgsize (12 KiB default) replies."""
+    env, m, wl = _workload(length=1024)
+    env.run(until=5_000_000)
+    assert wl.completed > 0 and wl.einval == 0 and wl.rejected == 0
