@@ -12,13 +12,13 @@ import numpy as np
 import simpy
 
 from apsim.bulk.streams import _Stream
-from apsim.calendar import calendar, pending
-from apsim.core import _NOOP
-from apsim.guest.workload import Target, Workload
-from apsim.hw.adapter import Adapter, _Rearm
-from apsim.hw.queue import APQueue
-from apsim.hw.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
-from apsim.simpy_internals import heap as simpy_heap
+from apsim.engine.calendar import calendar, pending
+from apsim.engine.core import _NOOP
+from apsim.engine.workload import Target, Workload
+from apsim.engine.adapter import Adapter, _Rearm
+from apsim.engine.queue import APQueue
+from apsim.engine.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
+from apsim.engine.simpy_internals import heap as simpy_heap
 
 
 _T_BITS = 47  # times fit in 47 bits (39 simulated hours) inside packed sort keys

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from apsim.calendar import pending
-from apsim.guest.workload import _BLOCK, Workload, as_block
+from apsim.engine.calendar import pending
+from apsim.engine.workload import _BLOCK, Workload, as_block
 
 
 # --------------------------------------------------------------------------------------

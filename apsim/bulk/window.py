@@ -34,8 +34,8 @@ import simpy
 
 from apsim.bulk.chunk import BulkStats, _chunk
 from apsim.bulk.state import _T_LIMIT, _extract, _materialize, _ours
-from apsim.calendar import pending
-from apsim.guest.workload import Workload
+from apsim.engine.calendar import pending
+from apsim.engine.workload import Workload
 
 
 # --------------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def _check(workloads: list[Workload]) -> tuple[str | None, int | None]:
     Conditions (all checked at the current time): each workload is running, open
     loop with Poisson arrivals, interrupt pickup, round-robin or random selection,
     on a port with queue links that never blocks (an LPAR's own zcrypt,
-    :class:`~apsim.guest.port.LparPort`); nothing held in its software queues;
+    :class:`~apsim.engine.port.LparPort`); nothing held in its software queues;
     workloads use disjoint APQNs; every target queue is in the configuration,
     open (no reset, association, busy or configure-off in effect), not Secure
     Execution, on a FIFO adapter, interrupts enabled to the workload's pickup, the

@@ -27,20 +27,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, bus_full_error, device_not_found_error,
                               migration_blocked_error, relays_config_change)
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
-from apsim.hw.queue import APQueue
-from apsim.hw.request import Request
+from apsim.engine.queue import APQueue
+from apsim.engine.request import Request
 from apsim.hw.timing import rating, request_type
 from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
 from apsim.linux.devices import DevState, SMState
 from apsim.linux.host import Host
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 
 _USABLE = (SMState.IDLE, SMState.WORKING, SMState.QUEUE_FULL)
 _MODE_OF_LETTER = {"A": Mode.ACCELERATOR, "C": Mode.CCA, "P": Mode.EP11}
@@ -74,7 +74,7 @@ class GuestPort:
 
         The SIE interpretation check — ECA_APIE (and, nested, a valid shadow) plus
         the APQN in the guest's APCB — made once; a workload may keep the queue
-        and call :func:`~apsim.hw.instructions.nqap_queue` directly while
+        and call :func:`~apsim.engine.instructions.nqap_queue` directly while
         ``self.config.generation`` is unchanged. Every APCB update and every change
         of the LPAR's configuration below it bumps that generation. With None the
         workload takes the full instruction path (which raises when SIE cannot

@@ -23,9 +23,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.errors import ProgramException
-from apsim.hw.codes import RC
+from apsim.engine.codes import RC
 from apsim.linux.devices import DevState, QueueDevice, SMState, hwinfo_bs
 
 if TYPE_CHECKING:

@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from apsim.core import call_at, new_env
+from apsim.engine.core import call_at, new_env
 from apsim.errors import ApsimError, SysfsError
 from apsim.guest.guest import Guest
 from apsim.guest.qemu import parse_qemu_version
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload
-from apsim.hw.instructions import Executor
+from apsim.engine.port import LparPort
+from apsim.engine.workload import Workload
+from apsim.engine.instructions import Executor
 from apsim.hw.machine import LPAR, Machine
 from apsim.ids import format_apqn
 from apsim.kvm import CpuFeatures
 from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
-from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.engine.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.schema import GuestSpec, HostSpec, MdevSpec, Scenario
 from apsim.units import format_duration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as _errno
 from typing import Any
 
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 
 __all__ = ["errno_number", "expect_outcome"]
 

@@ -8,7 +8,7 @@ import errno
 import pytest
 
 from apsim.errors import SysfsError
-from apsim.hw.config import Facilities
+from apsim.engine.config import Facilities
 from apsim.linux import Host
 from tests.unit.linux_support import (
     BUS,

@@ -1,0 +1,13 @@
+import cython
+from apsim.engine.queue cimport APQueue
+from apsim.engine.request cimport Request
+from apsim.engine.adapter cimport Adapter
+from apsim.engine.config cimport APConfiguration
+
+@cython.locals(adapter=Adapter, now=cython.longlong, rt=cython.int)
+cpdef int nqap_queue(APConfiguration config, APQueue q, Request req) except? -1
+
+cdef int _refused(APQueue q, object rc) except? -1
+
+@cython.locals(now=cython.longlong, req=Request)
+cpdef tuple dqap_queue(APQueue q)
