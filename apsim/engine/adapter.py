@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from apsim.engine.calendar import calendar
 from apsim.engine.core import Hook, Pickup, disarm
 from apsim.engine.arbitration import ARBITRATION_POLICIES, _accept_order, _Fifo, _PlannedWaiting, _RoundRobin
-from apsim.hw.cards import CardSpec
 from apsim.engine.queue import GENERIC, APQueue
 from apsim.engine.request import DROPPED, ITSELF, PLANNED, REPLY, SERVICE, Ledger, Request
 
@@ -44,7 +43,7 @@ _COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows ar
 if TYPE_CHECKING:
     import simpy
 
-    from apsim.hw.sampler import ServiceSampler
+    from apsim.engine.api import CardShape, Sampler
 
 
 class _Rearm(Hook):
@@ -74,7 +73,7 @@ class Engine(Hook):
 class Adapter:
     """One installed adapter (APID) with its engines and per-domain queues."""
 
-    def __init__(self, env: simpy.Environment, apid: int, spec: CardSpec, sampler: ServiceSampler,
+    def __init__(self, env: simpy.Environment, apid: int, spec: CardShape, sampler: Sampler,
                  ledger: Ledger, *, arbitration: str = "fifo", reset_ns: int = 20_000) -> None:
         if arbitration not in ARBITRATION_POLICIES:
             raise ValueError(f"unknown arbitration policy {arbitration!r} "

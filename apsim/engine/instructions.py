@@ -27,7 +27,7 @@ from apsim.engine.firmware import dqap_fast, nqap_fast
 from apsim.engine.request import Request
 
 if TYPE_CHECKING:
-    from apsim.hw.machine import Machine
+    from apsim.engine.api import MachineView
     from apsim.engine.queue import APQueue
 
 ARCH_MAX_MSG = 15 * 4096
@@ -108,7 +108,7 @@ def gr0_for(fc: int, apqn: int, *, t: bool = False, f: bool = False) -> int:
 class Executor:
     """Executes AP instructions at register level for one configuration."""
 
-    def __init__(self, machine: Machine, config: APConfiguration, *, irq_target=None) -> None:  # noqa: ANN001
+    def __init__(self, machine: MachineView, config: APConfiguration, *, irq_target=None) -> None:  # noqa: ANN001
         self.machine = machine
         self.config = config
         self.irq_target = irq_target
@@ -150,7 +150,8 @@ class Executor:
                                    f"NQAP message length {length} is outside 1..{ARCH_MAX_MSG}")
         apqn = gr0 & 0xFFFF
         self._check_ids(apqn)
-        rtype = _rtype_index(request_type)
+        rtype = request_type if isinstance(request_type, int) else \
+            self.machine.profile.request_type(request_type).index
         now = self.machine.env.now
         req = Request(psmid & 0xFFFFFFFFFFFFFFFF, rtype, length, owner,
                       now if t_submit is None else t_submit, ctrl_domain)
@@ -406,8 +407,7 @@ class Executor:
     def enqueue(self, apqn: int, psmid: int, request_type: int | str = "rsa2048",
                 length: int | None = None, **kw) -> APResult:  # noqa: ANN003
         """NQAP with the last-part bit set, as Linux issues it."""
-        from apsim.hw.timing import request_type as _rt
-        rt = _rt(request_type) if isinstance(request_type, str) else None
+        rt = self.machine.profile.request_type(request_type) if isinstance(request_type, str) else None
         n = length if length is not None else (rt.msg_len if rt else 512)
         return self.nqap(codes.GR0_NQAP_LAST_PART | (apqn & 0xFFFF), psmid, n, request_type, **kw)
 
@@ -415,9 +415,3 @@ class Executor:
         """DQAP as Linux issues it."""
         return self.dqap(codes.GR0_DQAP_BIT32 | (apqn & 0xFFFF))
 
-
-def _rtype_index(request_type: int | str) -> int:
-    if isinstance(request_type, int):
-        return request_type
-    from apsim.hw.timing import request_type as _rt
-    return _rt(request_type).index

@@ -47,7 +47,6 @@ from apsim.engine.core import Hook, Pickup, call_at
 from apsim.engine.port import Port
 from apsim.engine.firmware import dqap_queue, nqap_queue
 from apsim.engine.request import Request, new_request
-from apsim.hw.timing import request_type
 from apsim.engine.recorder import RequestRecorder
 
 _BLOCK = 4096
@@ -86,8 +85,6 @@ class WorkloadSpec:
             raise ValueError("an open-loop workload needs a rate > 0 or a trace")
         if not self.mix or any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
             raise ValueError("the request mix needs positive weights")
-        for name in self.mix:
-            request_type(name)
 
 
 _CHOICE_OK: bool | None = None
@@ -392,11 +389,12 @@ class Workload(Hook):
         self.foreign_replies: list[Request] = []
         names = list(spec.mix)
         w = np.array([spec.mix[n] for n in names], dtype=float)
-        self._mix_idx = np.array([request_type(n).index for n in names])
+        kinds = {n: prof.request_type(n) for n in names}
+        self._mix_idx = np.array([kinds[n].index for n in names])
         self._mix_p = w / w.sum()
         cdf = self._mix_p.cumsum()
         self._mix_cdf = cdf / cdf[-1]
-        self._lengths = {request_type(n).index: (spec.length or request_type(n).msg_len) for n in names}
+        self._lengths = {kinds[n].index: (spec.length or kinds[n].msg_len) for n in names}
         # The same as a table indexed by type (the hot path's lookup).
         len_tab = [0] * (max(self._lengths) + 1)
         for rt, n in self._lengths.items():

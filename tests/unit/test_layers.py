@@ -70,7 +70,7 @@ def test_an_upward_import_is_reported_and_a_downward_one_is_not(tmp_path):
     src.write_text("from apsim.engine.queue import APQueue\n"
                    "def f():\n    from apsim.guest import guest\n")
     assert upward_imports(src, "apsim.kvm.probe") == [
-        "probe.py:3 (apsim.kvm.probe, layer 2) imports apsim.guest.guest (layer 4)"]
+        "probe.py:3 (apsim.kvm.probe, layer 3) imports apsim.guest.guest (layer 5)"]
     assert upward_imports(src, "apsim.bulk.probe") == []
 
 
