@@ -72,7 +72,7 @@ def _check(workloads: list[Workload]) -> tuple[str | None, int | None]:
             return f"select {spec.select} depends on the queue state", None
         if wl.recorder is not workloads[0].recorder:
             return "workloads record into different recorders", None
-        if wl.env._now >= _T_LIMIT:  # type: ignore[attr-defined]
+        if wl.env.now >= _T_LIMIT:
             return "simulated time beyond the packed sort keys' range (39 h)", None
         if wl._link_cfg is None or not wl._always_ready:
             return "port without queue links (not an LPAR's own zcrypt)", None
@@ -85,7 +85,7 @@ def _check(workloads: list[Workload]) -> tuple[str | None, int | None]:
         cfg = wl._link_cfg
         if cfg.secure:
             return "Secure Execution configuration", None
-        now = wl.env._now  # type: ignore[attr-defined]
+        now = wl.env.now
         for tg in wl._active:
             if tg.apqn in seen:
                 return "APQN shared by two workloads", None

@@ -4,6 +4,7 @@ from apsim.engine.queue cimport APQueue
 from apsim.engine.request cimport Request, Ledger
 from apsim.engine.core cimport Hook, Pickup
 from apsim.engine.calendar cimport Calendar
+from apsim.engine.simpy_internals cimport clock
 
 cdef bint _COMPILED
 

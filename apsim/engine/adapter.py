@@ -37,6 +37,7 @@ from apsim.engine.core import Hook, Pickup, disarm
 from apsim.engine.arbitration import ARBITRATION_POLICIES, _accept_order, _Fifo, _PlannedWaiting, _RoundRobin
 from apsim.engine.queue import GENERIC, APQueue
 from apsim.engine.request import DROPPED, ITSELF, PLANNED, REPLY, SERVICE, Ledger, Request
+from apsim.engine.simpy_internals import clock
 
 _COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
 
@@ -150,7 +151,7 @@ class Adapter:
     def free(self) -> int:
         """Idle engines."""
         if self.planned:
-            now = self.env._now  # type: ignore[attr-defined]
+            now = clock(self.env)
             return sum(1 for f in self._free_at if f <= now)
         return len(self._idle)
 
@@ -161,7 +162,7 @@ class Adapter:
     def on_engine(self) -> set[Request]:
         """Requests being served right now."""
         if self.planned:
-            now = self.env._now  # type: ignore[attr-defined]
+            now = clock(self.env)
             return {r for r in self._planned_requests() if r.t_start <= now < r.t_done}
         return {e.req for e in self.engines if e.req is not None}
 
@@ -170,7 +171,7 @@ class Adapter:
         """Requests whose service finished (replied, dequeued or dropped after)."""
         if not self.planned:
             return self._n_done
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         return self._order - self._n_lost - sum(1 for r in self._planned_requests() if r.t_done > now)
 
     @property
@@ -178,7 +179,7 @@ class Adapter:
         """Engine time spent on finished or aborted requests."""
         if not self.planned:
             return self._busy_done
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         return self._svc_sum - sum(r.service_ns for r in self._planned_requests() if r.t_done > now)
 
     # --- queues -----------------------------------------------------------------------
@@ -227,7 +228,7 @@ class Adapter:
         ``__dict__`` for an override, and with hundreds of adapters that check
         misses its cache and becomes a full attribute lookup.
         """
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         if self.planned:
             fa = self._free_at
             f = fa[0]
@@ -274,7 +275,7 @@ class Adapter:
             if q._np == 1:
                 q._post_only(req)  # the common case: the one planned request is this one
             else:
-                q._settle(self.env._now)  # type: ignore[attr-defined]
+                q._settle(clock(self.env))
             sink = req.sink
         elif st == REPLY:
             q = req.queue
@@ -300,7 +301,7 @@ class Adapter:
             return
         q = req.queue
         if st == PLANNED:
-            q._settle(self.env._now)  # type: ignore[attr-defined]
+            q._settle(clock(self.env))
         if q._irq and q._irq_target is not None:
             q.irq_count += 1
             q._irq_target(q)
@@ -373,7 +374,7 @@ class Adapter:
         again (both happen at the same instant either way).
         """
         req = eng.req
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         self._busy_done += req.service_ns
         self._n_done += 1
         nxt = self._rr_waiting.pop()  # type: ignore[union-attr]
@@ -391,7 +392,7 @@ class Adapter:
         the engine object is retired (its entry fires as a no-op) and a fresh one
         takes its place. Planned: the engines are re-planned.
         """
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         if self.planned:
             self.replan(now)
             return

@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from apsim.engine.request import QUEUED, Request
+from apsim.engine.simpy_internals import clock
 
 if TYPE_CHECKING:
     from apsim.engine.adapter import Adapter
@@ -104,14 +105,14 @@ class _PlannedWaiting:
 
     def items(self) -> list[Request]:
         """Every waiting request, in the order engines will take them."""
-        now = self.adapter.env._now  # type: ignore[attr-defined]
+        now = clock(self.adapter.env)
         out = [r for q in self.adapter.queues.values() for r in q._plan if r.t_start > now]
         out.sort(key=_accept_order)
         return out
 
     def of_queue(self, queue: APQueue) -> list[Request]:
         """The waiting requests of one APQN, oldest first."""
-        now = self.adapter.env._now  # type: ignore[attr-defined]
+        now = clock(self.adapter.env)
         return [r for r in queue._plan if r.t_start > now]
 
     def push(self, req: Request) -> None:

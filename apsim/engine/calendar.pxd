@@ -1,6 +1,7 @@
 import cython
 from cpython.list cimport PyList_GET_ITEM
 from apsim.engine.core cimport Hook, apsim_prefetch
+from apsim.engine.simpy_internals cimport clock, set_clock
 
 cdef long long _PRIO_SHIFT
 cdef long long _EID_MASK

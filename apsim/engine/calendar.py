@@ -42,7 +42,7 @@ import numpy as np
 import simpy
 
 from apsim.engine.core import Hook
-from apsim.engine.simpy_internals import heap, id_counter
+from apsim.engine.simpy_internals import clock, heap, id_counter, set_clock
 
 try:
     import cython  # only the compiled form uses it (casts in _warm_next)
@@ -161,7 +161,7 @@ class Calendar(Hook):
                 hook = self._hpop()
                 if self._n >= self.warm_min:
                     self._warm_next()
-                env._now = int(t)  # type: ignore[attr-defined]
+                set_clock(env, int(t))
                 self.fired += 1
                 cbs = hook.callbacks
                 hook.callbacks = None

@@ -1,3 +1,5 @@
+from apsim.engine.simpy_internals cimport clock
+
 cdef extern from *:
     """
     /* Ask the CPU to start loading the cache lines of bytes [o, o + nbytes): a hint

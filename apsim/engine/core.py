@@ -28,7 +28,7 @@ import simpy
 from simpy.core import NORMAL
 from simpy.events import Event
 
-from apsim.engine.simpy_internals import check, heap, id_counter, ids_issued
+from apsim.engine.simpy_internals import check, clock, heap, id_counter, ids_issued
 
 URGENT = 0  # SimPy's EventPriority.URGENT value
 
@@ -45,7 +45,7 @@ class _Call(Event):
         self.callbacks = [fn]
         self._value = arg
         self._ok = True
-        heappush(heap(env), (env._now + delay, priority, next(id_counter(env)), self))  # type: ignore[attr-defined]
+        heappush(heap(env), (clock(env) + delay, priority, next(id_counter(env)), self))
 
 
 def call_at(env: simpy.Environment, delay: int, fn: Callable[[Event], Any], arg: Any = None,

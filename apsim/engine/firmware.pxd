@@ -3,6 +3,7 @@ from apsim.engine.queue cimport APQueue
 from apsim.engine.request cimport Request
 from apsim.engine.adapter cimport Adapter
 from apsim.engine.config cimport APConfiguration
+from apsim.engine.simpy_internals cimport clock
 
 @cython.locals(adapter=Adapter, now=cython.longlong, rt=cython.int)
 cpdef int nqap_queue(APConfiguration config, APQueue q, Request req) except? -1

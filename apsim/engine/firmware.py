@@ -15,6 +15,7 @@ from apsim.engine.config import APConfiguration
 from apsim.engine.request import DONE as _DONE
 from apsim.engine.request import QUEUED as _QUEUED
 from apsim.engine.request import Request
+from apsim.engine.simpy_internals import clock
 
 if TYPE_CHECKING:
     from apsim.engine.queue import APQueue
@@ -54,7 +55,7 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     (every mask swap and every change of the LPAR's queue map bumps it).
     """
     adapter = q.adapter
-    now = q.env._now
+    now = clock(q.env)
     q.touched += 1
     if q._gate > now:  # the queue's or the adapter's state may answer (APQueue._regate)
         if q._cfg_rc:
@@ -109,7 +110,7 @@ def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
     """DQAP's firmware part on a queue already known to be in the issuer's configuration
     (see nqap_queue): the oldest reply, or the response code of the queue's state or
     of an empty reply list."""
-    now = q.env._now
+    now = clock(q.env)
     if q._gate > now and (q._cfg_rc or q._reset_until > now or q.adapter._busy_until > now):
         q.touched += 1
         return q.state_rc(), None

@@ -1,5 +1,6 @@
 import cython
 from apsim.engine.request cimport Request, Ledger
+from apsim.engine.simpy_internals cimport clock
 
 cdef class APQueue:
     cdef public object adapter

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from apsim.engine import codes
 from apsim.engine.codes import RC
 from apsim.engine.request import DONE, PLANNED, QUEUED, REPLY, SERVICE, Request
+from apsim.engine.simpy_internals import clock
 
 if TYPE_CHECKING:
     from apsim.engine.adapter import Adapter
@@ -179,7 +180,7 @@ class APQueue:
             return
         self._sink = new
         if self._np:
-            now = self.env._now  # type: ignore[attr-defined]
+            now = clock(self.env)
             self._settle(now)
             for req in self._plan:
                 self.adapter._arm(req, new)
@@ -189,7 +190,7 @@ class APQueue:
     def replies(self) -> list[Request]:
         """Replies waiting to be dequeued, oldest first (settled to the current time; a copy)."""
         if self._np:
-            self._settle(self.env._now)  # type: ignore[attr-defined]
+            self._settle(clock(self.env))
         return self._replies
 
     # --- the two chains ---------------------------------------------------------------
@@ -260,18 +261,18 @@ class APQueue:
     @property
     def occ_area(self) -> int:
         """Integral of ``count`` over time from 0 to now (entries × ns)."""
-        return self._occ_sum + self.count * self.env._now  # type: ignore[attr-defined]
+        return self._occ_sum + self.count * clock(self.env)
 
     @property
     def occ_t(self) -> int:
         """The time ``occ_area`` is integrated up to (always now)."""
-        return self.env._now  # type: ignore[attr-defined]
+        return clock(self.env)
 
     def state_rc(self) -> int:
         """The response code every instruction would get from the queue's state alone."""
         if self.cfg_rc:
             return self.cfg_rc
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         if self.adapter.busy_until > now:
             return RC.BUSY
         if self.reset_until > now:
@@ -342,7 +343,7 @@ class APQueue:
         """An engine finished *req* (engine-by-engine adapters): queue its reply and raise
         an interruption if enabled. Planned adapters post replies in :meth:`_settle`."""
         req._state = REPLY
-        req.t_done = self.env._now  # type: ignore[attr-defined]
+        req.t_done = clock(self.env)
         self._reply_add(req)
         if self._irq and self._irq_target is not None:
             self.irq_count += 1
@@ -361,7 +362,7 @@ class APQueue:
 
     def _held(self) -> list[Request]:
         if self._np:
-            self._settle(self.env._now)  # type: ignore[attr-defined]
+            self._settle(clock(self.env))
         out = self._plan
         adapter = self.adapter
         if not adapter.planned:
@@ -375,7 +376,7 @@ class APQueue:
         """Drop every request the queue holds, accounting each with *cause*."""
         if not self.count:
             return 0
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         adapter = self.adapter
         # Deterministic order (submit time, PSMID) so drop listeners see a stable sequence.
         victims = sorted(self._held(), key=_req_order)
@@ -413,7 +414,7 @@ class APQueue:
         """RAPQ / ZAPQ: drop all requests, disable interruptions, start the reset period."""
         dropped = self.flush(cause or ("zeroize" if zeroize else "reset"))
         self._disable_irq()
-        self.reset_until = self.env._now + self.adapter.profile_reset_ns  # type: ignore[attr-defined]
+        self.reset_until = clock(self.env) + self.adapter.profile_reset_ns
         self.async_rc = 0
         self.associated = False
         self.assoc_until = 0

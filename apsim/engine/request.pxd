@@ -1,5 +1,6 @@
 import cython
 from apsim.engine.core cimport Hook, apsim_prefetch
+from apsim.engine.simpy_internals cimport clock
 
 cdef class Request(Hook):
     cdef public int _state

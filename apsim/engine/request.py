@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from apsim.engine.core import Hook
+from apsim.engine.simpy_internals import clock
 
 try:
     import cython  # only the compiled form uses it (Request._warm)
@@ -69,7 +70,7 @@ class Request(Hook):
         st = self._state
         if st != PLANNED:
             return st
-        now = self.queue.env._now  # type: ignore[union-attr]
+        now = clock(self.queue.env)
         if now < self.t_start:
             return QUEUED
         if now < self.t_done:

@@ -10,14 +10,15 @@ in exactly SimPy's order at the cost of one heap push. These are the internals
   ``step()`` pops (:func:`heap`);
 * ``env._eid``: the ``itertools.count`` that ``schedule()`` draws event ids from
   (:func:`id_counter`, :func:`ids_issued`);
-* ``env._now``: the clock ``now`` returns and ``step()`` sets. The request path
-  reads it in place (``env._now``): a property call per read would cost more
-  than the rest of many of those functions. The calendar sets it when it fires.
+* ``env._now``: the clock ``now`` returns and ``step()`` sets (:func:`clock`,
+  :func:`set_clock`). The engine reads it through :func:`clock`, a C call in the
+  compiled form: the ``now`` property would cost more than the rest of many of
+  those functions. The calendar sets it when it fires.
 
 :func:`check` fails loudly when a SimPy release changes any of them;
 :func:`apsim.engine.core.new_env` runs it on every environment it creates, and
 tests/unit/engine/test_simpy_internals.py drives SimPy to prove the order still matches.
-Only this module names ``_queue`` and ``_eid`` (the test scans the package).
+Only this module names ``_queue``, ``_eid`` and ``_now`` (the test scans the package).
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def heap(env: simpy.Environment) -> list[tuple[Any, int, int, Any]]:
 def id_counter(env: simpy.Environment) -> itertools.count:
     """The counter SimPy draws event ids from (``next()`` it to schedule an entry)."""
     return env._eid  # type: ignore[attr-defined]
+
+
+def clock(env: simpy.Environment) -> int:
+    """SimPy's clock (what ``env.now`` returns), read without the property."""
+    return env._now  # type: ignore[attr-defined]
+
+
+def set_clock(env: simpy.Environment, t: int) -> None:
+    """Advance SimPy's clock to *t* (the calendar, when it fires an entry of its own)."""
+    env._now = t  # type: ignore[attr-defined]
 
 
 def ids_issued(env: simpy.Environment) -> int:

@@ -7,6 +7,7 @@ from apsim.engine.request cimport Request, new_request
 from apsim.engine.queue cimport APQueue
 from apsim.engine.config cimport APConfiguration
 from apsim.engine.rows cimport RowBuffer
+from apsim.engine.simpy_internals cimport clock
 
 cdef bint _COMPILED
 cdef long long _SEQ_MASK

@@ -48,6 +48,7 @@ from apsim.engine.port import Port
 from apsim.engine.firmware import dqap_queue, nqap_queue
 from apsim.engine.request import Request, new_request
 from apsim.engine.recorder import RequestRecorder
+from apsim.engine.simpy_internals import clock
 
 _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
@@ -209,7 +210,7 @@ class Target(Pickup):
             return  # a pickup is already pending; it will take this reply too
         wl = self.wl
         self.callbacks = self.pickup_cbs
-        wl._cal.push(wl.env._now + wl.irq_latency, self)
+        wl._cal.push(clock(wl.env) + wl.irq_latency, self)
 
     def __repr__(self) -> str:
         return (f"Target({self.apqn:#06x}, outstanding={self.outstanding}, load={self.load}, "
@@ -477,11 +478,11 @@ class Workload(Hook):
         self.refresh_targets()
         if self.spec.kind == "open":
             if self.callbacks is None:  # a stopped chain may still be pending: reuse it
-                self._schedule_arrival(self.env._now)
+                self._schedule_arrival(clock(self.env))
         else:
             n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
             for _ in range(n):
-                self._new_request(self.env._now)
+                self._new_request(clock(self.env))
 
     def stop(self) -> None:
         """Stop creating requests (outstanding ones finish or are dropped by resets)."""
@@ -607,7 +608,7 @@ class Workload(Hook):
         """The arrival clock fired: one new request, then the next arrival."""
         if not self.running:
             return
-        now = self.env._now  # type: ignore[attr-defined]
+        now = clock(self.env)
         self._new_request(now)
         self._schedule_arrival(now)
 
@@ -750,7 +751,7 @@ class Workload(Hook):
         """NQAP *req* to *tg* now, or when the port's vCPUs are released."""
         tg.outstanding += 1
         if not self._always_ready:
-            now = self.env._now  # type: ignore[attr-defined]
+            now = clock(self.env)
             ready = self._ready(now)
             if ready > now:
                 # vCPUs are blocked by a mask update; the instruction runs when released.
@@ -788,7 +789,7 @@ class Workload(Hook):
         self._discharge(tg, req.rtype, sent=True)
         self.rejected += 1
         lr = self.last_rejections
-        lr.append((self.env._now, q, rc))  # type: ignore[attr-defined]
+        lr.append((clock(self.env), q, rc))
         del lr[:-3]
         if tg.idx >= 0 and rc not in _TRANSIENT_RCS:
             self._set_targets([t for t in self.targets if t != q])
@@ -800,7 +801,7 @@ class Workload(Hook):
 
     def _retry_later(self, ev) -> None:  # noqa: ANN001
         if self.running:
-            self._new_request(self.env._now)
+            self._new_request(clock(self.env))
 
     def _finish(self) -> None:
         """A request ended: a closed loop's application sends its next one (after thinking)."""
@@ -808,7 +809,7 @@ class Workload(Hook):
             if self.spec.think_ns:
                 call_at(self.env, self.spec.think_ns, self._retry_later)
             else:
-                self._new_request(self.env._now)
+                self._new_request(clock(self.env))
 
     # --- replies ------------------------------------------------------------------------------
     def _poll(self, ev) -> None:  # noqa: ANN001
@@ -834,7 +835,7 @@ class Workload(Hook):
         that check misses its cache and becomes a full attribute lookup.
         """
         env = self.env
-        now = env._now  # type: ignore[attr-defined]
+        now = clock(env)
         if not self._always_ready:
             ready = self._ready(now)
             if ready > now:

@@ -50,9 +50,18 @@ def test_a_changed_simpy_is_reported_by_name_not_by_wrong_results():
         si.check(env)
 
 
-def test_only_apsim_simpy_internals_names_simpys_heap_and_id_counter():
+def test_only_apsim_simpy_internals_names_simpys_heap_id_counter_and_clock():
     offenders = [f"{p.relative_to(PKG.parent)}:{n}" for p in sorted(PKG.rglob("*.py"))
                  if p.name != "simpy_internals.py"
                  for n, line in enumerate(p.read_text().splitlines(), 1)
-                 if re.search(r"\benv\._(queue|eid)\b|repr\(env\.", line)]
+                 if re.search(r"\benv\._(queue|eid|now)\b|repr\(env\.", line)]
     assert not offenders, offenders
+
+
+def test_clock_reads_and_set_clock_moves_the_time_simpy_reports():
+    env = new_env()
+    env.timeout(7).callbacks.append(lambda ev: None)
+    env.run()
+    assert si.clock(env) == env.now == 7
+    si.set_clock(env, 9)
+    assert env.now == si.clock(env) == 9
