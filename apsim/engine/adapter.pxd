@@ -42,7 +42,7 @@ cdef class Adapter:
     cdef dict __dict__
 
     @cython.locals(now=cython.longlong, f=cython.longlong, start=cython.longlong, done=cython.longlong, q=APQueue)
-    cdef _submit(self, Request req)
+    cdef _submit(self, Request req, long long now)
 
     cpdef submit(self, Request req)
 

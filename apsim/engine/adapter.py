@@ -218,17 +218,17 @@ class Adapter:
         event is its interruption (see the module docstring). Engine by engine:
         start on an idle engine or wait.
         """
-        self._submit(req)
+        self._submit(req, clock(self.env))
 
-    def _submit(self, req: Request) -> None:
+    def _submit(self, req: Request, now: int) -> None:
         """The body of :meth:`submit`, a C-level method when compiled.
 
         NQAP calls it directly (so NQAP does not see a subclass's ``submit``):
         calling the overridable form on an adapter first checks the adapter's
         ``__dict__`` for an override, and with hundreds of adapters that check
-        misses its cache and becomes a full attribute lookup.
+        misses its cache and becomes a full attribute lookup. *now*: the caller's clock
+        reading (NQAP has just read it).
         """
-        now = clock(self.env)
         if self.planned:
             fa = self._free_at
             f = fa[0]

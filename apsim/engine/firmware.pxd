@@ -10,5 +10,5 @@ cpdef int nqap_queue(APConfiguration config, APQueue q, Request req) except? -1
 
 cdef int _refused(APQueue q, object rc) except? -1
 
-@cython.locals(now=cython.longlong, req=Request)
-cpdef tuple dqap_queue(APQueue q)
+@cython.locals(req=Request)
+cpdef tuple dqap_queue(APQueue q, long long now=*)

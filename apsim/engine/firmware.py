@@ -87,7 +87,7 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     req.queue = q
     req._state = _QUEUED
     req.service_ns = adapter._draw(rt)
-    adapter._submit(req)  # the engines: one place owns the scheduling
+    adapter._submit(req, now)  # the engines: one place owns the scheduling
     q.ledger.accept()
     return 0
 
@@ -106,11 +106,12 @@ def dqap_fast(config: APConfiguration, apqn: int) -> tuple[int, Request | None]:
     return dqap_queue(q)
 
 
-def dqap_queue(q: APQueue) -> tuple[int, Request | None]:
+def dqap_queue(q: APQueue, now: int = -1) -> tuple[int, Request | None]:
     """DQAP's firmware part on a queue already known to be in the issuer's configuration
     (see nqap_queue): the oldest reply, or the response code of the queue's state or
-    of an empty reply list."""
-    now = clock(q.env)
+    of an empty reply list. *now*: the caller's clock reading, if it has one."""
+    if now < 0:
+        now = clock(q.env)
     if q._gate > now and (q._cfg_rc or q._reset_until > now or q.adapter._busy_until > now):
         q.touched += 1
         return q.state_rc(), None

@@ -849,7 +849,7 @@ class Workload(Hook):
         dq = self.dqap_ns
         k = 0
         while True:
-            rc, req = dqap_queue(lq) if lq is not None else self._dqap(tg)
+            rc, req = dqap_queue(lq, now) if lq is not None else self._dqap(tg)
             if rc or req is None:
                 break
             k += 1
