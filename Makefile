@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 EXT_STAMP := $(VENV)/.ext-built
 # The request path Cython compiles (setup.py) and the C types declared beside it.
 # Every compiled module has a .pxd beside it (the list itself is in apsim/_engine.py).
-PXD := $(wildcard apsim/*.pxd apsim/*/*.pxd)
+PXD := $(wildcard apsim/engine/*.pxd)
 COMPILED_SRC := $(PXD) $(PXD:.pxd=.py)
 
 setup: $(STAMP) $(EXT_STAMP)

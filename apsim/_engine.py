@@ -25,20 +25,13 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-COMPILED_MODULES = (
-    "apsim.core",
-    "apsim.calendar",
-    "apsim.rows",
-    "apsim.hw.request",
-    "apsim.hw.config",
-    "apsim.hw.queue",
-    "apsim.hw.adapter",
-    "apsim.hw.firmware",
-    "apsim.hw.instructions",
-    "apsim.guest.workload",
-    "apsim.bulk.seq",
-)
-"""The modules ``setup.py`` compiles (each has a ``.pxd`` beside its ``.py``)."""
+def _compiled_modules() -> tuple[str, ...]:
+    engine = Path(__file__).resolve().parent / "engine"
+    return tuple(f"apsim.engine.{p.stem}" for p in sorted(engine.glob("*.pxd")))
+
+
+COMPILED_MODULES = _compiled_modules()
+"""The modules ``setup.py`` compiles: every module of ``apsim/engine`` with a ``.pxd`` beside it."""
 
 
 class _SourceOnlyFinder(importlib.abc.MetaPathFinder):

@@ -11,9 +11,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # identifiers, masks, time base, errors, the choice of compiled or pure form
     ("apsim", "apsim._engine", "apsim.layers", "apsim.units", "apsim.ids", "apsim.masks",
      "apsim.errors", "apsim.kernel", "apsim.argtypes"),
-    # the event engine: SimPy environment, calendar, recorder rows
-    ("apsim.core", "apsim.calendar", "apsim.rows", "apsim.recorder", "apsim.simpy_internals"),
-    ("apsim.hw",),        # machine, adapters, queues, AP instructions, SE/SCLP
+    # the engine, the only compiled code: SimPy environment and calendar, queues,
+    # adapters, the NQAP/DQAP fast path, workloads and their ports, recorder rows
+    ("apsim.engine",),
+    ("apsim.hw",),        # machine, cards, timing, SE/SCLP, resets, checkstops
     ("apsim.kvm",),       # KVM: CRYCB, SIE, vSIE
     ("apsim.linux",),     # a Linux kernel: AP bus, zcrypt, vfio_ap, sysfs
     ("apsim.guest",),     # guests and their workloads

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import simpy
 
-from apsim.core import events_scheduled, new_env
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.core import events_scheduled, new_env
+from apsim.engine.port import LparPort
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import Machine
 from apsim.hw.timing import request_type
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 
 
 @dataclass

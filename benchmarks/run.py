@@ -118,7 +118,7 @@ def peak_rss_mib() -> float:
 def time_bulk(model: CapacityModel, n_requests: int) -> Timing:
     """Advance *model* with the bulk mode over the horizon of *n_requests* requests."""
     from apsim.bulk import run_window
-    from apsim.core import events_scheduled
+    from apsim.engine.core import events_scheduled
 
     env = model.env
     warm_up(model, n_requests // 50)

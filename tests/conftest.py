@@ -8,9 +8,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.instructions import Executor
+from apsim.engine.instructions import Executor
 from apsim.hw.machine import Machine
 
 settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True,

@@ -11,6 +11,7 @@ import numpy as np
 
 from apsim.bulk.kernels import fifo_starts_multi, pickup_starts
 from apsim.bulk.state import _CARRY_COLS, _State, _T_BITS
+from apsim.engine.export import add_adapter_service, add_queue_occupancy
 
 
 @dataclass
@@ -333,7 +334,7 @@ def _finish(st: _State, t0: int, t_end: int, new: dict[str, np.ndarray], sched: 
         q.dqap_count += nd
         q.irq_count += int(settle_t[i])
         q.count += na - nd
-        q._occ_sum += int(occ[i])
+        add_queue_occupancy(q, int(occ[i]))
         tgo = st.targets[i]
         tgo.outstanding += na - nd
         tgo.total += na
@@ -344,8 +345,7 @@ def _finish(st: _State, t0: int, t_end: int, new: dict[str, np.ndarray], sched: 
         st.wls[wi].completed += int(fin_wl[wi])
     for k in np.flatnonzero(n_ad).tolist():
         ad = st.adapters[k]
-        ad._order += int(n_ad[k])
-        ad._svc_sum += int(svc_ad[k])
+        add_adapter_service(ad, int(n_ad[k]), int(svc_ad[k]))
         st.ad_order[k] += int(n_ad[k])
     if n_new:
         st.free_at = new_fa

@@ -18,7 +18,7 @@ from heapq import heapreplace
 
 import numpy as np
 
-from apsim.bulk import seq as _seq
+from apsim.engine import seq as _seq
 
 _NEG = np.int64(-(1 << 62))
 
@@ -167,7 +167,7 @@ def fifo_starts_multi(a: np.ndarray, s: np.ndarray, seg: np.ndarray,
     *seg* (non-decreasing) says which adapter each request is on; within a
     segment *a* is non-decreasing. ``free_at[k]`` is adapter k's engine free times.
 
-    Compiled (:mod:`apsim.bulk.seq`), this is the recursion itself, one pass.
+    Compiled (:mod:`apsim.engine.seq`), this is the recursion itself, one pass.
     Otherwise (:func:`fifo_starts_multi_np`): busy periods — stretches that begin with every engine of an adapter idle — are
     independent, so all of them, of all adapters, are simulated side by side.
     Period boundaries are first guessed from the no-wait schedule (which completes

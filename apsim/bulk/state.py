@@ -12,13 +12,15 @@ import numpy as np
 import simpy
 
 from apsim.bulk.streams import _Stream
-from apsim.calendar import calendar, pending
-from apsim.core import _NOOP
-from apsim.guest.workload import Target, Workload
-from apsim.hw.adapter import Adapter, _Rearm
-from apsim.hw.queue import APQueue
-from apsim.hw.request import DONE, DROPPED, ITSELF, PLANNED, REPLY, Request
-from apsim.simpy_internals import heap as simpy_heap
+from apsim.engine.calendar import calendar, pending
+from apsim.engine.core import _NOOP
+from apsim.engine.workload import Target, Workload
+from apsim.engine.adapter import Adapter, _Rearm
+from apsim.engine.queue import APQueue
+from apsim.engine.export import (adapter_state, disarm_arrival, export_state, import_free_at, rearm_arrival,
+                                 request_state, restore_request, sort_replies, take_requests)
+from apsim.engine.request import DONE, DROPPED, REPLY, Request
+from apsim.engine.simpy_internals import heap as simpy_heap
 
 
 _T_BITS = 47  # times fit in 47 bits (39 simulated hours) inside packed sort keys
@@ -37,9 +39,9 @@ def _ours(ev: Any, queues: set[APQueue], hooks: set[int]) -> bool:
         # event SimPy re-schedules (with no callbacks left) when env.run returns.
         return True
     if isinstance(ev, Request):
-        return ev.queue in queues or ev._state in (DONE, DROPPED)
+        return ev.queue in queues or request_state(ev) in (DONE, DROPPED)
     if isinstance(ev, _Rearm):
-        return ev.req.queue in queues or ev.req._state in (DONE, DROPPED)
+        return ev.req.queue in queues or request_state(ev.req) in (DONE, DROPPED)
     return False
 
 
@@ -87,9 +89,10 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
     first = []
     nts = []
     for wl in wls:
+        active = export_state(wl).targets
         first.append(len(targets))
-        nts.append(len(wl._active))
-        for tg in wl._active:
+        nts.append(len(active))
+        for tg in active:
             targets.append(tg)
             tq.append(wl.port.link(tg.apqn))
     adapters: list[Adapter] = []
@@ -103,7 +106,7 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
         tad[i] = ad_idx[id(a)]
     tindex = {id(q): i for i, q in enumerate(tq)}
     queues = set(tq)
-    hooks = {id(wl._arr) for wl in wls}
+    hooks = {id(export_state(wl).arrival) for wl in wls}
     heap = simpy_heap(env)
     cal = calendar(env)
     eid_of: dict[int, int] = {}
@@ -127,14 +130,13 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
     objs: list[Request] = []
     wl_of = {id(wl): i for i, wl in enumerate(wls)}
     for q in tq:
-        for req in list(q._plan) + list(q._replies):
+        for req in take_requests(q):
             wi = wl_of[id(req.tag)]
             rows.append((tindex[id(q)], wi, req.rtype, req.t_submit, req.t_start, req.t_done,
                          req.service_ns, req.order, eid_of.get(id(req), 0),
-                         req.psmid & 0xFFFFFFFF, 1 if req._state == REPLY else 0))
+                         req.psmid & 0xFFFFFFFF, 1 if request_state(req) == REPLY else 0))
             objs.append(req)
             req.callbacks = None
-        q._take_all()
     carry = _empty_carry()
     if rows:
         arr = np.array(rows, dtype=np.int64)
@@ -143,15 +145,16 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
     streams = []
     arr_key = []
     for wl in wls:
-        streams.append(_Stream(wl, arr_time[id(wl._arr)]))
-        arr_key.append(eid_of[id(wl._arr)])
-        wl._arr.callbacks = None
+        arrival = export_state(wl).arrival
+        streams.append(_Stream(wl, arr_time[id(arrival)]))
+        arr_key.append(eid_of[id(arrival)])
+        disarm_arrival(wl)
     return _State(env, wls, streams, targets, tq, tad, adapters,
                   np.array(first, dtype=np.int64), np.array(nts, dtype=np.int64),
                   np.array([wl.irq_latency for wl in wls], dtype=np.int64),
                   np.array([wl.dqap_ns for wl in wls], dtype=np.int64),
-                  carry, objs, [np.sort(np.asarray(a._free_at, dtype=np.int64)) for a in adapters],
-                  base, arr_key, [a._order for a in adapters], tq[0].ledger, wls[0].recorder,
+                  carry, objs, [np.sort(np.asarray(adapter_state(a).free_at, dtype=np.int64)) for a in adapters],
+                  base, arr_key, [adapter_state(a).order for a in adapters], tq[0].ledger, wls[0].recorder,
                   len({wl.irq_latency for wl in wls}) == 1, _weights(wls, targets),
                   np.array([wl.owner for wl in wls], dtype=np.int64),
                   np.array([t.apqn for t in targets], dtype=np.int64),
@@ -160,13 +163,13 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
 
 def _weights(wls: list[Workload], targets: list[Target]) -> np.ndarray | None:
     """zcrypt weight of each (target, request type) for the workloads' mixes; None if all 1."""
-    if all(wl._w1 for wl in wls):
+    if all(export_state(wl).unit_weights for wl in wls):
         return None
     from apsim.hw.timing import REQUEST_TYPES
 
     tab = np.zeros((len(targets), len(REQUEST_TYPES)), dtype=np.float64)
     for i, tg in enumerate(targets):
-        for rt in tg.wl._mix_idx.tolist():
+        for rt in export_state(tg.wl).mix:
             tab[i, rt] = tg.weight(int(rt))
     return tab
 
@@ -179,9 +182,9 @@ def _materialize(st: _State, now: int) -> None:
     items: list[tuple[int, int, Any, int]] = []  # (key, phase, obj, time)
     # adapters: free times and counters were kept current chunk by chunk
     for a, fa in zip(st.adapters, st.free_at, strict=True):
-        a._free_at = fa.tolist()
-        a._free_at.sort()
+        import_free_at(a, fa.tolist())
     order = np.lexsort((c["order"], c["tgt"])) if n else np.empty(0, dtype=np.int64)
+    lengths = [export_state(wl).lengths for wl in st.wls]
     for i in order.tolist():
         t = int(c["tgt"][i])
         wi = int(c["wl"][i])
@@ -191,7 +194,7 @@ def _materialize(st: _State, now: int) -> None:
         req = st.carry_obj[i]
         if req is None:
             rt = int(c["rtype"][i])
-            req = Request((wl.owner << 32) | (int(c["seq"][i]) & 0xFFFFFFFF), rt, wl._lengths[rt],
+            req = Request((wl.owner << 32) | (int(c["seq"][i]) & 0xFFFFFFFF), rt, lengths[wi][rt],
                           wl.owner, int(c["t_sub"][i]), -1, wl)
             req.apqn = tg.apqn
             req.queue = q
@@ -200,22 +203,15 @@ def _materialize(st: _State, now: int) -> None:
             req.t_done = int(c["t_done"][i])
             req.order = int(c["order"][i])
         req.sink = tg
-        if c["settled"][i]:
-            req._state = REPLY
-            q._append_reply(req)
-        else:
-            req._state = PLANNED
-            q._append_plan(req)
-        req.hook = ITSELF
-        req.callbacks = q.adapter._reply_cbs
+        restore_request(q, req, settled=bool(c["settled"][i]))
         items.append((int(c["key"][i]), 0, req, int(c["t_done"][i]) + int(st.latency[wi])))
     for wi, wl in enumerate(st.wls):
         s = st.streams[wi]
-        items.append((st.arr_key[wi], 1, wl._arr, s.t_next))
-        wl._arr.callbacks = wl._arr_cbs
+        items.append((st.arr_key[wi], 1, export_state(wl).arrival, s.t_next))
+        rearm_arrival(wl)
     # Push in scheduling order so equal-time events keep the event engine's order.
     items.sort(key=lambda x: (x[0], x[1]))
     for _k, _ph, obj, t in items:
         cal.push(t, obj)
     for q in st.tq:
-        q._set_replies(sorted(q._replies, key=lambda r: (r.t_done, r.order)))
+        sort_replies(q)

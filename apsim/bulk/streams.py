@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from apsim.calendar import pending
-from apsim.guest.workload import _BLOCK, Workload, as_block
+from apsim.engine.calendar import pending
+from apsim.engine.export import DRAW_KINDS, export_state, import_draws
+from apsim.engine.workload import _BLOCK, Workload, as_block
 
 
 # --------------------------------------------------------------------------------------
@@ -35,12 +36,12 @@ class _Stream:
         self.n = 0  # arrivals generated so far
         self.seq0 = wl.seq
         self.rr0 = wl.rr
-        self.base = {"types": wl._ti, "uni": wl._ui, "gaps": wl._gi}
+        draws = export_state(wl).draws
+        self.base = {kind: pos for kind, (_block, pos) in draws.items()}
         # per kind: list of (first global index, block)
         self.lists: dict[str, list[tuple[int, np.ndarray]]] = {
-            "types": [(0, np.asarray(wl._types, dtype=np.int64))],
-            "uni": [(0, np.asarray(wl._uni, dtype=np.float64))],
-            "gaps": [(0, np.asarray(wl._gaps, dtype=np.int64))],
+            kind: [(0, np.asarray(block, dtype=np.float64 if kind == "uni" else np.int64))]
+            for kind, (block, _pos) in draws.items()
         }
         self.draws: list[tuple[int, int, str, Any]] = []  # (j, phase, kind, state before)
         self.chunk: tuple[int, np.ndarray] = (0, np.empty(0, dtype=np.int64))  # (j0, times)
@@ -136,8 +137,7 @@ class _Stream:
             wl.rng.bit_generator.state = undo[0][3]
             for _j, _ph, kind, _st in undo:
                 self.lists[kind].pop()  # undone blocks are the last ones of their kind
-        for kind, attr_l, attr_i in (("types", "_types", "_ti"), ("uni", "_uni", "_ui"),
-                                     ("gaps", "_gaps", "_gi")):
+        for kind in DRAW_KINDS:
             if kind == "uni" and not self.random:
                 continue  # round robin takes no uniforms
             idx = self.base[kind] + J
@@ -147,8 +147,8 @@ class _Stream:
                     cur = (s_, arr)
                     break
             s_, arr = cur
-            setattr(wl, attr_l, as_block(arr))
-            setattr(wl, attr_i, idx - s_)
+            import_draws(wl, kind, as_block(arr), idx - s_)
         wl.seq = self.seq0 + J
-        if not self.random and wl._active:
-            wl.rr = (self.rr0 + J) % len(wl._active)
+        targets = export_state(wl).targets
+        if not self.random and targets:
+            wl.rr = (self.rr0 + J) % len(targets)

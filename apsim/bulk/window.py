@@ -34,8 +34,9 @@ import simpy
 
 from apsim.bulk.chunk import BulkStats, _chunk
 from apsim.bulk.state import _T_LIMIT, _extract, _materialize, _ours
-from apsim.calendar import pending
-from apsim.guest.workload import Workload
+from apsim.engine.calendar import pending
+from apsim.engine.export import export_state, queue_state
+from apsim.engine.workload import Workload
 
 
 # --------------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ def _check(workloads: list[Workload]) -> tuple[str | None, int | None]:
     Conditions (all checked at the current time): each workload is running, open
     loop with Poisson arrivals, interrupt pickup, round-robin or random selection,
     on a port with queue links that never blocks (an LPAR's own zcrypt,
-    :class:`~apsim.guest.port.LparPort`); nothing held in its software queues;
+    :class:`~apsim.engine.port.LparPort`); nothing held in its software queues;
     workloads use disjoint APQNs; every target queue is in the configuration,
     open (no reset, association, busy or configure-off in effect), not Secure
     Execution, on a FIFO adapter, interrupts enabled to the workload's pickup, the
@@ -72,21 +73,22 @@ def _check(workloads: list[Workload]) -> tuple[str | None, int | None]:
             return f"select {spec.select} depends on the queue state", None
         if wl.recorder is not workloads[0].recorder:
             return "workloads record into different recorders", None
-        if wl.env._now >= _T_LIMIT:  # type: ignore[attr-defined]
+        if wl.env.now >= _T_LIMIT:
             return "simulated time beyond the packed sort keys' range (39 h)", None
-        if wl._link_cfg is None or not wl._always_ready:
+        ws = export_state(wl)
+        if ws.link_cfg is None or not ws.always_ready:
             return "port without queue links (not an LPAR's own zcrypt)", None
-        if wl.stalled or any(t.held for t in wl._tgt.values()):
+        if wl.stalled or ws.held:
             return "requests held in the driver", None
-        if not wl._active:
+        if not ws.targets:
             return "no targets", None
-        if wl._arr.callbacks is None:
+        if ws.arrival.callbacks is None:
             return "no pending arrival", None
-        cfg = wl._link_cfg
+        cfg = ws.link_cfg
         if cfg.secure:
             return "Secure Execution configuration", None
-        now = wl.env._now  # type: ignore[attr-defined]
-        for tg in wl._active:
+        now = wl.env.now
+        for tg in ws.targets:
             if tg.apqn in seen:
                 return "APQN shared by two workloads", None
             seen.add(tg.apqn)
@@ -96,14 +98,15 @@ def _check(workloads: list[Workload]) -> tuple[str | None, int | None]:
             ad = q.adapter
             if not ad.planned:
                 return "adapter not FIFO", None
-            if q._gate > now:
-                return "queue state refuses instructions", int(q._gate)
-            if q._sink is not tg:
+            qs = queue_state(q)
+            if qs.gate > now:
+                return "queue state refuses instructions", int(qs.gate)
+            if qs.sink is not tg:
                 return "interruptions not routed to the workload", None
             if q.count != tg.outstanding:
                 return "another issuer uses the queue", None
-            for rt in wl._mix_idx.tolist():
-                if not ad.mean_ns[rt] or wl._lengths[rt] > ad.max_msg:
+            for rt in ws.mix:
+                if not ad.mean_ns[rt] or ws.lengths[rt] > ad.max_msg:
                     return "request type not accepted by the adapter", None
     return None, None
 
@@ -114,11 +117,11 @@ def _foreign_time(env: simpy.Environment, wls: list[Workload]) -> float:
     """Time of the earliest heap entry the bulk mode does not manage (inf if none)."""
     queues = set()
     for wl in wls:
-        for tg in wl._active:
+        for tg in export_state(wl).targets:
             q = wl.port.link(tg.apqn)
             if q is not None:
                 queues.add(q)
-    hooks = {id(wl._arr) for wl in wls}
+    hooks = {id(export_state(wl).arrival) for wl in wls}
     t = float("inf")
     for entry in pending(env):
         if entry[0] < t and not _ours(entry[3], queues, hooks):

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Callable
 
-from apsim.core import call_at
-from apsim.guest.port import LparPort
-from apsim.hw.config import APConfiguration
-from apsim.hw.instructions import dqap_fast, nqap_fast
-from apsim.hw.request import Request
+from apsim.engine.core import call_at
+from apsim.engine.port import LparPort
+from apsim.engine.config import APConfiguration
+from apsim.engine.instructions import dqap_fast, nqap_fast
+from apsim.engine.request import Request
 
 __all__ = ["ContainerPort", "ZcryptMux"]
 

@@ -10,13 +10,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from apsim.core import new_env
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.core import new_env
+from apsim.engine.port import LparPort
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import Machine
 from apsim.ids import format_apqn
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 from apsim.units import MS
 
 

@@ -27,23 +27,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.errors import ValidityIntercept
 from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, QemuLog, bus_full_error,
                               device_not_found_error, migration_blocked_error, register_irq_notifiers,
                               relays_config_change, unregister_irq_notifiers)
 from apsim.linux.vfio_ap.ioctl import EventFd
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardType, Mode
-from apsim.hw.queue import APQueue
-from apsim.hw.request import Request
+from apsim.engine.queue import APQueue
+from apsim.engine.request import Request
 from apsim.hw.timing import rating, request_type
 from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
 from apsim.linux.host import Host
 from apsim.linux.zcrypt import zcrypt_targets
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 
 _MODE_OF_LETTER = {"A": Mode.ACCELERATOR, "C": Mode.CCA, "P": Mode.EP11}
 
@@ -76,7 +76,7 @@ class GuestPort:
 
         The SIE interpretation check — ECA_APIE (and, nested, a valid shadow) plus
         the APQN in the guest's APCB — made once; a workload may keep the queue
-        and call :func:`~apsim.hw.instructions.nqap_queue` directly while
+        and call :func:`~apsim.engine.instructions.nqap_queue` directly while
         ``self.config.generation`` is unchanged. Every APCB update and every change
         of the LPAR's configuration below it bumps that generation. With None the
         workload takes the full instruction path (which raises when SIE cannot

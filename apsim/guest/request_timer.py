@@ -11,7 +11,7 @@ still counts requests outstanding ("the card shouldn't forget requests"), so it 
 them back to the request queue and ``ap_sm_write`` sends the same messages again.
 
 :class:`RequestTimer` adds this to a workload running on a Linux whose AP bus state
-machine it can drive (:class:`apsim.guest.port.HostPort`): the reset is the bus's own
+machine it can drive (:class:`apsim.guest.host_port.HostPort`): the reset is the bus's own
 (``queue_sm.init_state``: RAPQ, TAPQ at the low poll rate, AQIC), and the resend
 happens when the bus reports the queue usable again. The timeout is the CEX4..CEX8
 driver's ``CEX4_CLEANUP_TIME`` (900 s, zcrypt_cex4.c).
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apsim.core import call_at
-from apsim.hw.request import Request, new_request
+from apsim.engine.core import call_at
+from apsim.engine.request import Request, new_request
 from apsim.linux import queue_sm
 from apsim.units import S
 
@@ -96,7 +96,7 @@ class RequestTimer:
         self.expired.append((int(self.env.now), apqn))
         # While the reset runs the queue takes no new request (RESET_WAIT); zcrypt's
         # dispatcher sends to the other queues, or holds requests until it is back.
-        self.wl._set_targets([q for q in self.wl.targets if q != apqn])
+        self.wl.set_targets([q for q in self.wl.targets if q != apqn])
         self._lost[apqn] = []
         queue_sm.init_state(self.host.bus, qdev)
 

@@ -6,7 +6,7 @@ has ``machine.faults is None``). Six kinds:
 
 * ``response`` / ``busy`` — chosen APQNs answer a response code to chosen AP
   instructions. The table hangs a :class:`QueueFaults` on each affected queue's
-  ``_fault`` slot; ``APQueue._regate`` then keeps the queue's gate shut, so the
+  ``fault`` slot; the queue then keeps the queue's gate shut, so the
   request path's one existing state test (``q._gate > now``) leads it to the
   hook and a queue without faults pays nothing. A refused NQAP is counted as
   rejected in the ledger and a refused DQAP leaves the reply where it is, so
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.ids import format_apqn
 
 INSTRUCTIONS = ("TAPQ", "NQAP", "DQAP", "AQIC", "RAPQ", "ZAPQ")
@@ -98,7 +98,7 @@ class Fault:
 
 
 class QueueFaults:
-    """The faults armed on one queue (its ``_fault`` slot while any is live)."""
+    """The faults armed on one queue (its ``fault`` slot while any is live)."""
 
     __slots__ = ("queue", "faults")
 
@@ -126,9 +126,8 @@ class QueueFaults:
     def prune(self, now: int) -> None:
         """Forget faults whose window or count is used up; unhook from the queue when none is left."""
         self.faults = [f for f in self.faults if f.live(now)]
-        if not self.faults and self.queue._fault is self:
-            self.queue._fault = None
-            self.queue._regate()
+        if not self.faults and self.queue.fault is self:
+            self.queue.fault = None
 
 
 class FaultTable:
@@ -151,11 +150,10 @@ class FaultTable:
         """Hang *fault* on each of *queues* (once); returns how many were hooked."""
         n = 0
         for q in queues:
-            qf = q._fault
+            qf = q.fault
             if qf is None:
                 qf = QueueFaults(q)
-                q._fault = qf
-                q._regate()
+                q.fault = qf
                 self._hooked.append(qf)
             if fault not in qf.faults:
                 qf.faults.append(fault)
@@ -175,7 +173,7 @@ class FaultTable:
         now = self.env.now
         for qf in self._hooked:
             qf.prune(now)
-        self._hooked = [qf for qf in self._hooked if qf.queue._fault is qf]
+        self._hooked = [qf for qf in self._hooked if qf.queue.fault is qf]
 
     def _first(self, kind: str, test: Any) -> Fault | None:
         now = self.env.now

@@ -1,7 +1,7 @@
 """The machine (CEC): installed adapters, LPARs, the Support Element and SCLP.
 
 An LPAR's activation profile assigns adapters (online or standby), usage domains
-and control domains; the LPAR's :class:`~apsim.hw.config.APConfiguration` is what
+and control domains; the LPAR's :class:`~apsim.engine.config.APConfiguration` is what
 its QCI returns. A usage domain of an adapter belongs to at most one LPAR, so each
 physical AP queue has one owner, while all LPARs share the adapter's engines.
 
@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import simpy
 
-from apsim.core import Streams, call_at
+from apsim.engine.core import Streams, call_at
 from apsim.errors import ConfigError
-from apsim.hw.adapter import Adapter
+from apsim.engine.adapter import Adapter
 from apsim.hw.cards import CardSpec
-from apsim.hw.config import APConfiguration, Facilities
-from apsim.hw.request import Ledger
+from apsim.engine.config import APConfiguration, Facilities
+from apsim.engine.request import Ledger
 from apsim.ids import MAX_ID, format_card
 from apsim.masks import Mask
 

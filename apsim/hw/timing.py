@@ -406,6 +406,12 @@ class TimingProfile(BaseModel):
         k = self.k_ns.get(f"{mode.value}.{op.name}")
         return k if k is not None else self.k_ns[mode.value]
 
+    @staticmethod
+    def request_type(name: str | int | RequestType) -> RequestType:
+        """The request type called *name* (:func:`request_type`). The engine, which imports
+        no model module, resolves names through the profile it is given."""
+        return request_type(name)
+
     def with_overrides(self, overrides: dict[str, Any]) -> TimingProfile:
         """A copy with *overrides* applied (validated as a whole).
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from apsim.errors import ConfigError
-from apsim.hw.secure import AP_PV_MODELS, UNPACK_MODELS
+from apsim.engine.secure import AP_PV_MODELS, UNPACK_MODELS
 
 if TYPE_CHECKING:
     from apsim.hw.machine import Machine

@@ -1,6 +1,6 @@
 """The CPU a guest's Linux issues AP instructions on: SIE interpretation and interception.
 
-:class:`SieExecutor` has the method surface of :class:`apsim.hw.instructions.Executor`
+:class:`SieExecutor` has the method surface of :class:`apsim.engine.instructions.Executor`
 (``nqap``, ``dqap``, ``pqap`` at register level; ``tapq``, ``rapq``, ``zapq``,
 ``aqic``, ``qci``, ``qact``, ``enqueue``, ``dequeue``, ... as conveniences), so the
 same AP bus code runs in a host and in a guest. What happens to an instruction:
@@ -12,7 +12,7 @@ same AP bus code runs in a host and in a guest. What happens to an instruction:
   QEMU target/s390x/kvm/kvm.c).
 * **With ECA_APIE**, NQAP, DQAP and PQAP(TAPQ, RAPQ, ZAPQ, QCI, QACT, ...) are
   interpreted by the firmware against ``kvm.config``. apsim runs them through the
-  hardware's own :class:`~apsim.hw.instructions.Executor` on that configuration, so
+  hardware's own :class:`~apsim.engine.instructions.Executor` on that configuration, so
   checks, order and codes are those of an LPAR: an APQN outside APM x AQM gets RC
   0x01 and never reaches the physical queue [U: firmware checks are not public].
   QCI returns the guest's APCB as seen through its CRYCB format.
@@ -29,13 +29,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from apsim.errors import ProgramException
-from apsim.hw import codes
-from apsim.hw.codes import FC, RC
-from apsim.hw.firmware import dqap_fast, nqap_fast
-from apsim.hw.instructions import APResult, Executor
+from apsim.engine import codes
+from apsim.engine.codes import FC, RC
+from apsim.engine.firmware import dqap_fast, nqap_fast
+from apsim.engine.instructions import APResult, Executor
 
 if TYPE_CHECKING:
-    from apsim.hw.request import Request
+    from apsim.engine.request import Request
     from apsim.kvm.vm import KVM
 
 KVM_PQAP_RESERVED = 0x007F0000

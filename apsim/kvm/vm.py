@@ -5,7 +5,7 @@ the CRYCB and its format, whether AP instructions are interpreted (ECA_APIE, set
 because QEMU enables the APIE attribute when the guest's CPU model has the ``ap``
 feature), adapter-interruption virtualization (ECA_AIV, set when the VM has a
 GISA), the GISA origin, the PQAP hook vfio_ap installs, and the masks. Its
-:attr:`KVM.config` is the :class:`~apsim.hw.config.APConfiguration` SIE checks the
+:attr:`KVM.config` is the :class:`~apsim.engine.config.APConfiguration` SIE checks the
 guest's instructions against: the APCB read through the CRYCB format for a
 first-level guest, the vSIE shadow for a nested one.
 
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from apsim.core import VcpuGate, call_at
+from apsim.engine.core import VcpuGate, call_at
 from apsim.errors import ConfigError, ProgramException, ValidityIntercept
-from apsim.hw.config import APConfiguration, Facilities
-from apsim.hw.queue import deferrable
+from apsim.engine.config import APConfiguration, Facilities
+from apsim.engine.queue import deferrable
 from apsim.kernel import KernelProfile
 from apsim.kvm import crycb as cb
 from apsim.kvm import pv
@@ -42,7 +42,7 @@ from apsim.masks import Mask
 
 if TYPE_CHECKING:
     from apsim.hw.machine import LPAR, Machine
-    from apsim.hw.queue import APQueue
+    from apsim.engine.queue import APQueue
 
 GiB = 1 << 30
 MAX_GISA_ORIGIN = 0x7FFFFFF
@@ -150,7 +150,7 @@ class KVM:
     """One VM: CRYCB, APIE/AIV, GISA, PQAP hook and the APCB SIE checks against.
 
     *parent* is the configuration the VM runs in: the LPAR's
-    :class:`~apsim.hw.config.APConfiguration` for a first-level guest, or the guest-1
+    :class:`~apsim.engine.config.APConfiguration` for a first-level guest, or the guest-1
     :class:`KVM` for a nested guest.
     """
 
@@ -311,7 +311,7 @@ class KVM:
         Allowed when delivering through the GISA could only end in *handler*: a
         first-level guest, the queue's interruptions enabled for this VM's GISA
         (or already folded), and *handler* deferrable (it only picks replies up
-        ``pickup_ns`` after the interruption, :func:`apsim.hw.queue.deferrable`).
+        ``pickup_ns`` after the interruption, :func:`apsim.engine.queue.deferrable`).
         The caller guarantees that its listener is the only one and routes *apqn*
         to *handler*. A planned adapter then folds interruption and pickup into one
         event, as for an LPAR's own zcrypt. AQIC disable, a reset, a change of

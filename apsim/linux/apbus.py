@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from apsim.errors import ProgramException, SysfsError
-from apsim.hw.config import parse_qci
+from apsim.engine.config import parse_qci
 from apsim.ids import apqn as make_apqn
 from apsim.linux import override, se_attrs
 from apsim.linux.apbus_attrs import BUS, BusAttributes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import simpy
 
+from apsim.engine.codes import AP_TYPE_CEX4
 from apsim.errors import ProgramException
 from apsim.ids import apqn as make_apqn
 from apsim.ids import format_apqn
@@ -16,7 +17,7 @@ from apsim.linux import queue_sm
 from apsim.linux.devices import CardDevice, DevState, QueueDevice, hwinfo_at, hwinfo_bs, hwinfo_fac
 from apsim.units import S
 
-AP_DEVICE_TYPE_CEX4 = 10
+AP_DEVICE_TYPE_CEX4 = AP_TYPE_CEX4
 AP_DEVICE_TYPE_CEX8 = 14
 
 

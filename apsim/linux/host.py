@@ -3,7 +3,7 @@
 A :class:`Host` is the host side of the model: it talks to the hardware only
 through a CPU object with the ``Executor`` method surface (``tapq``, ``rapq``,
 ``zapq``, ``aqic``, ``qci``, ``qact``, ...), so the same class serves the LPAR's
-Linux (CPU = ``apsim.hw.instructions.Executor`` over the LPAR's configuration) and,
+Linux (CPU = ``apsim.engine.instructions.Executor`` over the LPAR's configuration) and,
 later, a guest's Linux (CPU = the guest's SIE executor), for nested setups.
 
 What it does at construction, as a booting kernel does:
@@ -28,7 +28,7 @@ import errno
 import simpy
 
 from apsim.errors import ProgramException, SysfsError
-from apsim.hw.config import Facilities
+from apsim.engine.config import Facilities
 from apsim.kernel import KernelProfile
 from apsim.linux.apbus import APBus
 from apsim.linux.klog import KernelLog

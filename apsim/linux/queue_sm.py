@@ -23,9 +23,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.errors import ProgramException
-from apsim.hw.codes import BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
+from apsim.engine.codes import BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
 from apsim.linux.devices import ASSOC_IDX_INVALID, DevState, QueueDevice, SMState, hwinfo_bs
 
 if TYPE_CHECKING:

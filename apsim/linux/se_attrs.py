@@ -28,7 +28,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from apsim.errors import ProgramException, SysfsError
-from apsim.hw.codes import BS_AVAILABLE_FOR_BIND, BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
+from apsim.engine.codes import BS_AVAILABLE_FOR_BIND, BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
 from apsim.linux import queue_sm
 from apsim.linux.devices import ASSOC_IDX_INVALID, QueueDevice, SMState, hwinfo_bs
 from apsim.linux.maskparse import kstrtobool, kstrtoul

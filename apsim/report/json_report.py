@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from apsim import __version__
-from apsim.recorder import RequestRecorder, Timeline
+from apsim.engine.recorder import RequestRecorder, Timeline
 from apsim.report.cex_plugin import cex_plugin_block
 from apsim.report.faults import faults_block
 from apsim.report.health import guest_health
@@ -39,7 +39,7 @@ class RunResultLike(Protocol):
     """What the report needs from :class:`apsim.scenario.run.RunResult`."""
 
     recorder: RequestRecorder
-    ledger: Any  # apsim.hw.request.Ledger: .summary() -> the contract-3 requests block
+    ledger: Any  # apsim.engine.request.Ledger: .summary() -> the contract-3 requests block
     timeline: Timeline
     adapters: dict[int, dict[str, Any]]
     apqn_occupancy: dict[int | str, float]

@@ -1,7 +1,7 @@
 """Statistics of a run: throughput, exact latency percentiles, time series.
 
 Everything is computed at the end of the run from all recorded samples (the
-:class:`~apsim.recorder.RequestRecorder` columns, as numpy arrays), so percentiles
+:class:`~apsim.engine.recorder.RequestRecorder` columns, as numpy arrays), so percentiles
 are exact: ``np.percentile`` with its default linear interpolation over every
 completed request, not a sketch. Latency is NQAP to DQAP (``t_deq - t_submit``),
 reported in microseconds. Requests submitted during the warm-up are left out
@@ -22,7 +22,7 @@ import numpy as np
 
 from apsim.hw.timing import REQUEST_TYPES
 from apsim.ids import format_apqn
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 from apsim.units import S, US
 
 __all__ = ["PERCENTILES", "latency_stats", "RunStats", "compute_stats", "choose_window_ns",

@@ -16,21 +16,22 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from apsim.core import call_at, new_env
+from apsim.engine.core import call_at, new_env
 from apsim.errors import ApsimError, SysfsError, ValidityIntercept
 from apsim.guest.guest import Guest
 from apsim.guest.qemu import parse_qemu_version
-from apsim.guest.port import HostPort, LparPort
+from apsim.engine.port import LparPort
+from apsim.guest.host_port import HostPort
 from apsim.guest.request_timer import RequestTimer
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.hw.timing import request_type
-from apsim.hw.instructions import Executor
+from apsim.engine.instructions import Executor
 from apsim.hw.machine import LPAR, Machine
 from apsim.ids import format_apqn
 from apsim.kvm import CpuFeatures
 from apsim.linux.host import Host
 from apsim.linux.mdevctl import Definition, Mdevctl
-from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.engine.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.fault_actions import arm_at_setup
 from apsim.scenario.expect import expect_outcome
 from apsim.scenario.hypervisor_specs import zvm_facilities

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.guest.container import ContainerPort, ZcryptMux
-from apsim.guest.workload import Workload
+from apsim.engine.workload import Workload
 from apsim.linux.cexplugin import CexPlugin
 from apsim.linux.devices import SMState
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 from apsim.scenario.schema import CexContainerSpec
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import errno as _errno
 import re
 from typing import Any
 
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 
 __all__ = ["errno_number", "expect_lines", "expect_outcome"]
 

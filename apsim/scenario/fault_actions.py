@@ -11,11 +11,11 @@ from __future__ import annotations
 import errno as _errno
 from typing import TYPE_CHECKING
 
-from apsim.hw.codes import RC, rc_name
+from apsim.engine.codes import RC, rc_name
 from apsim.hw.faults import SCLP_COMMANDS, Fault, table_of
 from apsim.ids import format_apqn
 from apsim.linux.vfio_ap.irq_faults import DEFAULT_ERRNO
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 from apsim.units import format_duration
 
 if TYPE_CHECKING:

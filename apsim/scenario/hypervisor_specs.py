@@ -8,7 +8,7 @@ Linux sources, so the two that change the AP bus's behaviour are options.
 
 from __future__ import annotations
 
-from apsim.hw.config import Facilities
+from apsim.engine.config import Facilities
 from apsim.scenario.base import StrictModel
 
 __all__ = ["ZvmSpec", "zvm_facilities"]

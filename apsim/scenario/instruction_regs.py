@@ -4,21 +4,21 @@ The scenario layer only decodes operands into what the program would load —
 GR0 (function code, T and F bits, reserved bits, APQN), GR1, GR2, the R1/R2
 register numbers, the length register, the PSW's problem-state bit — and calls
 the guest CPU's register-level ``nqap`` / ``dqap`` / ``pqap``. Every check and
-every code comes from :mod:`apsim.kvm.sie` and :mod:`apsim.hw.instructions`.
+every code comes from :mod:`apsim.kvm.sie` and :mod:`apsim.engine.instructions`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from apsim.hw import codes
+from apsim.engine import codes
 from apsim.hw.cards import decode_hwinfo
-from apsim.hw.instructions import APResult, aqic_gr1, gr0_for
+from apsim.engine.instructions import APResult, aqic_gr1, gr0_for
 from apsim.hw.timing import request_type
 from apsim.scenario.actions import PQAP_FC, GuestInstruction
 
 if TYPE_CHECKING:
-    from apsim.hw.instructions import Executor
+    from apsim.engine.instructions import Executor
 
 __all__ = ["DEFAULT_NQAP_REQUEST", "execute", "observed"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 from apsim.scenario.expect import expect_outcome
 
 if TYPE_CHECKING:

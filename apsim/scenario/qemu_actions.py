@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from apsim.errors import SysfsError
 from apsim.guest.qemu import QemuError
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 from apsim.scenario.expect import expect_outcome
 
 if TYPE_CHECKING:

@@ -14,16 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from apsim.core import call_at
+from apsim.engine.core import call_at
 from apsim.errors import AccountingError, ApsimError, ProgramException, SysfsError
-from apsim.hw.codes import rc_name
+from apsim.engine.codes import rc_name
 from apsim.hw.machine import (SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, SCLP_SUCCESS_CODES,
                               HardwareOpRefused)
-from apsim.hw.request import Ledger
+from apsim.engine.request import Ledger
 from apsim.ids import format_apqn
 from apsim.linux.mdevctl import MdevctlError
 from apsim.linux.queue_sm import AIRQ_LSI_ADDR
-from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.engine.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.scenario.build import Simulation, build, start_guest
 from apsim.scenario.expect import expect_lines
 from apsim.scenario.expect import expect_outcome as _expect

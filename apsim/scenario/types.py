@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
-from apsim.hw.codes import RC
+from apsim.engine.codes import RC
 from apsim.ids import MAX_ID, UUID_RE, format_apqn, parse_apqn
 from apsim.units import parse_duration
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from apsim.errors import SysfsError
 from apsim.linux.vfio_ap import ioctl
-from apsim.recorder import TimelineEntry
+from apsim.engine.recorder import TimelineEntry
 from apsim.scenario.expect import expect_lines, expect_outcome
 
 if TYPE_CHECKING:

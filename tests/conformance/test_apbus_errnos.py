@@ -9,7 +9,7 @@ import pytest
 
 from apsim.errors import SysfsError
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.config import Facilities
+from apsim.engine.config import Facilities
 from apsim.linux import Host
 from tests.unit.linux_support import (
     BUS,

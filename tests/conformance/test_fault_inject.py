@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from apsim.errors import ScenarioError
-from apsim.hw.codes import RC
+from apsim.engine.codes import RC
 from apsim.report.json_report import build_report
 from apsim.scenario.loader import parse_scenario
 from apsim.scenario.run import run_scenario

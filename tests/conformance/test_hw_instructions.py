@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from apsim.errors import ProgramException
-from apsim.hw import codes
+from apsim.engine import codes
 from apsim.hw.cards import decode_hwinfo
-from apsim.hw.codes import FC, RC
-from apsim.hw.config import Facilities, parse_qci
-from apsim.hw.instructions import Executor, gr0_for
+from apsim.engine.codes import FC, RC
+from apsim.engine.config import Facilities, parse_qci
+from apsim.engine.instructions import Executor, gr0_for
 from apsim.ids import apqn
 from apsim.masks import Mask
 from apsim.units import MS, US
@@ -59,7 +59,7 @@ def test_adapter_not_installed_answers_rc_0x01(hw):
 
 @pytest.mark.parametrize("apid, apqi, spec", [(5, 85, True), (5, 84, False), (0, 0, False)])
 def test_ids_above_na_nd_raise_specification(apid, apqi, spec):
-    from apsim.core import new_env
+    from apsim.engine.core import new_env
     from apsim.hw.machine import Machine
     m = Machine(new_env(), max_domain_id=84)
     lp = m.add_lpar("l")
@@ -73,7 +73,7 @@ def test_ids_above_na_nd_raise_specification(apid, apqi, spec):
 
 
 def test_without_apxa_ids_above_63_15_raise_specification():
-    from apsim.core import new_env
+    from apsim.engine.core import new_env
     from apsim.hw.machine import Machine
     env = new_env()
     m = Machine(env, apxa=False)

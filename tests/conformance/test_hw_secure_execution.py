@@ -8,9 +8,9 @@ import pytest
 
 from apsim.errors import ProgramException
 from apsim.hw.cards import decode_hwinfo
-from apsim.hw.codes import BS_AVAILABLE_FOR_BIND, BS_UNUSABLE, BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
-from apsim.hw.config import APConfiguration, Facilities
-from apsim.hw.instructions import Executor
+from apsim.engine.codes import BS_AVAILABLE_FOR_BIND, BS_UNUSABLE, BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
+from apsim.engine.config import APConfiguration, Facilities
+from apsim.engine.instructions import Executor
 from apsim.ids import apqn
 from apsim.masks import Mask
 from tests.conftest import build_machine

@@ -9,8 +9,8 @@ import errno
 import pytest
 
 from apsim.errors import ProgramException, SysfsError
-from apsim.hw.codes import FC
-from apsim.hw.instructions import Executor, gr0_for
+from apsim.engine.codes import FC
+from apsim.engine.instructions import Executor, gr0_for
 from apsim.kernel import FIXES, NEWEST, KernelProfile, parse_version
 from apsim.scenario.loader import parse_scenario
 from apsim.scenario.run import run_scenario

@@ -17,11 +17,11 @@ from __future__ import annotations
 import pytest
 
 from apsim.errors import ProgramException
-from apsim.hw import codes
+from apsim.engine import codes
 from apsim.hw.cards import CardSpec, CardType, Mode, decode_hwinfo
-from apsim.hw.codes import FC, RC
-from apsim.hw.config import parse_qci
-from apsim.hw.instructions import Executor, gr0_for
+from apsim.engine.codes import FC, RC
+from apsim.engine.config import parse_qci
+from apsim.engine.instructions import Executor, gr0_for
 from apsim.ids import apqn
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.masks import Mask

@@ -14,8 +14,8 @@ import pytest
 
 from apsim.errors import ConfigError, ScenarioError, SysfsError
 from apsim.hw.cards import decode_hwinfo
-from apsim.hw.codes import BS_AVAILABLE_FOR_BIND, BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
-from apsim.hw.config import parse_qci
+from apsim.engine.codes import BS_AVAILABLE_FOR_BIND, BS_USABLE, BS_USABLE_NO_SECURE_KEY, RC
+from apsim.engine.config import parse_qci
 from apsim.linux.devices import DevState, SMState
 from apsim.scenario.build import build
 from apsim.scenario.loader import parse_scenario

@@ -8,16 +8,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.errors import ProgramException
-from apsim.hw import codes
+from apsim.engine import codes
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.codes import FC, RC
-from apsim.hw.config import Facilities, parse_qci
-from apsim.hw.firmware import dqap_fast, nqap_fast
-from apsim.hw.instructions import Executor, gr0_for
+from apsim.engine.codes import FC, RC
+from apsim.engine.config import Facilities, parse_qci
+from apsim.engine.firmware import dqap_fast, nqap_fast
+from apsim.engine.instructions import Executor, gr0_for
 from apsim.hw.machine import Machine
-from apsim.hw.request import Request
+from apsim.engine.request import Request
 from apsim.ids import apqn
 from apsim.kernel import KernelProfile
 from apsim.kvm import (

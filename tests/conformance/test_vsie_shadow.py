@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apsim.errors import ProgramException, ValidityIntercept
-from apsim.hw.codes import RC
+from apsim.engine.codes import RC
 from apsim.ids import apqn
 from apsim.kvm import (
     KVM,

@@ -17,15 +17,15 @@ import json
 import sys
 from typing import Any
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.port import LparPort
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.instructions import Executor
+from apsim.engine.instructions import Executor
 from apsim.hw.machine import HardwareOpRefused, Machine
 from apsim.ids import apqn as make_apqn
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 
 APIDS = (1, 2)
 APQIS = (3, 4)

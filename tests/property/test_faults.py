@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apsim.hw.request import DROP_CAUSES
+from apsim.engine.request import DROP_CAUSES
 from apsim.report.json_report import build_report
 from apsim.scenario.run import RunResult, run_scenario
 from apsim.scenario.schema import Scenario

@@ -38,10 +38,10 @@ import numpy as np
 
 from apsim.errors import ApsimError, ConfigError, ProgramException, SysfsError
 from apsim.guest.guest import Guest
-from apsim.guest.workload import WorkloadSpec
+from apsim.engine.workload import WorkloadSpec
 from apsim.hw.machine import (SCCB_ALREADY_IN_STATE, SCCB_INVALID_RESOURCE, SCCB_NORMAL_COMPLETION,
                               SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, HardwareOpRefused)
-from apsim.hw.request import DROP_CAUSES
+from apsim.engine.request import DROP_CAUSES
 from apsim.kernel import FIXES
 from apsim.kvm import CpuFeatures
 from apsim.masks import Mask, apqn_table

@@ -35,7 +35,7 @@ def test_workload_whose_only_queue_rejects_its_request_type_does_not_hang():
     adapter 0x41, which answers 0x16 to rsa2048. The workload dropped the failing
     target, refresh_targets re-dispatched its stalled requests with no target left,
     _dispatch stalled them again, and the ``while self.stalled`` loop never ended:
-    the simulation hung at one instant. Fixed in apsim/guest/workload.py
+    the simulation hung at one instant. Fixed in apsim/engine/workload.py
     (refresh_targets stops when no target is left).
     """
     with hang_guard(30):
@@ -88,7 +88,7 @@ def test_a_guests_own_instruction_reply_is_not_a_foreign_reply_of_its_workload()
     """Found by test_faults' random schedules (shrunk): gB issues a scenario NQAP to its own
     queue 02.0005 while its workload runs; the workload's DQAP picked that reply up and
     counted it in ``foreign_replies`` (the report's isolation-breach counter), though the
-    request was gB's own. Fixed in apsim/guest/workload.py: only a reply with another
+    request was gB's own. Fixed in apsim/engine/workload.py: only a reply with another
     owner is foreign."""
     from tests.property.test_faults import T0, check_run, run, scenario
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from apsim.hw.request import Ledger
+from apsim.engine.request import Ledger
 from apsim.hw.timing import request_type
 from apsim.ids import apqn
-from apsim.recorder import RequestRecorder, Timeline, TimelineEntry
+from apsim.engine.recorder import RequestRecorder, Timeline, TimelineEntry
 from apsim.units import MS, US
 
 

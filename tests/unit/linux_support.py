@@ -4,10 +4,10 @@ stand-in VMM that answers device requests."""
 
 from __future__ import annotations
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.config import APConfiguration, Facilities
-from apsim.hw.instructions import Executor
+from apsim.engine.config import APConfiguration, Facilities
+from apsim.engine.instructions import Executor
 from apsim.hw.machine import Machine
 from apsim.linux import Host
 from apsim.masks import Mask

@@ -29,7 +29,7 @@ def _engine_of(*, pure: bool) -> str:
     env.pop("APSIM_PURE", None)
     if pure:
         env["APSIM_PURE"] = "1"
-    code = "import apsim._engine as e, apsim.guest.workload as w; print(e.engine(), w.__file__)"
+    code = "import apsim._engine as e, apsim.engine.workload as w; print(e.engine(), w.__file__)"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           check=True).stdout.strip()
 
@@ -73,14 +73,14 @@ def _fake_package(tmp_path: Path, *, built: bool = True) -> Path:
 def test_build_state_is_ok_only_when_every_extension_is_newer_than_its_py_and_pxd(tmp_path):
     root = _fake_package(tmp_path)
     assert _engine.build_state(root) == "ok"
-    os.utime(root / "hw" / "queue.pxd", (3_000, 3_000))  # a type declaration edited after the build
+    os.utime(root / "engine" / "queue.pxd", (3_000, 3_000))  # a type declaration edited after the build
     assert _engine.build_state(root) == "stale"
 
 
 def test_build_state_is_missing_when_one_module_was_not_compiled(tmp_path):
     root = _fake_package(tmp_path)
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    (root / "guest" / f"workload{suffix}").unlink()
+    (root / "engine" / f"workload{suffix}").unlink()
     assert _engine.build_state(root) == "missing"
     assert _engine.build_state(_fake_package(tmp_path / "none", built=False)) == "missing"
 

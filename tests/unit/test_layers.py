@@ -67,10 +67,10 @@ def test_no_module_imports_a_module_of_a_higher_layer():
 
 def test_an_upward_import_is_reported_and_a_downward_one_is_not(tmp_path):
     src = tmp_path / "probe.py"
-    src.write_text("from apsim.hw.queue import APQueue\n"
-                   "def f():\n    from apsim.guest import workload\n")
+    src.write_text("from apsim.engine.queue import APQueue\n"
+                   "def f():\n    from apsim.guest import guest\n")
     assert upward_imports(src, "apsim.kvm.probe") == [
-        "probe.py:3 (apsim.kvm.probe, layer 3) imports apsim.guest.workload (layer 5)"]
+        "probe.py:3 (apsim.kvm.probe, layer 3) imports apsim.guest.guest (layer 5)"]
     assert upward_imports(src, "apsim.bulk.probe") == []
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from apsim.hw import codes
-from apsim.hw.codes import RC
+from apsim.engine import codes
+from apsim.engine.codes import RC
 
 if TYPE_CHECKING:
     from apsim.linux.vfio_ap.matrix_dev import VfioAp

@@ -25,8 +25,8 @@ import errno
 from typing import TYPE_CHECKING
 
 from apsim.errors import ProgramException
-from apsim.hw import codes
-from apsim.hw.codes import RC
+from apsim.engine import codes
+from apsim.engine.codes import RC
 from apsim.ids import apqn as make_apqn
 from apsim.ids import format_apqn
 from apsim.linux.vfio_ap import irq_faults

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 import simpy
 
 from apsim.errors import ProgramException
-from apsim.hw import codes
-from apsim.hw.codes import RC
+from apsim.engine import codes
+from apsim.engine.codes import RC
 from apsim.units import MS
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _zapq(vfio: VfioAp, q: VfioQueue, cause: str) -> None:
 def reset_queue(vfio: VfioAp, q: VfioQueue | None, cause: str = "zeroize") -> None:
     """``vfio_ap_mdev_reset_queue``: ZAPQ now, verification in the background.
 
-    *cause* (one of ``apsim.hw.request.DROP_CAUSES``) is why the queue is reset: the
+    *cause* (one of ``apsim.engine.request.DROP_CAUSES``) is why the queue is reset: the
     requests the ZAPQ drops are counted under it.
     """
     if q is None:

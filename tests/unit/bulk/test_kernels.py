@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from apsim.bulk import fifo_starts, fifo_starts_multi, lindley_starts, pickup_starts
-from apsim.bulk import seq
+from apsim.engine import seq
 from apsim.bulk.kernels import fifo_starts_multi_np
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from apsim.bulk import applicable, run_window
-from apsim.core import call_at
-from apsim.hw.instructions import Executor
-from apsim.recorder import COLUMNS
+from apsim.engine.core import call_at
+from apsim.engine.instructions import Executor
+from apsim.engine.recorder import COLUMNS
 from benchmarks.models import build_capacity
 
 MS = 1_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.guest.request_timer import CEX4_CLEANUP_NS, RequestTimer
 
 

@@ -4,10 +4,10 @@ non-transient code takes the queue out of use until the bus sees it again."""
 
 from __future__ import annotations
 
-from apsim.guest.port import LparPort
-from apsim.guest.workload import Workload, WorkloadSpec
+from apsim.engine.port import LparPort
+from apsim.engine.workload import Workload, WorkloadSpec
 from apsim.ids import apqn
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 from tests.conftest import build_machine
 
 

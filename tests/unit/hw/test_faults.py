@@ -3,15 +3,15 @@ each instruction path does with an injected response code."""
 
 from __future__ import annotations
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.codes import RC
+from apsim.engine.codes import RC
 from apsim.hw.faults import KEPT_FIRINGS, Fault, table_of
-from apsim.hw.firmware import dqap_queue, nqap_queue
-from apsim.hw.instructions import Executor
+from apsim.engine.firmware import dqap_queue, nqap_queue
+from apsim.engine.instructions import Executor
 from apsim.hw.machine import SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, Machine
-from apsim.hw.queue import _FOREVER
-from apsim.hw.request import Request
+from apsim.engine.queue import _FOREVER
+from apsim.engine.request import Request
 from apsim.hw.timing import get_profile, request_type
 
 RSA = request_type("rsa2048").index

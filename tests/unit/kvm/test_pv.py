@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.errors import ConfigError
 from apsim.hw.machine import Machine
 from apsim.kvm import KVM, KvmOptions, pv

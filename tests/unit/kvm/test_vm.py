@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from apsim.core import call_at
-from apsim.hw.codes import RC
+from apsim.engine.core import call_at
+from apsim.engine.codes import RC
 from apsim.hw.timing import get_profile
 from apsim.ids import apqn
 from apsim.kvm import KVM, CpuFeatures, SieExecutor, VcpuBlocked

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from apsim.hw.config import Facilities
-from apsim.hw.instructions import Executor
+from apsim.engine.config import Facilities
+from apsim.engine.instructions import Executor
 from apsim.linux import Host
 from apsim.linux.vfio_ap import ops
 from tests.unit.linux_support import (

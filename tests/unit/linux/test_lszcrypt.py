@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apsim.hw.config import Facilities
+from apsim.engine.config import Facilities
 from tests.unit.linux_support import BUS, MS, UUID1, FakeKVM, assign, create_mdev, doc_host, run
 
 HEADER = "CARD.DOM TYPE  MODE        STATUS     REQUESTS"

@@ -7,7 +7,7 @@ import errno
 
 import pytest
 
-from apsim.core import new_env
+from apsim.engine.core import new_env
 from apsim.errors import SysfsError
 from apsim.linux.klog import KernelLog
 from apsim.linux.maskparse import kstrtobool, kstrtoul, parse_hex_mask, parse_mask, scanf_int

@@ -4,7 +4,7 @@ kernel creates them, and the bind check zcrypt makes (ap_queue_usable)."""
 from __future__ import annotations
 
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.codes import BS_AVAILABLE_FOR_BIND, BS_UNUSABLE, BS_USABLE, BS_USABLE_NO_SECURE_KEY
+from apsim.engine.codes import BS_AVAILABLE_FOR_BIND, BS_UNUSABLE, BS_USABLE, BS_USABLE_NO_SECURE_KEY
 from apsim.linux import se_attrs
 from tests.unit.linux_support import BUS, guest_behind_mdev
 

@@ -11,7 +11,7 @@ import pytest
 
 from apsim.hw.timing import request_type
 from apsim.ids import apqn
-from apsim.recorder import RequestRecorder, TimelineEntry
+from apsim.engine.recorder import RequestRecorder, TimelineEntry
 from apsim.report.json_report import build_report
 from apsim.units import MS, US
 from tests.unit.fake_run import make_run

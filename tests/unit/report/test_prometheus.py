@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from prometheus_client.parser import text_string_to_metric_families
 
 from apsim.cli import main
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 from apsim.report.prometheus import render
 
 GOLDEN = Path(__file__).parents[1] / "interop" / "golden" / "prometheus" / "metrics.prom"

@@ -8,7 +8,7 @@ import pytest
 
 from apsim.hw.timing import request_type
 from apsim.ids import apqn
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 from apsim.report.stats import PERCENTILES, choose_window_ns, compute_stats, latency_stats
 from apsim.units import MS, S, US
 

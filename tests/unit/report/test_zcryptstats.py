@@ -10,7 +10,7 @@ import pytest
 from apsim.cli import main
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.timing import REQUEST_TYPES, request_type
-from apsim.recorder import RequestRecorder
+from apsim.engine.recorder import RequestRecorder
 from apsim.report.zcryptstats import COUNTERS, counter_index, render
 
 GOLDEN = Path(__file__).parents[1] / "interop" / "golden" / "zcryptstats"

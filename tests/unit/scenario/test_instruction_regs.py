@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from apsim.hw import codes
-from apsim.hw.instructions import APResult
+from apsim.engine import codes
+from apsim.engine.instructions import APResult
 from apsim.scenario.actions import GuestInstruction
 from apsim.scenario.instruction_regs import execute, observed
 

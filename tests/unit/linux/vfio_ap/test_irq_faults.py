@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apsim.hw import codes
+from apsim.engine import codes
 from apsim.hw.faults import Fault, table_of
 from apsim.kernel import KernelProfile
 from tests.unit.linux_support import BUS, MS, UUID1, FakeKVM, assign, create_mdev, doc_host, run

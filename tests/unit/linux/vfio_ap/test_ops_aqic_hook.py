@@ -9,7 +9,7 @@ import pytest
 from apsim.kernel import KernelProfile
 
 from apsim.errors import SysfsError
-from apsim.hw import codes
+from apsim.engine import codes
 from tests.unit.linux_support import (
     BUS,
     MS,

@@ -1,0 +1,933 @@
+"""Request generators: open-loop and closed-loop workloads with zcrypt-like dispatch.
+
+A workload is a state machine driven by callbacks, not a process per request:
+an arrival (open loop) or a completion (closed loop) creates a request, the
+dispatcher picks a target APQN (round robin, random, or zcrypt's least-loaded
+weight balancing), and NQAP hands it to the queue. Like zcrypt, the driver knows
+how many requests each queue holds and keeps further ones in its own software
+queue instead of provoking "queue full". Replies are picked up on an adapter
+interruption (after the interruption latency) or by a poll timer that runs while
+requests are outstanding (250 µs in an LPAR, 1.5 ms under z/VM).
+
+Cost per request: one event for its arrival (open loop) and, on a FIFO adapter
+with interrupt pickup, one event that posts the reply and picks it up
+``irq_latency`` later (each target is a *deferrable* interruption target, see
+:func:`apsim.engine.queue.deferrable`); otherwise one event for the engine
+completion or interruption and one pickup event shared by all replies of a
+queue that are ready at the same interruption or poll tick. The arrival clock and
+each target's pickup timer are :class:`~apsim.engine.core.Hook` objects re-armed on
+SimPy's heap, so none of these events allocates an event object; per-target
+state lives in one ``__slots__`` object per APQN instead of five dicts; random
+variates (gaps, request types, random targets) come from numpy in blocks. A port
+that offers queue links (:meth:`apsim.engine.port.LparPort.link`) lets NQAP/DQAP
+go straight to the queue while the configuration is unchanged.
+
+Random-number discipline (the bulk mode replays it exactly): per arrival, the
+request type is taken first (a new block of types is drawn when the previous one
+is used up), then — for ``select: random`` — the target (blocks of uniforms), then
+the gap to the next arrival (blocks of exponential gaps). Blocks are drawn only
+when needed, so the order of generator calls is the same whoever consumes them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+try:
+    import cython  # only the compiled form uses it (casts in _prefetch_rr)
+except ImportError:  # pure Python without Cython installed
+    cython = None
+
+from apsim.engine.calendar import calendar
+from apsim.engine.core import Hook, Pickup, call_at
+from apsim.engine.port import Port
+from apsim.engine.firmware import dqap_queue, nqap_queue
+from apsim.engine.request import Request, new_request
+from apsim.engine.recorder import RequestRecorder
+from apsim.engine.simpy_internals import clock
+
+_BLOCK = 4096
+_COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
+_SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
+_TRANSIENT_RCS = (0x02, 0x05)  # RESET_IN_PROGRESS, BUSY: zcrypt waits, keeps the queue
+# INVALID_DOMAIN, REQ_FAC_NOT_INST, MESSAGE_TOO_BIG: ap_sm_write ends that message with
+# -EINVAL (the caller's error) and goes on with the queue.
+_MESSAGE_RCS = (0x06, 0x0A, 0x15)
+PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
+
+
+@dataclass
+class WorkloadSpec:
+    """What a workload does (the scenario's ``workload:`` block, with times in ns)."""
+
+    kind: str = "closed"  # open | closed | none
+    rate: float = 0.0  # open loop: requests per second (Poisson)
+    trace: list[int] | None = None  # open loop: arrival times in ns
+    concurrency: int = 1  # closed loop: requests outstanding
+    per: str = "guest"  # closed loop: concurrency per guest or per APQN
+    think_ns: int = 0
+    mix: dict[str, float] = field(default_factory=lambda: {"rsa2048": 1.0})
+    targets: str | list[int] = "all"
+    select: str = "least_loaded"  # round_robin | least_loaded | random
+    reply: str = "interrupt"  # interrupt | poll
+    length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("open", "closed", "none"):
+            raise ValueError(f"workload kind must be open, closed or none, not {self.kind!r}")
+        if self.select not in ("round_robin", "least_loaded", "random"):
+            raise ValueError(f"unknown target selection {self.select!r}")
+        if self.reply not in ("interrupt", "poll"):
+            raise ValueError(f"reply retrieval must be interrupt or poll, not {self.reply!r}")
+        if self.per not in ("guest", "apqn"):
+            raise ValueError(f"closed-loop concurrency is per guest or per apqn, not {self.per!r}")
+        if self.kind == "open" and self.trace is None and self.rate <= 0:
+            raise ValueError("an open-loop workload needs a rate > 0 or a trace")
+        if not self.mix or any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
+            raise ValueError("the request mix needs positive weights")
+
+
+_CHOICE_OK: bool | None = None
+
+
+def _choice_is_cdf_search() -> bool:
+    """Whether ``Generator.choice(a, size, p=p)`` equals ``a[cdf.searchsorted(random(size), 'right')]``.
+
+    That is how numpy implements it; a scratch generator checks values and the
+    generator's position afterwards, once, so a different numpy falls back to
+    ``choice`` itself and sample paths never change.
+    """
+    global _CHOICE_OK
+    if _CHOICE_OK is None:
+        ok = True
+        for p in (np.array([1.0]), np.array([0.7, 0.3]), np.array([0.2, 0.5, 0.1, 0.2])):
+            a = np.arange(3, 3 + p.size)
+            g1, g2 = np.random.default_rng(12345), np.random.default_rng(12345)
+            want = g1.choice(a, size=257, p=p)
+            cdf = p.cumsum()
+            cdf /= cdf[-1]
+            got = a[cdf.searchsorted(g2.random(257), side="right")]
+            ok = ok and np.array_equal(want, got) and g1.random() == g2.random()
+        _CHOICE_OK = bool(ok)
+    return _CHOICE_OK
+
+
+_ADVANCE_OK: dict[type, bool] = {}
+
+
+def _advance_equals_random(rng: np.random.Generator) -> bool:
+    """Whether ``bit_generator.advance(n)`` would leave *rng* where ``random(n)`` does.
+
+    True for PCG64 (one 64-bit output per double) while no 32-bit half is buffered
+    (``advance`` drops it; the workload's own draws never leave one). The class is
+    checked once on scratch generators, the buffer on every call, so any other
+    generator keeps drawing the uniforms and sample paths never change.
+    """
+    bg = rng.bit_generator
+    cls = type(bg)
+    ok = _ADVANCE_OK.get(cls)
+    if ok is None:
+        ok = False
+        if callable(getattr(bg, "advance", None)):
+            try:
+                g1, g2 = np.random.Generator(cls(2024)), np.random.Generator(cls(2024))
+                g1.random(257)
+                g2.bit_generator.advance(257)
+                ok = g1.bit_generator.state == g2.bit_generator.state and g1.random() == g2.random()
+            except (TypeError, ValueError, NotImplementedError):
+                ok = False
+        _ADVANCE_OK[cls] = ok
+    return ok and bg.state.get("has_uint32", 1) == 0
+
+
+class Target(Pickup):
+    """The driver's view of one APQN it sends to; also that APQN's reply-pickup timer.
+
+    ``outstanding`` counts requests NQAP'd and not yet dequeued (or dropped),
+    ``load`` the zcrypt weight of requests dispatched to it and not finished (held
+    ones included), ``total`` every request ever dispatched to it, ``held`` the
+    driver's software queue for it. As a :class:`~apsim.engine.core.Hook` it is on SimPy's
+    heap while a pickup is pending.
+    """
+
+    __slots__ = ("wl", "apqn", "idx", "outstanding", "load", "total", "depth", "_held",
+                 "weights", "group", "pickup_cbs", "q", "gen")
+
+    def __init__(self, wl: Workload, apqn: int, depth: int) -> None:
+        self.callbacks = None
+        self.wl = wl
+        self.apqn = apqn
+        self.idx = -1  # position in the workload's active target list (-1: not active)
+        self.outstanding = 0
+        self.load = 0
+        self.total = 0
+        self.depth = depth
+        # The driver's software queue, created when first needed: most targets never
+        # hold a request, and an empty deque per APQN is 600 bytes to walk past.
+        self._held: deque[Request] | None = None
+        self.weights: dict[int, int] = {}  # request type index -> zcrypt weight
+        self.group: _LLGroup | None = None
+        self.pickup_cbs = (wl._drain_target,)  # SimPy passes the target itself
+        # Deferrable interruption target (apsim.engine.core.Pickup): an interruption
+        # means "pick up pickup_ns later", so a planned adapter folds the two.
+        self.pickup_ns = wl.irq_latency
+        # The physical queue behind the APQN for a port that offers links (an LPAR's
+        # own zcrypt), valid while the configuration's generation is `gen`.
+        self.q: Any = None
+        self.gen = -1
+
+    @property
+    def held(self) -> deque[Request]:
+        """Requests dispatched to this APQN and waiting for a free slot (the driver's queue)."""
+        if self._held is None:
+            self._held = deque()
+        return self._held
+
+    def pickup(self, queue: object) -> None:
+        """The deferred form of an interruption: take the APQN's replies now."""
+        self.wl._take_replies(self)
+
+    def weight(self, rt: int) -> int:
+        """zcrypt weight of one *rt* request on this APQN (1 without a weight function)."""
+        w = self.weights.get(rt)
+        if w is None:
+            wof = self.wl.weight_of
+            w = self.weights[rt] = int(wof(self.apqn, rt)) if wof is not None else 1
+        return w
+
+    def __call__(self, _apqn: object) -> None:
+        """The interruption handler a port calls (with the APQN or the queue)."""
+        self.on_irq(_apqn)
+
+    def on_irq(self, _apqn: object) -> None:
+        """Interruption handler: pick replies up after the interruption latency.
+
+        The argument (the APQN, or the queue when a port wires the handler in
+        directly) is not needed: the target knows its APQN.
+        """
+        if self.callbacks is not None:
+            return  # a pickup is already pending; it will take this reply too
+        wl = self.wl
+        self.callbacks = self.pickup_cbs
+        wl._cal.push(clock(wl.env) + wl.irq_latency, self)
+
+    def __repr__(self) -> str:
+        return (f"Target({self.apqn:#06x}, outstanding={self.outstanding}, load={self.load}, "
+                f"total={self.total}, held={len(self.held)})")
+
+
+def as_block(a: np.ndarray) -> Any:
+    """A block of draws as the workload keeps it: a contiguous array when compiled (read
+    from C, eight values a cache line), a list as Python (fast to index there)."""
+    if _COMPILED:
+        return np.ascontiguousarray(a, dtype=np.float64 if a.dtype.kind == "f" else np.int64)
+    return a.tolist()
+
+
+def _widened(head: Any, n: int) -> Any:
+    """The integers of *head* followed by zeros up to *n* values, kept as :func:`as_block` keeps them."""
+    a = np.zeros(n, dtype=np.int64)
+    a[:len(head)] = np.asarray(head, dtype=np.int64)
+    return as_block(a)
+
+
+class _LLGroup:
+    """Targets that weigh every request type the same: one lazy heap of their keys.
+
+    zcrypt picks the target with the least (weight + load), ties to the one with
+    fewer requests so far, then (our rule, as the linear scan did) the earlier one
+    in the target list. Inside a group the weight is common, so the order is
+    (load, total, index). The heap keeps those three integers in parallel int64
+    arrays (compared in C when compiled; a target's load is a sum of zcrypt
+    weights, too large to pack into one machine word with the rest). Entries go
+    stale when a target's load or total changes, and every change pushes a new
+    entry; a (load, total) pair never repeats for a target (total only grows, and
+    load strictly falls between two dispatches), so an entry is current exactly
+    when it matches its target's load and total now.
+
+    Stale entries are dropped when they reach the top; those of a load higher
+    than the group ever falls back to would stay forever, so when the heap holds
+    more than four entries per member it is rebuilt from the members' current
+    entries (the top, the least current entry, is the same before and after).
+    """
+
+    __slots__ = ("weights", "members", "_n", "_cap", "_load", "_total", "_idx")
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.weights = weights
+        self.members: list[Target] = []  # the group's active targets (set by refresh_targets)
+        self._n = 0
+        self._cap = 16
+        self._load = _widened((), self._cap)
+        self._total = _widened((), self._cap)
+        self._idx = _widened((), self._cap)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _grow(self) -> None:
+        cap = self._cap * 2
+        self._load = _widened(self._load, cap)
+        self._total = _widened(self._total, cap)
+        self._idx = _widened(self._idx, cap)
+        self._cap = cap
+
+    def push(self, load: int, total: int, idx: int) -> None:
+        """Add the entry (load, total, idx)."""
+        if self.members and self._n >= 4 * len(self.members) + 64:
+            self._compact()
+        self._push(load, total, idx)
+
+    def _compact(self) -> None:
+        """Keep only the members' current entries."""
+        self._n = 0
+        for t in self.members:
+            self._push(t.load, t.total, t.idx)
+
+    def _push(self, load: int, total: int, idx: int) -> None:
+        if self._n == self._cap:
+            self._grow()
+        la = self._load
+        ta = self._total
+        ia = self._idx
+        i = self._n
+        self._n = i + 1
+        while i > 0:
+            p = (i - 1) >> 1
+            pl = la[p]
+            if load < pl or (load == pl and (total < ta[p] or (total == ta[p] and idx < ia[p]))):
+                la[i] = pl
+                ta[i] = ta[p]
+                ia[i] = ia[p]
+                i = p
+            else:
+                break
+        la[i] = load
+        ta[i] = total
+        ia[i] = idx
+
+    def _pop(self) -> None:
+        la = self._load
+        ta = self._total
+        ia = self._idx
+        n = self._n - 1
+        self._n = n
+        load = la[n]
+        total = ta[n]
+        idx = ia[n]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            r = c + 1
+            if r < n and (la[r] < la[c] or (la[r] == la[c] and (
+                    ta[r] < ta[c] or (ta[r] == ta[c] and ia[r] < ia[c])))):
+                c = r
+            cl = la[c]
+            if cl < load or (cl == load and (ta[c] < total or (ta[c] == total and ia[c] < idx))):
+                la[i] = cl
+                ta[i] = ta[c]
+                ia[i] = ia[c]
+                i = c
+            else:
+                break
+        if n:
+            la[i] = load
+            ta[i] = total
+            ia[i] = idx
+
+    def top(self, active: list[Target]) -> Target:
+        """The group's least-loaded target (stale entries on top are dropped)."""
+        while True:
+            t = active[self._idx[0]]
+            if t.load == self._load[0] and t.total == self._total[0]:
+                return t
+            self._pop()
+
+    def entries(self) -> list[tuple[int, int, int]]:
+        """Every entry (load, total, index), current or stale, in no particular order."""
+        return [(int(self._load[i]), int(self._total[i]), int(self._idx[i])) for i in range(self._n)]
+
+
+class Workload(Hook):
+    """One issuer's request generator (a guest's applications plus its zcrypt).
+
+    The workload is its own arrival clock: a :class:`~apsim.engine.core.Hook` that is
+    pending (``callbacks`` set) while an open loop's next arrival is scheduled. One
+    object instead of two matters with many issuers: each one is visited once per
+    thousand requests, and the calendar's look-ahead (``Calendar._warm_next``)
+    then loads the workload itself when it loads the hook.
+    """
+
+    def __init__(self, port: Port, spec: WorkloadSpec, recorder: RequestRecorder, owner: int,
+                 rng: np.random.Generator, *, weight_of=None) -> None:  # noqa: ANN001
+        self.callbacks = None
+        self.port = port
+        self.env = port.env
+        self.spec = spec
+        self.recorder = recorder
+        self.owner = owner
+        self.rng = rng
+        self.weight_of = weight_of  # callable(apqn, rtype) -> zcrypt weight, or None
+        prof = port.profile
+        self.irq_latency = prof.irq_latency_ns
+        self.dqap_ns = prof.dqap_ns
+        self.running = False
+        self.seq = 0
+        self.targets: list[int] = []
+        self.rr = 0
+        self._tgt: dict[int, Target] = {}  # every APQN ever targeted -> its state
+        self._active: list[Target] = []  # Target objects of self.targets, same order
+        self._groups: list[_LLGroup] = []
+        self.stalled: deque[Request] = deque()
+        self.polling = False
+        self.completed = 0
+        self.dropped = 0
+        self.rejected = 0
+        self.einval = 0  # rejections that ended the message with EINVAL (_MESSAGE_RCS)
+        self.request_timer = None  # apsim.guest.request_timer.RequestTimer, where the driver has one
+        self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
+        self.foreign_replies: list[Request] = []
+        names = list(spec.mix)
+        w = np.array([spec.mix[n] for n in names], dtype=float)
+        kinds = {n: prof.request_type(n) for n in names}
+        self._mix_idx = np.array([kinds[n].index for n in names])
+        self._mix_p = w / w.sum()
+        cdf = self._mix_p.cumsum()
+        self._mix_cdf = cdf / cdf[-1]
+        self._lengths = {kinds[n].index: (spec.length or kinds[n].msg_len) for n in names}
+        # The same as a table indexed by type (the hot path's lookup).
+        len_tab = [0] * (max(self._lengths) + 1)
+        for rt, n in self._lengths.items():
+            len_tab[rt] = n
+        self._len_tab = as_block(np.asarray(len_tab, dtype=np.int64))
+        # A one-type mix (the common case): its type, so an arrival does not read the
+        # block of types (-1: several types).
+        self._rt1 = int(self._mix_idx[0]) if len(names) == 1 else -1
+        # The current blocks of random draws (see as_block) and the next position in each.
+        self._types = as_block(np.zeros(0, dtype=np.int64))
+        self._ti = 0
+        self._gaps = as_block(np.zeros(0, dtype=np.int64))
+        self._gi = 0
+        self._uni = as_block(np.zeros(0, dtype=np.float64))
+        self._ui = 0
+        self._cal = calendar(self.env)  # where the arrival clock and pickup timers fire
+        self._arr_cbs = (self._arrive,)
+        self._always_ready = bool(getattr(port, "always_ready", False))
+        self._ready_at = None if self._always_ready else port.ready_at
+        # A port whose vCPU blocking is one time (apsim.engine.core.VcpuGate): read it, don't call.
+        self._gate = None if self._always_ready else getattr(port, "vcpu_gate", None)
+        # Ports that offer queue links (LparPort): their configuration, else None.
+        self._link_cfg = getattr(port, "config", None) if callable(getattr(port, "link", None)) else None
+        self._rows = recorder.rows  # where completed requests' rows are written
+        self._closed = spec.kind == "closed"
+        self._pollable = spec.reply == "poll"
+        self._rr = spec.select == "round_robin"
+        # With fewer targets, what an arrival touches stays in the caches between visits;
+        # the pure-Python form has no prefetch at all.
+        self.prefetch_min = PREFETCH_MIN if _COMPILED else 1 << 62
+        self._w1 = weight_of is None  # every request weighs 1: no weight lookups
+        self._ll_rt_pos: dict[int, int] = {}
+        self._poisson = spec.trace is None
+
+    @property
+    def live(self) -> int:
+        """Requests created and not finished (held, stalled, queued or outstanding)."""
+        return self.seq - self.completed - self.rejected - self.dropped
+
+    def target(self, apqn: int) -> Target | None:
+        """The driver state of one APQN (None if never targeted)."""
+        return self._tgt.get(apqn)
+
+    @property
+    def ever_targeted(self) -> list[int]:
+        """Every APQN the driver has used, in the order it first did."""
+        return list(self._tgt)
+
+    @property
+    def _arr(self) -> Workload:
+        """The arrival clock: the workload itself (the bulk mode reaches it by this name)."""
+        return self
+
+    # The current blocks of types and gaps; the hot path reads the block and its length
+    # from fields of their own (a block view is 208 bytes, most of a cache line apart).
+    @property
+    def _types(self) -> Any:
+        return self._types_b
+
+    @_types.setter
+    def _types(self, block: Any) -> None:
+        self._types_b = block
+        self._types_n = len(block)
+
+    @property
+    def _gaps(self) -> Any:
+        return self._gaps_b
+
+    @_gaps.setter
+    def _gaps(self, block: Any) -> None:
+        self._gaps_b = block
+        self._gaps_n = len(block)
+
+    # --- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin issuing requests."""
+        if self.running or self.spec.kind == "none":
+            return
+        self.running = True
+        self.refresh_targets()
+        if self.spec.kind == "open":
+            if self.callbacks is None:  # a stopped chain may still be pending: reuse it
+                self._schedule_arrival(clock(self.env))
+        else:
+            n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
+            for _ in range(n):
+                self._new_request(clock(self.env))
+
+    def stop(self) -> None:
+        """Stop creating requests (outstanding ones finish or are dropped by resets)."""
+        self.running = False
+
+    def refresh_targets(self) -> None:
+        """Re-read the usable APQNs (after a hot plug/unplug seen by the guest's AP bus)."""
+        spec_t = self.spec.targets
+        avail = self.port.targets()
+        if spec_t == "all":
+            new = avail
+        else:
+            have = set(avail)
+            new = [q for q in spec_t if q in have]
+        old = set(self.targets)
+        for q in new:
+            if q not in old:
+                tg = self._tgt.get(q)
+                if tg is None:
+                    tg = self._tgt[q] = Target(self, q, self.port.queue_depth(q))
+                else:
+                    tg.depth = self.port.queue_depth(q)
+                if self.spec.reply == "interrupt":
+                    self.port.enable_irq(q, tg)
+        self.set_targets(list(new))
+        gone = old - set(new)
+        for q in sorted(gone):
+            h = self._tgt[q].held
+            while h:
+                self.stalled.append(h.popleft())
+        if self.targets:
+            # A dispatch can fail and retire the last target (e.g. no queue left that
+            # runs the request type): stop then, or the request would be stalled again
+            # and again at the same instant.
+            while self.stalled and self._active:
+                self._dispatch(self.stalled.popleft())
+
+    def set_targets(self, new: list[int]) -> None:
+        """Install the active target list (and rebuild the least-loaded heaps); the
+        driver's own retirement of a queue (a reset it started) comes through here."""
+        for t in self._active:
+            t.idx = -1
+        self.targets = new
+        self._active = [self._tgt[q] for q in new]
+        for i, t in enumerate(self._active):
+            t.idx = i
+        self._groups = []
+        if self.spec.select == "least_loaded" and self._active:
+            rts = [int(x) for x in self._mix_idx]
+            by_w: dict[tuple[int, ...], _LLGroup] = {}
+            for t in self._active:
+                wv = tuple(t.weight(rt) for rt in rts)
+                g = by_w.get(wv)
+                if g is None:
+                    g = by_w[wv] = _LLGroup(wv)
+                    self._groups.append(g)
+                t.group = g
+                g.members.append(t)
+                g.push(t.load, t.total, t.idx)
+            self._ll_rt_pos = {rt: i for i, rt in enumerate(rts)}
+
+    # --- random streams (block draws; see the module docstring for the order) ------------
+    # The *_block methods are the only places the workload's generator is used; the
+    # bulk mode calls them too, in the same order, so both modes see the same numbers.
+    def type_block(self) -> np.ndarray:
+        """The next block of request-type indices (drawn from the mix).
+
+        The values and the generator's position are those of
+        ``rng.choice(types, size, p=mix)``; when numpy's ``choice`` is confirmed to be
+        "uniforms, then search the cumulative mix" (checked once per process) that
+        is computed directly, which skips most of ``choice``'s overhead.
+        """
+        if _choice_is_cdf_search():
+            if self._mix_cdf.size == 1:
+                # One type: the uniforms only move the generator on; skip them if the
+                # bit generator can jump exactly as far.
+                if _advance_equals_random(self.rng):
+                    self.rng.bit_generator.advance(_BLOCK)
+                else:
+                    self.rng.random(_BLOCK)
+                return np.full(_BLOCK, self._mix_idx[0], dtype=self._mix_idx.dtype)
+            u = self.rng.random(_BLOCK)
+            return self._mix_idx[self._mix_cdf.searchsorted(u, side="right")]
+        return self.rng.choice(self._mix_idx, size=_BLOCK, p=self._mix_p)
+
+    def gap_block(self) -> np.ndarray:
+        """The next block of inter-arrival gaps (int64 ns, at least 1)."""
+        mean = 1e9 / self.spec.rate
+        x = self.rng.exponential(mean, _BLOCK)
+        np.rint(x, out=x)
+        np.maximum(x, 1.0, out=x)
+        return x.astype(np.int64)
+
+    def uniform_block(self) -> np.ndarray:
+        """The next block of uniforms for random target selection."""
+        return self.rng.random(_BLOCK)
+
+    def _draw_gaps(self) -> Any:
+        return as_block(self.gap_block())
+
+    def _draw_uniforms(self) -> Any:
+        return as_block(self.uniform_block())
+
+    # --- request creation ----------------------------------------------------------------
+    def _schedule_arrival(self, now: int) -> None:
+        """Put the arrival clock on the calendar for the next arrival (none after a trace's last)."""
+        if self._poisson:
+            gi = self._gi
+            if gi >= self._gaps_n:
+                self._gaps = self._draw_gaps()
+                gi = 0
+            at = now + self._gaps_b[gi]
+        else:
+            trace = self.spec.trace
+            gi = self._gi
+            if gi >= len(trace):
+                return
+            at = max(now, trace[gi])
+        self._gi = gi + 1
+        self.callbacks = self._arr_cbs
+        self._cal.push(at, self)
+
+    def _arrive(self, ev) -> None:  # noqa: ANN001
+        """The arrival clock fired: one new request, then the next arrival."""
+        if not self.running:
+            return
+        now = clock(self.env)
+        self._new_request(now)
+        self._schedule_arrival(now)
+
+    def _prefetch_rr(self, active: list, rr: int) -> None:
+        """Start loading what the next round-robin arrivals will touch (compiled form only).
+
+        With thousands of targets each one is visited once per round, long after its
+        lines left the caches, and an arrival would stall on main memory for its
+        target and then its queue, one after the other. A round robin knows its next
+        targets, so each arrival asks for them ahead, one level of pointers per step
+        (the lines asked for one arrival earlier have arrived by the next): the target
+        three ahead and the queue of the target two ahead (its hot fields, the reply
+        and plan chains' heads included). Nothing is read that changes a result.
+        """
+        n = len(active)
+        if not _COMPILED or n < 3:
+            return  # Python has no prefetch; below 3 targets an index could wrap twice
+        # Borrowed pointers only: a reference count change would write to the very line
+        # being fetched and wait for it. n >= 3, so each index wraps at most once.
+        i = rr + 3 if rr + 3 < n else rr + 3 - n
+        apsim_prefetch(PyList_GET_ITEM(active, i), 160)  # noqa: F821 - C (core.pxd)
+        i = rr + 2 if rr + 2 < n else rr + 2 - n
+        p = cython.cast(cython.p_void, cython.cast(Target, PyList_GET_ITEM(active, i)).q)  # noqa: F821
+        apsim_prefetch(p, 192)  # noqa: F821
+
+    def _new_request(self, now: int) -> None:
+        """An application submits one request at *now*: draw its type, build it, dispatch it."""
+        seq = self.seq = self.seq + 1
+        # The next type: a one-type mix reads no block but moves through it.
+        ti = self._ti
+        if ti >= self._types_n:
+            self._types = as_block(self.type_block())
+            ti = 0
+        self._ti = ti + 1
+        rt = self._rt1
+        if rt < 0:
+            rt = self._types_b[ti]
+        owner = self.owner
+        req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
+        self._dispatch(req)
+
+    # --- dispatch (zcrypt) ------------------------------------------------------------------
+    def _select_target(self, rt: int) -> Target:
+        """The target for the next request of type *rt* (the policy's choice)."""
+        active = self._active
+        if self._rr:
+            rr = self.rr = (self.rr + 1) % len(active)
+            if len(active) >= self.prefetch_min:
+                self._prefetch_rr(active, rr)
+            return active[rr]
+        groups = self._groups
+        if len(groups) == 1:
+            return groups[0].top(active)  # least loaded, one weight class: the heap's top
+        if self.spec.select == "random":
+            ui = self._ui
+            if ui >= len(self._uni):
+                self._uni = self._draw_uniforms()
+                ui = 0
+            self._ui = ui + 1
+            return active[int(self._uni[ui] * len(active))]
+        # zcrypt: least (weight + load), ties to the queue with fewer requests so far,
+        # then to the earlier target.
+        best: Target | None = None
+        best_key: tuple[int, int, int] | None = None
+        pos = self._ll_rt_pos.get(rt)
+        for g in groups:
+            t = g.top(active)
+            w = g.weights[pos] if pos is not None else t.weight(rt)
+            key = (w + t.load, t.total, t.idx)
+            if best_key is None or key < best_key:
+                best, best_key = t, key
+        assert best is not None
+        return best
+
+    # --- zcrypt's load and outstanding bookkeeping: these three methods only ---------------
+    def _charge(self, tg: Target, rt: int) -> None:
+        """A request of type *rt* is dispatched to *tg*: its weight joins the load."""
+        tg.load += 1 if self._w1 else tg.weight(rt)
+        tg.total += 1
+        if self._groups:
+            self._ll_update(tg)
+
+    def _discharge(self, tg: Target, rt: int, sent: bool) -> None:
+        """A request of type *rt* leaves *tg* (replied, refused, dropped, or taken back
+        unsent): its weight leaves the load, and its slot if it was NQAP'd (*sent*)."""
+        if sent:
+            tg.outstanding -= 1
+        tg.load -= 1 if self._w1 else tg.weight(rt)
+        if self._groups:
+            self._ll_update(tg)
+
+    def _ll_update(self, t: Target) -> None:
+        """Re-key an active target in its least-loaded heap after its load or total changed."""
+        if t.group is not None and t.idx >= 0:
+            t.group.push(t.load, t.total, t.idx)
+
+    def _dispatch(self, req: Request) -> None:
+        """zcrypt's dispatch: choose the APQN, charge it, NQAP or hold for a free slot."""
+        if not self._active:
+            self.stalled.append(req)
+            return
+        rt = req.rtype
+        tg = self._select_target(rt)
+        req.apqn = tg.apqn
+        self._charge(tg, rt)
+        if tg.outstanding >= tg.depth:
+            tg.held.append(req)
+            return
+        self._enqueue(tg, req)
+
+    def _nqap(self, tg: Target, req: Request) -> int:
+        """NQAP through the port; refresh the target's queue link first if the port offers one."""
+        cfg = self._link_cfg
+        if cfg is not None:
+            if tg.gen != cfg.generation:
+                tg.q = self.port.link(tg.apqn)
+                tg.gen = cfg.generation if tg.q is not None else -1
+            if tg.q is not None:
+                return nqap_queue(cfg, tg.q, req)
+        return self.port.nqap(tg.apqn, req)
+
+    def _dqap(self, tg: Target) -> tuple[int, Request | None]:
+        """DQAP through the port or the target's (re-validated) queue link."""
+        cfg = self._link_cfg
+        if cfg is not None:
+            if tg.gen != cfg.generation:
+                tg.q = self.port.link(tg.apqn)
+                tg.gen = cfg.generation if tg.q is not None else -1
+            if tg.q is not None:
+                return dqap_queue(tg.q)
+        return self.port.dqap(tg.apqn)
+
+    def _ready(self, now: int) -> int:
+        """When the port's vCPUs can issue an instruction (>= *now*)."""
+        if self._gate is not None:
+            return self._gate.until if self._gate.until > now else now
+        return self._ready_at(now)  # the port's ready_at (never called on an always-ready port)
+
+    def _enqueue(self, tg: Target, req: Request) -> None:
+        """NQAP *req* to *tg* now, or when the port's vCPUs are released."""
+        tg.outstanding += 1
+        if not self._always_ready:
+            now = clock(self.env)
+            ready = self._ready(now)
+            if ready > now:
+                # vCPUs are blocked by a mask update; the instruction runs when released.
+                call_at(self.env, ready - now, self._enqueue_later, (tg.apqn, req))
+                return
+        rc = self._nqap(tg, req)
+        if rc:
+            self._failed(tg.apqn, req, rc)
+            return
+        if self.request_timer is not None:
+            self.request_timer.sent(tg)
+        if self._pollable and not self.polling:
+            self.polling = True
+            call_at(self.env, self.port.poll_ns(), self._poll)
+
+    def _enqueue_later(self, ev) -> None:  # noqa: ANN001
+        q, req = ev._value
+        tg = self._tgt[q]
+        tg.outstanding -= 1
+        if tg.idx >= 0:
+            self._enqueue(tg, req)
+        else:
+            self._discharge(tg, req.rtype, sent=False)
+            self.stalled.append(req)
+            self.refresh_targets()
+
+    def _failed(self, q: int, req: Request, rc: int = 0) -> None:
+        """NQAP answered with a response code: the request ends rejected (already in the ledger).
+
+        Like zcrypt, the driver stops using a queue that failed until its AP bus
+        sees it again, and the application retries after a back-off rather than at
+        once, so a dead queue cannot spin the simulation at one instant. The
+        transient codes 0x02 (reset in progress) and 0x05 (busy) keep the queue:
+        ap_queue.c's ap_sm_write puts it in RESET_WAIT and tries again at the next
+        poll instead of giving it up.
+        """
+        tg = self._tgt[q]
+        self._discharge(tg, req.rtype, sent=True)
+        self.rejected += 1
+        lr = self.last_rejections
+        lr.append((clock(self.env), q, rc))
+        del lr[:-3]
+        if rc in _MESSAGE_RCS:
+            self.einval += 1
+        elif tg.idx >= 0 and rc not in _TRANSIENT_RCS:
+            self.set_targets([t for t in self.targets if t != q])
+            h = tg.held
+            while h:
+                self.stalled.append(h.popleft())
+        if self.running and self.spec.kind == "closed":
+            call_at(self.env, self.port.poll_ns(), self._retry_later)
+
+    def _retry_later(self, ev) -> None:  # noqa: ANN001
+        if self.running:
+            self._new_request(clock(self.env))
+
+    def _finish(self) -> None:
+        """A request ended: a closed loop's application sends its next one (after thinking)."""
+        if self._closed and self.running:
+            if self.spec.think_ns:
+                call_at(self.env, self.spec.think_ns, self._retry_later)
+            else:
+                self._new_request(clock(self.env))
+
+    # --- replies ------------------------------------------------------------------------------
+    def _poll(self, ev) -> None:  # noqa: ANN001
+        busy = False
+        for tg in [t for t in self._tgt.values() if t.outstanding > 0]:
+            self._drain_target(tg)
+            busy = busy or tg.outstanding > 0
+        if busy:
+            call_at(self.env, self.port.poll_ns(), self._poll)
+        else:
+            self.polling = False
+
+    def _drain_target(self, tg: Target, _queue: object = None) -> None:
+        """Dequeue every reply waiting on the target's APQN (*_queue*: the deferred-pickup call)."""
+        self._take_replies(tg)
+
+    def _take_replies(self, tg: Target) -> None:
+        """The body of :meth:`_drain_target`, a C-level method when compiled.
+
+        ``Target.pickup`` calls it directly (so a pickup does not see a subclass's
+        ``_drain_target``): calling the overridable form on an object with a
+        ``__dict__`` first checks the dict for an override, and with many issuers
+        that check misses its cache and becomes a full attribute lookup.
+        """
+        env = self.env
+        now = clock(env)
+        if not self._always_ready:
+            ready = self._ready(now)
+            if ready > now:
+                call_at(env, ready - now, self._drain_later, tg)
+                return
+        apqn = tg.apqn
+        cfg = self._link_cfg
+        lq = tg.q if cfg is not None and tg.gen == cfg.generation else None
+        rows = self._rows
+        owner = self.owner
+        dq = self.dqap_ns
+        k = 0
+        while True:
+            rc, req = dqap_queue(lq, now) if lq is not None else self._dqap(tg)
+            if rc or req is None:
+                break
+            k += 1
+            # The status word's R bit (replies waiting) tells the driver whether
+            # another DQAP would find a reply; without it, stop after this one.
+            # (DQAP has just settled the queue, so its reply list is current.)
+            rq = req.queue
+            more = rq._nr > 0
+            if req.tag is not self:
+                # A reply to a request this guest sent outside the workload (a scenario's
+                # guest.instruction NQAP) is the guest's own; any other is an isolation breach.
+                if req.owner != self.owner:
+                    self.foreign_replies.append(req)
+                if not more:
+                    break
+                continue
+            rows.add(owner, apqn, req.rtype, req.t_submit, req.t_start, req.t_done, now + k * dq)
+            self.completed += 1
+            self._release(tg, req.rtype)
+            self._finish()
+            if not more:
+                break
+
+    def _drain_later(self, ev) -> None:  # noqa: ANN001
+        """The vCPUs were blocked at the interruption: drain when they are released."""
+        self._drain_target(ev._value)
+
+    def _release(self, tg: Target, rt: int) -> None:
+        """A reply of type *rt* was taken from *tg*: its slot is free; send the next held request."""
+        self._discharge(tg, rt, sent=True)
+        if self.request_timer is not None:
+            self.request_timer.replied(tg)
+        h = tg._held
+        if h is not None and h and tg.outstanding < tg.depth:
+            self._enqueue(tg, h.popleft())
+
+    def resend(self, apqn: int, req: Request) -> None:
+        """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move)."""
+        tg = self._tgt[apqn]
+        tg.outstanding -= 1
+        self._enqueue(tg, req)
+
+    def on_dropped(self, req: Request, cause: str) -> None:
+        """The hardware dropped one of our requests (reset, configure off, unplug, ...).
+
+        Called from inside the queue's flush, so nothing is sent from here: the
+        freed slot and the closed loop's replacement are handled a moment later.
+        """
+        if self.request_timer is not None and self.request_timer.keeps(req):
+            return  # the driver's own timeout reset: it sends the message again
+        self.dropped += 1
+        self._discharge(self._tgt[req.apqn], req.rtype, sent=True)
+        call_at(self.env, 0, self._after_drop, req.apqn)
+
+    def _after_drop(self, ev) -> None:  # noqa: ANN001
+        tg = self._tgt[ev._value]
+        h = tg._held
+        if h is not None and h and tg.outstanding < tg.depth and tg.idx >= 0:
+            self._enqueue(tg, h.popleft())
+        if self.running and self.spec.kind == "closed":
+            call_at(self.env, self.port.poll_ns(), self._retry_later)
+
+    def in_software_queues(self) -> int:
+        """Requests the driver holds that were never NQAP'd (not yet in the ledger)."""
+        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled)
+
+    def state(self) -> dict[str, Any]:
+        """Counters for reports and debugging."""
+        return {"completed": self.completed, "dropped": self.dropped, "rejected": self.rejected,
+                "live": self.live, "held": self.in_software_queues(), "seq": self.seq}
