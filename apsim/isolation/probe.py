@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from apsim.errors import ApsimError, ProgramException
+from apsim.hw import codes
 from apsim.masks import apqn_table
 from apsim.units import format_duration
 
@@ -201,4 +202,10 @@ def issue_instruction(cpu: Any, op: str, apqn: int, psmid: int, owner: int) -> s
         return type(e).__name__
     except ApsimError as e:
         return type(e).__name__
+    extra = getattr(r, "extra", None) or {}
+    if extra.get("quirk"):
+        # Mainline KVM without a PQAP hook stores its RC 0x01 status in GR1 bits 0-31 and
+        # leaves the guest's own GR1 as the architected status word (sie.handle_pqap): the
+        # answer is KVM's refusal, whatever the guest's word reads.
+        return f"rc{codes.status_rc((extra['gr1'] >> 32) & 0xFFFFFFFF):02x}"
     return f"rc{r.rc:02x}"
