@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from apsim.isolation.probe import OPS, allowed_table, candidate_apqns, issue_instruction, parents_of
+from apsim.isolation.probe import OPS, allowed_table, candidate_apqns, issue_instruction, parents_of, reached
 from apsim.scenario.actions import ACTION_MODELS
 from apsim.units import US
 
@@ -270,7 +270,7 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
                         before = phys.touched if phys is not None else 0
                         outcome = issue_instruction(g.cpu, op, apqn, _PSMID_TAG | out.steps, owner)
                         after = phys.touched if phys is not None else 0
-                        if after != before or outcome not in ("rc01", "ProgramException", "ValidityIntercept"):
+                        if reached(op, outcome, before, after):
                             out.violation = Violation(sim.env.now, name, apqn,
                                                       f"reached the queue with {op} ({outcome}) outside its "
                                                       f"allowed set", list(self.actions), op)

@@ -107,3 +107,16 @@ def test_exploring_writes_inside_a_nested_guests_linux_and_a_correct_build_passe
     assert res.violation is None
     assert res.guest_writes > 0, "no sysfs write went to guest1's own Linux"
     assert candidate_apqns(sc)
+
+
+def test_an_aqic_answered_0x00_without_reaching_the_queue_is_no_reach():
+    """After the host removes guest1's mdev, guest1's KVM has no PQAP hook; mainline KVM
+    then leaves guest1's own GR1 as the status word, and guest1's vfio_ap reads 0x00 and
+    answers its nested guest2 with 0x00. The physical queue was never touched: no reach.
+    A TAPQ or NQAP answered 0x00 is a reach."""
+    from apsim.isolation.probe import reached
+
+    assert not reached("AQIC_ON", "rc00", 7, 7) and not reached("AQIC_OFF", "rc00", 7, 7)
+    assert reached("AQIC_ON", "rc01", 7, 8)
+    assert reached("TAPQ", "rc00", 7, 7) and reached("NQAP", "rc02", 7, 7)
+    assert not reached("DQAP", "rc01", 7, 7) and not reached("ZAPQ", "ProgramException", 7, 7)
