@@ -204,8 +204,8 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
               how=st.sampled_from(["vfio_ap/unbind", "vfio_ap/bind", "cex4queue/unbind", "cex4queue/bind",
                                    "override:vfio_ap", "override:cex4queue", "override:"]))
         def queue_binding(self, level: str | None, queue: str, how: str) -> None:
-            # Queues of assigned APQNs leave and join vfio_ap; driver_override exists from 6.19
-            # (a write to it on an older kernel is a refused write, like any missing attribute).
+            # Queues of assigned APQNs leave and join vfio_ap. driver_override exists from 6.19
+            # only: on an older kernel the rule does nothing (junk_write covers missing paths).
             if how.startswith("override:"):
                 lx = self.sim.host if level is None else self.sim.hosts.get(level)
                 if lx is None or not lx.kernel.driver_override:
