@@ -33,7 +33,7 @@ class RequestRecorder:
     """
 
     __slots__ = ("_owner", "_apqn", "_rtype", "_t_submit", "_t_start", "_t_done", "_t_deq",
-                 "owners", "warmup_ns", "rows", "add_row", "_segs", "_nsegs")
+                 "owners", "warmup_ns", "rows", "add_row", "_segs", "_nsegs", "excluded")
 
     def __init__(self, warmup_ns: int = 0) -> None:
         self._owner = array("l")
@@ -45,6 +45,9 @@ class RequestRecorder:
         self._t_deq = array("q")
         self.owners: list[str] = []  # owner index -> name (guest names)
         self.warmup_ns = warmup_ns
+        # Per-owner windows left out of the statistics like the warm-up: (owner, from, until)
+        # in ns of submission time (the boot of a guest started after setup).
+        self.excluded: list[tuple[int, int, int]] = []
         # The rows being written (full blocks arrive in _take_block).
         self.rows = RowBuffer(self._take_block)
         # ``add_row((owner, apqn, rtype, t_submit, t_start, t_done, t_deq))``.
@@ -120,8 +123,8 @@ class RequestRecorder:
         return len(self._owner) + self._nsegs + self.rows.n
 
     def arrays(self, *, include_warmup: bool = False) -> dict[str, np.ndarray]:
-        """All columns as int64 numpy arrays (rows submitted before the warm-up end excluded,
-        unless *include_warmup*)."""
+        """All columns as int64 numpy arrays (rows submitted before the warm-up end, or in an
+        owner's :attr:`excluded` window, left out unless *include_warmup*)."""
         self.flush()
         cols = {}
         for k in COLUMNS:
@@ -129,10 +132,13 @@ class RequestRecorder:
             parts = [np.frombuffer(base, dtype=np.dtype(base.typecode)).astype(np.int64)]
             parts.extend(_column(seg, k) for seg in self._segs)
             cols[k] = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if self.warmup_ns and not include_warmup:
-            keep = cols["t_submit"] >= self.warmup_ns
-            cols = {k: v[keep] for k, v in cols.items()}
-        return cols
+        if include_warmup or not (self.warmup_ns or self.excluded):
+            return cols
+        t = cols["t_submit"]
+        keep = t >= self.warmup_ns
+        for owner, lo, hi in self.excluded:
+            keep &= ~((cols["owner"] == owner) & (t >= lo) & (t < hi))
+        return {k: v[keep] for k, v in cols.items()}
 
 
 _COL = {k: i for i, k in enumerate(COLUMNS)}

@@ -82,7 +82,7 @@ def _cmd(args: argparse.Namespace) -> int:
             for a in v.actions:
                 console.print(f"  {a}", markup=False, soft_wrap=True)
             if out is not None:
-                ce = write_counterexample(args.file, out, v.at_ns, [(v.guest, "TAPQ", v.apqn)],
+                ce = write_counterexample(args.file, out, v.at_ns, [(v.guest, v.op, v.apqn)],
                                           v.actions, why=why + ".")
     if ce is not None:
         written.append(ce)

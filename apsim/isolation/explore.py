@@ -6,14 +6,21 @@ admin actions, each a real scenario timeline action run by
 :func:`apsim.scenario.run.run_action`: sysfs writes to the host (assignments valid
 and junk, apmask/aqmask edits, mdev create/remove), SE configure on/off, SCLP
 configure/deconfigure, guest start/stop/reset, checkstop/clear, injected faults
-(``fault.inject`` of every kind on the scenario's APQNs), and time passing.
+(``fault.inject`` of every kind on the scenario's APQNs), and time passing;
+junk sysfs writes (garbage values to real attributes, writes to paths that do not
+exist); queues unbound from and bound to vfio_ap and the default driver (and
+``driver_override`` where the kernel has it, ≥ 6.19); and, where the scenario has
+nested guests, the same writes inside each guest's own Linux (``guest:``).
 After every step two invariants are checked: no APQN is in the APCBs of two
 running guests (a nested guest shares only with the guests above it), and every
-running guest issues TAPQ to every APQN of the machine outside its allowed set
-(assigned ∩ configured ∩ bound to vfio_ap): one that reaches the queue is a
-violation. Hypothesis then shrinks the action list, and the
-shrunk list is returned as scenario actions, so the counterexample replays with
-``apsim run``.
+running guest issues AP instructions to every APQN of the machine outside its
+allowed set (assigned ∩ configured ∩ bound to vfio_ap): one that reaches the queue
+is a violation. TAPQ goes to every such APQN after every step; the other
+instructions of the exhaustive part (:data:`~apsim.isolation.probe.OPS`) go to
+them whenever the guest's APCB or allowed set changed since its last full probe
+(and at the first step), which keeps a step's cost near one TAPQ per APQN.
+Hypothesis then shrinks the action list, and the shrunk list is returned as
+scenario actions, so the counterexample replays with ``apsim run``.
 
 The budget is the number of examples (each up to :data:`STEPS` actions). Examples
 are derandomized, so the same scenario and budget explore the same sequences.
@@ -28,7 +35,7 @@ import numpy as np
 
 from apsim.hw.faults import INSTRUCTIONS
 from apsim.ids import format_apqn
-from apsim.isolation.probe import allowed_table, candidate_apqns, issue_instruction, parents_of
+from apsim.isolation.probe import OPS, allowed_table, candidate_apqns, issue_instruction, parents_of, reached
 from apsim.scenario.actions import ACTION_MODELS
 from apsim.units import US
 
@@ -36,10 +43,28 @@ __all__ = ["STEPS", "Violation", "explore"]
 
 STEPS = 20
 """Admin actions per example at most."""
+_PSMID_TAG = 0x151 << 52  # the explorer's probe PSMIDs never collide with a workload's
 
 _MODELS = {m.model_fields["do"].annotation.__args__[0]: m for m in ACTION_MODELS}  # type: ignore[union-attr]
 _MATRIX = "/sys/devices/vfio_ap/matrix"
 _CREATE = f"{_MATRIX}/mdev_supported_types/vfio_ap-passthrough/create"
+_DRIVERS = "/sys/bus/ap/drivers"
+_JUNK_VALUES = ("", "\n", "x", "0x", "-1", "+", "1,2", "0xZZ", "18446744073709551616", "+5-3",
+                "garbage\n", "0x" + "f" * 70, "1 2", "00000000-0000-0000-0000-00000000000g")
+"""Values no attribute accepts as meant (each refused with its errno, or an empty write)."""
+_MDEV_ATTRS = ("assign_adapter", "unassign_adapter", "assign_domain", "unassign_domain",
+               "assign_control_domain", "unassign_control_domain", "ap_config", "remove")
+
+
+def junk_paths(uuids: list[str]) -> list[str]:
+    """Real writable attributes (for junk values) and paths that do not exist."""
+    real = [f"{_MATRIX}/{u}/{a}" for u in uuids[:2] for a in _MDEV_ATTRS]
+    real += ["/sys/bus/ap/apmask", "/sys/bus/ap/aqmask", _CREATE, f"{_DRIVERS}/vfio_ap/bind",
+             f"{_DRIVERS}/vfio_ap/unbind", f"{_DRIVERS}/cex4queue/bind", f"{_DRIVERS}/cex4queue/unbind"]
+    wrong = [f"{_MATRIX}/{uuids[0]}/assign_adapters", f"{_MATRIX}/{uuids[0]}/matrix/assign_adapter",
+             f"{_MATRIX}/ffffffff-ffff-4fff-bfff-ffffffffffff/assign_adapter", f"{_MATRIX}/assign_domain",
+             "/sys/bus/ap/apmask_", "/sys/bus/ap/drivers/vfio_ap/remove", "/sys/devices/vfio_ap/create"]
+    return real + wrong
 
 
 @dataclass
@@ -52,6 +77,8 @@ class Violation:
     rule: str
     """What broke: ``reached … outside its allowed set`` or ``also in …'s APCB``."""
     actions: list[dict[str, Any]] = field(default_factory=list)
+    op: str = "TAPQ"
+    """The instruction that reached (one of :data:`~apsim.isolation.probe.OPS`)."""
 
 
 @dataclass
@@ -60,6 +87,8 @@ class ExploreResult:
 
     examples: int = 0
     steps: int = 0
+    guest_writes: int = 0
+    """Sysfs writes that went to a guest's own Linux (scenarios with nested guests)."""
     violation: Violation | None = None
 
 
@@ -77,6 +106,13 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
     domains = sorted({q & 0xFF for q in apqns}) or [0]
     uuids = [m.uuid for m in sc.mdevs] or ["00000000-0000-4000-8000-000000000000"]
     guests = [r.spec.name for r in sc.walk_guests()] or [None]
+    # The Linuxes an admin writes to: the host's (None) and each guest's that runs vfio_ap.
+    levels: dict[str | None, list[str]] = {None: uuids}
+    for r in sc.walk_guests():
+        if r.spec.host is not None or r.spec.mdevs or r.spec.guests:
+            levels[r.spec.name] = [m.uuid for m in r.spec.mdevs] or uuids
+    level_names = sorted(levels, key=lambda n: (n is not None, n or ""))
+    queue_names = [f"{q >> 8:02x}.{q & 0xFF:04x}" for q in apqns] or ["00.0000"]
     user_times = {a.at for a in sc.timeline}
     out = ExploreResult()
     # Mostly the scenario's own ids (they make the conflicts), sometimes any id or junk.
@@ -91,6 +127,7 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
             schedule_timeline(self.sim)
             self.sim.env.run(until=1)
             self.actions: list[dict[str, Any]] = []
+            self.probed: dict[str, Any] = {}  # guest -> what its last full probe saw (see module doc)
             out.examples += 1
 
         def _act(self, **d: Any) -> None:
@@ -173,6 +210,41 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
                 d.update(delay=f"{us}us")
             self._act(**d)
 
+        def _write(self, level: str | None, path: str, value: str) -> None:
+            d: dict[str, Any] = {"do": "sysfs.write", "path": path, "value": value}
+            if level is not None:
+                d["guest"] = level
+                out.guest_writes += 1
+            self._act(**d)
+
+        @rule(level=st.sampled_from(level_names), data=st.data(), value=st.sampled_from(_JUNK_VALUES))
+        def junk_write(self, level: str | None, data: Any, value: str) -> None:
+            path = data.draw(st.sampled_from(junk_paths(levels[level])), label="path")
+            self._write(level, path, value)
+
+        @rule(level=st.sampled_from(level_names), queue=st.sampled_from(queue_names),
+              how=st.sampled_from(["vfio_ap/unbind", "vfio_ap/bind", "cex4queue/unbind", "cex4queue/bind",
+                                   "override:vfio_ap", "override:cex4queue", "override:"]))
+        def queue_binding(self, level: str | None, queue: str, how: str) -> None:
+            # Queues of assigned APQNs leave and join vfio_ap. driver_override exists from 6.19
+            # only: on an older kernel the rule does nothing (junk_write covers missing paths).
+            if how.startswith("override:"):
+                lx = self.sim.host if level is None else self.sim.hosts.get(level)
+                if lx is None or not lx.kernel.driver_override:
+                    return
+                self._write(level, f"/sys/bus/ap/devices/{queue}/driver_override", how[9:] + "\n")
+            else:
+                self._write(level, f"{_DRIVERS}/{how}", f"{queue}\n")
+
+        @rule(level=st.sampled_from(level_names), attr=st.sampled_from(["assign_adapter", "unassign_adapter",
+                                                                       "assign_domain", "unassign_domain"]),
+              i=st.integers(0, 255), value=ids)
+        def level_assignment(self, level: str | None, attr: str, i: int, value: Any) -> None:
+            # Assignments at every Linux that runs vfio_ap (the host's rule above covers the host's).
+            if level is not None:
+                own = levels[level]
+                self._write(level, f"{_MATRIX}/{own[i % len(own)]}/{attr}", f"{value}\n")
+
         @rule(us=st.sampled_from([10, 100, 1_000, 20_000, 60_000]))
         def wait(self, us: int) -> None:
             until = min(self.sim.env.now + us * US, sc.duration - 1)
@@ -208,19 +280,23 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
                     continue
                 ok = allowed_table(sim, name, parent, memo)
                 owner = sim.recorder.owner_index(name)
-                for apqn in apqns:
-                    if ok[apqn]:
-                        continue
+                outside = [q for q in apqns if not ok[q]]
+                seen = (id(g.kvm), g.kvm.config.generation if g.kvm is not None else -1, g.kvm and g.kvm.mdev,
+                        ok[outside].tobytes() if outside else b"", tuple(outside))
+                ops = ("TAPQ",) if self.probed.get(name) == seen else OPS
+                self.probed[name] = seen
+                for apqn in outside:
                     ad = sim.machine.adapters.get(apqn >> 8)
                     phys = ad.queues.get(apqn & 0xFF) if ad is not None else None
-                    before = phys.touched if phys is not None else 0
-                    outcome = issue_instruction(g.cpu, "TAPQ", apqn, 0, owner)
-                    after = phys.touched if phys is not None else 0
-                    if after != before or outcome not in ("rc01", "ProgramException", "ValidityIntercept"):
-                        out.violation = Violation(sim.env.now, name, apqn,
-                                                  f"reached the queue ({outcome}) outside its allowed set",
-                                                  list(self.actions))
-                        raise AssertionError(f"{name} reached {apqn:04x} outside its allowed set")
+                    for op in ops:
+                        before = phys.touched if phys is not None else 0
+                        outcome = issue_instruction(g.cpu, op, apqn, _PSMID_TAG | out.steps, owner)
+                        after = phys.touched if phys is not None else 0
+                        if reached(op, outcome, before, after):
+                            out.violation = Violation(sim.env.now, name, apqn,
+                                                      f"reached the queue with {op} ({outcome}) outside its "
+                                                      f"allowed set", list(self.actions), op)
+                            raise AssertionError(f"{name} {op} reached {apqn:04x} outside its allowed set")
 
     def _related(a: str, b: str, parents: dict[str, str | None]) -> bool:
         def up(n: str) -> set[str]:

@@ -7,7 +7,8 @@ untouched system, and runs are deterministic, so it is the system ``apsim run``
 has at that instant. Then every running guest (nested ones included) issues each
 instruction of :data:`OPS` to each APQN of the machine. An instruction *reached*
 an APQN when the physical queue's ``touched`` counter moved or the answer was
-anything but RC 0x01 / a program exception.
+anything but RC 0x01 / a program exception (for the always-intercepted AQIC only
+the counter counts: see :func:`reached`).
 
 What a guest may reach is computed from the Linux below it, with the kernel's
 rule: the mdev's assignment ∩ that Linux's AP configuration (QCI) ∩ the queues
@@ -27,7 +28,7 @@ from apsim.masks import apqn_table
 from apsim.units import format_duration
 
 __all__ = ["OPS", "Checkpoint", "Finding", "IsolationResult", "check_isolation", "candidate_apqns",
-           "allowed_table", "issue_instruction", "parents_of"]
+           "allowed_table", "issue_instruction", "parents_of", "reached"]
 
 OPS = ("TAPQ", "TAPQ_T", "AQIC_ON", "AQIC_OFF", "NQAP", "DQAP", "RAPQ", "ZAPQ")
 _PSMID_TAG = 0x150 << 52  # probe PSMIDs never collide with a workload's
@@ -152,7 +153,7 @@ def _probe(sim: Any, at: int, label: str, apqns: list[int]) -> tuple[Checkpoint,
     memo: dict[str, np.ndarray] = {}
     idx = np.array(apqns, dtype=np.int64)
     allowed = np.zeros((len(names), len(apqns)), dtype=bool)
-    reached = np.zeros_like(allowed)
+    reach = np.zeros_like(allowed)
     findings: list[Finding] = []
     psmid = 0
     count = 0
@@ -170,12 +171,12 @@ def _probe(sim: Any, at: int, label: str, apqns: list[int]) -> tuple[Checkpoint,
                 outcome = issue_instruction(cpu, op, apqn, _PSMID_TAG | psmid, owner)
                 count += 1
                 after = phys.touched if phys is not None else 0
-                hit = after != before or outcome not in ("rc01", "ProgramException", "ValidityIntercept")
+                hit = reached(op, outcome, before, after)
                 if hit:
-                    reached[gi, ai] = True
+                    reach[gi, ai] = True
                     if not ok[apqn]:
                         findings.append(Finding(at, name, op, apqn, outcome))
-    return Checkpoint(at, label, apqns, names, reached, allowed, findings), count
+    return Checkpoint(at, label, apqns, names, reach, allowed, findings), count
 
 
 def issue_instruction(cpu: Any, op: str, apqn: int, psmid: int, owner: int) -> str:
@@ -202,3 +203,19 @@ def issue_instruction(cpu: Any, op: str, apqn: int, psmid: int, owner: int) -> s
     except ApsimError as e:
         return type(e).__name__
     return f"rc{r.rc:02x}"
+
+
+def reached(op: str, outcome: str, touched_before: int, touched_after: int) -> bool:
+    """Whether an instruction reached its queue: the physical queue counted it, or (for an
+    interpreted instruction) the firmware answered anything but RC 0x01 / an exception.
+
+    PQAP(AQIC) is always intercepted: KVM and the vfio_ap of each level answer it, and
+    mainline KVM without a PQAP hook stores its RC 0x01 in GR1 bits 0-31, leaving the
+    guest's own GR1 as the status word (``sie.handle_pqap``), which a guest-1's vfio_ap
+    may then read as 0x00 for its nested guest. Only the physical queue tells.
+    """
+    if touched_after != touched_before:
+        return True
+    if op in ("AQIC_ON", "AQIC_OFF"):
+        return False
+    return outcome not in ("rc01", "ProgramException", "ValidityIntercept")

@@ -59,6 +59,8 @@ def guest_health(result: Any) -> dict[str, dict[str, Any]]:
         books = g.get("books")
         ready = g.get("ready_ns")
         h: dict[str, Any] = {"ready_us": None if ready is None else ready / US}
+        if g.get("boot_excluded"):
+            h["warmup_excluded"] = g["boot_excluded"]  # later boots left out of this guest's statistics
         if books is not None:
             h["backlog"] = books["backlog"]
             h["books"] = books

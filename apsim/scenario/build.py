@@ -62,6 +62,8 @@ class Simulation:
     mdevctl: dict[str, Mdevctl] = field(default_factory=dict)  # "host" or "guests.NAME" -> mdevctl
     cex_plugin: object | None = None  # apsim.scenario.containers.CexPluginRun
     ready_ns: dict[str, int] = field(default_factory=dict)  # guest -> first queue ready in its AP bus
+    # guest -> one [start, ready or None] (ns) per start: each boot's window for the warm-up
+    boots: dict[str, list[list[int | None]]] = field(default_factory=dict)
     last_events: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # guest -> last drops
 
     def linux_of(self, guest: str | None) -> Host:
@@ -241,11 +243,13 @@ def _dropped(sim: Simulation, req, cause: str) -> None:  # noqa: ANN001
         del ev[:-3]
 
 
-def _ready(sim: Simulation, name: str) -> None:
-    """The guest's first AP queue is ready: its first request is possible from now on."""
-    if name not in sim.ready_ns:
-        sim.ready_ns[name] = sim.env.now
-        sim.timeline.add(TimelineEntry(at_ns=sim.env.now, do="guest.ready", args={"guest": name}))
+def _ready(sim: Simulation, name: str, boot: list[int | None]) -> None:
+    """A boot's first AP queue is ready: the guest's first request is possible from now on."""
+    if boot[1] is not None:
+        return
+    boot[1] = sim.env.now
+    sim.ready_ns.setdefault(name, sim.env.now)
+    sim.timeline.add(TimelineEntry(at_ns=sim.env.now, do="guest.ready", args={"guest": name}))
 
 
 def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
@@ -268,8 +272,10 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
             expect_outcome(entry, spec.crycb.expected_outcome(), "ok")
         sim.timeline.add(entry)
     sim.hosts[name] = g.linux
-    if g.linux is not None and g.linux.bus is not None and name not in sim.ready_ns:
-        g.linux.bus.ready_listeners.append(lambda q, name=name: _ready(sim, name))
+    boot: list[int | None] = [sim.env.now, None]
+    sim.boots.setdefault(name, []).append(boot)
+    if g.linux is not None and g.linux.bus is not None:
+        g.linux.bus.ready_listeners.append(lambda q, name=name, boot=boot: _ready(sim, name, boot))
     if g.linux is not None:
         _watch_device_requests(sim, g.linux, name)
     if g.linux is not None and g.linux.vfio is not None and (spec.host or spec.mdevs or spec.guests):

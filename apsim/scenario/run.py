@@ -34,6 +34,7 @@ from apsim.scenario.kvm_actions import do_kvm_masks
 from apsim.scenario.qemu_actions import do_qemu
 from apsim.scenario.vfio_actions import do_qemu_log, do_vfio
 from apsim.scenario.schema import Scenario
+from apsim.scenario.warmup import boot_windows, default_warmup
 from apsim.units import format_duration
 
 
@@ -314,7 +315,7 @@ def collect(sim: Simulation, mode: str) -> RunResult:
     m = sim.machine
     live = m.live_requests()
     m.ledger.check(live)
-    excluded = _default_warmup(sim)
+    excluded = default_warmup(sim)
     if m.ledger.in_flight != live:
         raise AccountingError(f"ledger in flight {m.ledger.in_flight} != {live} requests held")
     now = sim.env.now
@@ -335,6 +336,7 @@ def collect(sim: Simulation, mode: str) -> RunResult:
             "apqns": [format_apqn(q) for q in (wl.targets if wl else [])],
             "foreign_replies": len(wl.foreign_replies) if wl else 0,
             "ready_ns": sim.ready_ns.get(name),
+            "boot_excluded": boot_windows(sim, name),
             "books": _books(wl) if wl is not None else None,
             "last_events": sim.last_events.get(name, []),
             "last_rejections": [{"rc": f"0x{rc:02x} {rc_name(rc)}", "apqn": format_apqn(q),
@@ -347,25 +349,6 @@ def collect(sim: Simulation, mode: str) -> RunResult:
                        occupancy, klog, passed, guests, sim, cex_plugin=plugin)
     result.warmup_excluded = excluded
     return result
-
-
-def _default_warmup(sim: Simulation) -> str | None:
-    """Without a ``warmup:`` key the statistics start when the guests booted at setup are ready.
-
-    Until its AP bus has reset and bound its queues (about 40 ms at the low poll
-    rate) a guest's requests wait in its driver, and their latency says nothing
-    about the steady state. Returns what was excluded, in words.
-    """
-    sc = sim.scenario
-    if "warmup" in sc.model_fields_set:
-        return f"the scenario's warmup ({format_duration(sc.warmup)})" if sc.warmup else None
-    boot = [sim.ready_ns[r.spec.name] for r in sc.walk_guests()
-            if r.depth == 1 and r.spec.start == 0 and r.spec.name in sim.ready_ns]
-    if not boot or max(boot) >= sim.env.now:
-        return None
-    sim.recorder.warmup_ns = max(boot)
-    return (f"the boot of the {len(boot)} guest{'s' if len(boot) != 1 else ''} started at setup, until "
-            f"the last one's AP bus was ready ({format_duration(max(boot))}; set warmup: 0 to keep it)")
 
 
 def _books(wl) -> dict[str, int]:  # noqa: ANN001

@@ -28,6 +28,10 @@ After every step the invariants of :meth:`World.check` hold:
    rejections equal the NQAP rejections the checks and the workloads counted on
    their own;
 7. the nested guest never reaches more than its guest-1;
+8. a guest's system reset leaves none of its requests in its queues, each mdev's
+   ``guest_matrix`` shows exactly its running guest's APCB, a queue interrupts only a
+   running guest that has it, and PQAP(AQIC) answered 0x00 leaves the interruptions
+   as asked, on to the guest's GISA (:mod:`tests.property.world_rules`);
 
 and every write's outcome (errno) is the one the reference model predicts. After a
 settle step every running guest's APCB equals what :mod:`tests.property.refmodel`

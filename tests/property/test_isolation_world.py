@@ -48,6 +48,7 @@ from apsim.masks import Mask, apqn_table
 from apsim.scenario.build import build
 from apsim.scenario.schema import Scenario
 from tests.property.refmodel import RefMdev, RefSystem
+from tests.property import world_rules
 from tests.property.world_rules import check_ledger_against_counters, kept_work
 
 SOAK = os.environ.get("HYPOTHESIS_PROFILE") == "soak"
@@ -583,6 +584,7 @@ class World:
         g = self.guest(name)
         if g is not None and g.running:
             g.reset()
+            world_rules.check_reset_cleared(self, name)
         self._gap()
 
     def start_nested(self, uuid: str | None) -> str:
@@ -689,6 +691,7 @@ class World:
             outcome = f"rc{r.rc:02x}"
         except (ProgramException, ApsimError) as e:
             outcome = type(e).__name__
+        world_rules.check_aqic(self, name, op, in_apcb, outcome, phys)
         if not in_apcb:
             self.stats.outside_instructions += 1
             after = phys.touched if phys is not None else 0
@@ -725,7 +728,7 @@ class World:
                 self.exact = False
 
     def check(self) -> None:
-        """Invariants 1-4, 6 and 7 (5 is checked by every write)."""
+        """Invariants 1-4 and 6-8 (5 is checked by every write)."""
         self.taint()
         self.purge()
         run = self.running()
@@ -799,6 +802,8 @@ class World:
         led.check(live)
         assert set(led.dropped) <= set(DROP_CAUSES), f"unnamed drop causes {set(led.dropped)}"
         check_ledger_against_counters(self)
+        world_rules.check_guest_matrix(self)
+        world_rules.check_interruptions(self)
         # 7. A nested guest never reaches more than its guest-1.
         if NESTED in run and "g1" in run:
             c2, c1 = run[NESTED].kvm.config, run["g1"].kvm.config

@@ -279,3 +279,51 @@ def test_a_queue_unbound_from_vfio_ap_stays_out_of_the_guest_when_vfio_ap_filter
         w.settle()
         replay(w)
         assert 1 not in w.guests["g2"].kvm.config.apm and 2 in w.guests["g2"].kvm.config.apm
+
+
+# --- resets, the admin's view, interruptions (world_rules; mutants added after issue 20) ---------
+def test_a_guest_system_reset_leaves_none_of_its_requests_in_its_queues():
+    """QEMU's system reset is VFIO_DEVICE_RESET: every queue of the mdev is zeroized, so
+    no reply of the old boot waits for the new one. (Mutant guest-reset-keeps-requests.)"""
+    w = two_guests()
+    w.instruction("g1", "NQAP", 0x0103)
+    assert w.outstanding["g1"]
+    w.reset("g1")  # World.reset checks world_rules.check_reset_cleared at once
+    assert not w.outstanding["g1"] and w.machine.ledger.dropped["guest_reset"] == 1
+    replay(w)
+
+
+def test_guest_matrix_shows_exactly_what_the_guest_has():
+    """Adapter 03 (not in the LPAR) and domain 9 (no usage domain) are assigned but filtered
+    out: guest_matrix shows 01.0003 only, as the guest's APCB. (Mutant
+    guest-matrix-shows-assignment: it shows the whole assignment.)"""
+    w = two_guests()
+    w.set_mask("host", "apmask", "-3\n", ALL - {1, 2, 3, 65})
+    w.assign("host", "adapter", UUIDS[0], "3\n", 3)
+    w.assign("host", "domain", UUIDS[0], "9\n", 9)
+    replay(w)
+    shown = w.host.read(f"/sys/devices/vfio_ap/matrix/{UUIDS[0]}/guest_matrix")
+    assert shown == "01.0003\n" and w.host.read(f"/sys/devices/vfio_ap/matrix/{UUIDS[0]}/matrix") == (
+        "01.0003\n01.0009\n03.0003\n03.0009\n")
+
+
+def test_aqic_turns_interruptions_on_to_the_guest_and_off_again():
+    """AQIC on sends the queue's interruptions to the guest's GISA, AQIC off stops them
+    (mutants aqic-enable-without-gisa, aqic-disable-keeps-interrupt)."""
+    w = two_guests()
+    q = w.machine.adapters[1].queues[3]
+    assert w.instruction("g1", "AQIC_ON", 0x0103) == "rc00" and q.irq
+    replay(w)
+    assert w.instruction("g1", "AQIC_OFF", 0x0103) == "rc00" and not q.irq
+    replay(w)
+
+
+def test_a_stopped_guests_queue_interrupts_nobody():
+    """The close of the device resets the queue, and a reset turns interruptions off: the
+    next user's replies never signal the old guest. (Mutant reset-keeps-interrupts.)"""
+    w = two_guests()
+    q = w.machine.adapters[1].queues[3]
+    assert w.instruction("g1", "AQIC_ON", 0x0103) == "rc00" and q.irq
+    w.stop("g1")
+    replay(w)
+    assert not q.irq

@@ -9,12 +9,21 @@ Kept apart from :mod:`tests.property.test_isolation_world` (which is already lon
 * per-queue work kept across unplugs: a write that unplugs some queues from a guest
   may not reset (drop) its requests on the queues it keeps;
 * the ledger checked against counters kept independently of it: the NQAP rejections
-  the World saw answered and the ones each workload counted.
+  the World saw answered and the ones each workload counted;
+* a guest's system reset (``VFIO_DEVICE_RESET``) leaves none of its requests in the
+  queues of its mdev;
+* an mdev's ``guest_matrix`` attribute shows exactly the APQNs its running guest has
+  (what an administrator reads is what the guest gets);
+* a queue's interruptions go only to a running guest that has the queue in its APCB,
+  and PQAP(AQIC) answered RC 0x00 leaves them the way the guest asked.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from apsim.kvm import crycb
+from apsim.kvm.vm import KVM
 
 if TYPE_CHECKING:
     from tests.property.test_isolation_world import World
@@ -121,3 +130,110 @@ def check_ledger_against_counters(w: World) -> None:
     assert sum(led.rejected.values()) == seen, (
         f"ledger rejections {dict(led.rejected)} ({sum(led.rejected.values())}) != {seen} NQAPs answered "
         f"with a response code ({w.nqap_rejected} by the checks, the rest by workloads)")
+
+
+def check_reset_cleared(w: World, name: str) -> None:
+    """Right after guest *name*'s system reset: none of its requests wait in its queues.
+
+    vfio_ap's VFIO_DEVICE_RESET zeroizes every queue linked to the mdev at once (the
+    verification runs later); a queue already resetting or deconfigured holds nothing.
+    """
+    g = w.guest(name)
+    if g is None or not g.running or g.kvm is None:
+        return
+    owner = w.owner[name]
+    for ad in w.machine.adapters.values():
+        for q in ad.queues.values():
+            if not q.count or not g.kvm.config.table[q.apqn]:
+                continue
+            left = [req for req in q.live if req.owner == owner]
+            assert not left, (f"{name}'s request {left[0].psmid:#x} is still in queue {q.apqn >> 8:02x}."
+                              f"{q.apqn & 0xFF:04x} after the guest's system reset (VFIO_DEVICE_RESET)")
+
+
+def _shown_apqns(text: str) -> set[tuple[int, int]]:
+    """The APQNs of a ``matrix``/``guest_matrix`` text (``AA.`` and ``.QQQQ`` lines name none)."""
+    out = set()
+    for line in text.splitlines():
+        a, _, q = line.partition(".")
+        if a and q:
+            out.add((int(a, 16), int(q, 16)))
+    return out
+
+
+def check_guest_matrix(w: World) -> None:
+    """Each first-level guest's mdev shows in ``guest_matrix`` the APQNs the guest has.
+
+    A format-0/1 CRYCB cannot hold APIDs above 63 or APQIs above 15, so those shown
+    ids never reach such a guest; everything else shown must be in its APCB and
+    nothing else may be. (A nested guest's APCB is also cut by its guest-1's, so there
+    the APCB is only checked to be within what its mdev shows.)
+    """
+    for n, g in w.running().items():
+        if g.kvm is None or g.kvm.mdev is None or g.parent is None or g.parent.vfio is None:
+            continue
+        m = g.parent.vfio.mdev(g.kvm.mdev)
+        shown = _shown_apqns(g.parent.read(f"{m.path}/guest_matrix"))
+        wa, wq, _ = crycb.mask_widths(g.kvm.crycb_format)
+        fits = {(a, q) for a, q in shown if a < wa and q < wq}
+        cfg = g.kvm.config
+        has = {(a, q) for a in cfg.apm for q in cfg.aqm}
+        if g.kvm.parent is None:
+            assert has == fits, (f"{m.path}/guest_matrix shows {sorted(fits - has)[:4]} that {n} lacks "
+                                 f"and lacks {sorted(has - fits)[:4]} that {n} has")
+        else:
+            assert has <= fits, f"{n} has {sorted(has - fits)[:4]} that {m.path}/guest_matrix does not show"
+
+
+def _irq_guest(w: World, target: object) -> tuple[str | None, bool]:
+    """(guest name, whether the target is a KVM at all) for a queue's interruption target."""
+    kvm = getattr(target, "__self__", None)
+    if not isinstance(kvm, KVM):
+        return None, False
+    for n in w.owner:
+        g = w.guest(n)
+        if g is not None and g.kvm is kvm:
+            return (n if g.running else None), True
+    return None, True
+
+
+def check_interruptions(w: World) -> None:
+    """A queue interrupts only a running guest that has the queue in its APCB.
+
+    Every way a guest loses a queue (unplug, filtering, close, reset) resets it, and
+    a reset turns its interruptions off; interruptions left on would post the next
+    user's reply notifications into the old guest's indicator byte.
+    """
+    for ad in w.machine.adapters.values():
+        for q in ad.queues.values():
+            if not q.irq:
+                continue
+            name, is_kvm = _irq_guest(w, q.irq_target)
+            if not is_kvm:
+                continue
+            where = f"{q.apqn >> 8:02x}.{q.apqn & 0xFF:04x}"
+            assert name is not None, f"queue {where} still interrupts a guest that is no longer running"
+            assert w.guest(name).kvm.config.table[q.apqn], (
+                f"queue {where} interrupts {name}, which no longer has it in its APCB")
+
+
+def check_aqic(w: World, name: str, op: str, in_apcb: bool, outcome: str, phys: object) -> None:
+    """PQAP(AQIC) answered RC 0x00 inside the APCB left the queue's interruptions as asked.
+
+    Enabled ones go to the guest through its GISA: the target is the KVM of the guest
+    (of its guest-1 for a nested guest, whose interruptions the guest-1 forwards),
+    never the host.
+    """
+    if not in_apcb or outcome != "rc00" or phys is None or op not in ("AQIC_ON", "AQIC_OFF"):
+        return
+    want = op == "AQIC_ON"
+    where = f"{phys.apqn >> 8:02x}.{phys.apqn & 0xFF:04x}"
+    assert phys.irq == want, (f"AQIC {'on' if want else 'off'} for {where} answered 0x00 but "
+                              f"interruptions are {'on' if phys.irq else 'off'}")
+    if want:
+        kvm = w.guest(name).kvm
+        while kvm.parent is not None:
+            kvm = kvm.parent
+        got = getattr(phys.irq_target, "__self__", None)
+        assert got is kvm, f"{name}'s AQIC for {where} sends its interruptions to {got!r}, not to its GISA"
+
