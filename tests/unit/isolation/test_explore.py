@@ -10,6 +10,7 @@ import pytest
 import apsim.kvm.sie as sie
 import apsim.linux.vfio_ap.ops as ops
 from apsim.cli import main
+from apsim.engine.codes import FC, GR0_FC_SHIFT
 from apsim.engine.instructions import Executor
 from apsim.isolation.explore import _JUNK_VALUES, explore, junk_paths
 from apsim.isolation.output import write_counterexample
@@ -30,10 +31,15 @@ def zapq_ignores_the_apcb(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fault: a guest's ZAPQ is interpreted against the LPAR, so it zeroizes any queue
     the LPAR has (TAPQ and everything else still respect the APCB)."""
 
-    def zapq(self, apqn: int, *, f: bool = False):  # noqa: ANN001, ANN202
-        return Executor(self.kvm.machine, self.kvm.lpar.config).zapq(apqn, f=f)
+    orig = sie.SieExecutor.pqap
 
-    monkeypatch.setattr(sie.SieExecutor, "zapq", zapq)
+    # Every ZAPQ a guest issues (by name or as a raw PQAP) comes through pqap.
+    def pqap(self, gr0: int, gr1: int = 0, gr2: int = 0, *, problem_state: bool = False):  # noqa: ANN001, ANN202
+        if (gr0 >> GR0_FC_SHIFT) & 0xFF == FC.ZAPQ:
+            return Executor(self.kvm.machine, self.kvm.lpar.config).pqap(gr0, gr1, gr2, problem_state=problem_state)
+        return orig(self, gr0, gr1, gr2, problem_state=problem_state)
+
+    monkeypatch.setattr(sie.SieExecutor, "pqap", pqap)
 
 
 @pytest.fixture
