@@ -257,6 +257,10 @@ def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
     (also used by apsim mount's .apsim/action and by apsim check-isolation)."""
     entry = TimelineEntry(at_ns=sim.env.now, do=a.do, args=a.operands(), line=a.line)
     try:
+        guest = getattr(a, "guest", None)
+        if guest is not None and guest not in sim.guests:
+            # A nested guest exists once its parent's Linux has booted.
+            raise GuestNotStarted(f"guest {guest} does not exist yet: its parent's Linux has not booted")
         _HANDLERS[a.do](sim, a, entry)
     except ApsimError as e:  # a refused operation is an outcome, not a crash
         entry.outcome = type(e).__name__
@@ -265,6 +269,10 @@ def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
             entry.passed = False
     sim.timeline.add(entry)
     return entry
+
+
+class GuestNotStarted(ApsimError):
+    """An action names a nested guest before its parent's Linux booted (so it has no QEMU yet)."""
 
 
 def schedule_timeline(sim: Simulation) -> None:
@@ -376,9 +384,10 @@ def collect(sim: Simulation, mode: str) -> RunResult:
 def _default_warmup(sim: Simulation) -> str | None:
     """Without a ``warmup:`` key the statistics start when the guests booted at setup are ready.
 
-    Until its AP bus has reset and bound its queues (about 40 ms at the low poll
-    rate) a guest's requests wait in its driver, and their latency says nothing
-    about the steady state. Returns what was excluded, in words.
+    Until QEMU's reset of its queues, its boot and its AP bus's own queue resets are
+    done (about 90 ms with the defaults, apsim.guest.boot) a guest's requests wait in
+    its driver, and their latency says nothing about the steady state. Returns what
+    was excluded, in words.
     """
     sc = sim.scenario
     if "warmup" in sc.model_fields_set:
