@@ -56,6 +56,7 @@ class GuestPort:
         self.name = guest.name
         self.env = guest.env
         self.profile = guest.machine.profile
+        self.ledger = guest.machine.ledger
         self._handlers: dict[int, Callable[[int], None]] = {}
         self._weights: dict[tuple[int, int], int] = {}
         kvm = guest.kvm
@@ -90,6 +91,10 @@ class GuestPort:
 
     def dqap(self, apqn: int) -> tuple[int, Request | None]:
         return sie_dqap(self.guest.kvm, apqn)
+
+    def tapq(self, apqn: int) -> int:
+        """TAPQ's response code for *apqn* through SIE (what ap_sm_reset_wait tests)."""
+        return self.guest.cpu.tapq(apqn).rc
 
     def targets(self) -> list[int]:
         """Queues the guest's zcrypt can use: bound to cex4queue, online, configured."""

@@ -45,6 +45,7 @@ except ImportError:  # pure Python without Cython installed
 from apsim.calendar import calendar
 from apsim.core import Hook, Pickup, call_at
 from apsim.guest.port import Port
+from apsim.guest.resend import ResetWait
 from apsim.hw.firmware import dqap_queue, nqap_queue
 from apsim.hw.request import Request, new_request
 from apsim.hw.timing import request_type
@@ -390,6 +391,8 @@ class Workload(Hook):
         self.rejected = 0
         self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
+        # Requests whose NQAP answered "reset in progress", kept for a resend (ap_sm_write).
+        self.reset_wait = ResetWait(self, getattr(port, "ledger", None))
         names = list(spec.mix)
         w = np.array([spec.mix[n] for n in names], dtype=float)
         self._mix_idx = np.array([request_type(n).index for n in names])
@@ -781,12 +784,13 @@ class Workload(Hook):
 
         Like zcrypt, the driver stops using a queue that failed until its AP bus
         sees it again, and the application retries after a back-off rather than at
-        once, so a dead queue cannot spin the simulation at one instant. The
-        transient codes 0x02 (reset in progress) and 0x05 (busy) keep the queue:
-        ap_queue.c's ap_sm_write puts it in RESET_WAIT and tries again at the next
-        poll instead of giving it up.
+        once, so a dead queue cannot spin the simulation at one instant. A 0x02
+        (reset in progress) is no outcome: the driver keeps the request and sends it
+        again (apsim.guest.resend, ap_sm_write's RESET_WAIT); 0x05 (busy) keeps the queue.
         """
         tg = self._tgt[q]
+        if self.reset_wait.keep(tg, req, rc):
+            return  # not an outcome: the driver sends the same request again (apsim.guest.resend)
         self._discharge(tg, req.rtype, sent=True)
         self.rejected += 1
         lr = self.last_rejections
@@ -905,7 +909,7 @@ class Workload(Hook):
 
     def in_software_queues(self) -> int:
         """Requests the driver holds that were never NQAP'd (not yet in the ledger)."""
-        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled)
+        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled) + len(self.reset_wait)
 
     def state(self) -> dict[str, Any]:
         """Counters for reports and debugging."""

@@ -20,7 +20,8 @@ def stalling(tmp_path: Path) -> Path:
     """guest2 resets its own queues while its load runs (the requests in flight are dropped
     with cause reset) and then switches their interruptions off: zcrypt waits for
     interruptions that never come (its request timeout is not modelled) and the load
-    stops."""
+    stops. (A reset alone no longer stalls it: the driver resends after 0x02 and switches
+    interruptions on again, apsim.guest.resend.)"""
     queues = ("05.0047", "05.00ff")
     text = TWO.replace("duration: 200ms", "duration: 170ms") + "".join(
         f'  - {{at: 100ms, do: guest.instruction, guest: guest2, op: RAPQ, apqn: "{q}"}}\n' for q in queues) + "".join(
