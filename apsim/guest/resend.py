@@ -42,7 +42,7 @@ POLL_LOW_NS = 40_000_000
 class ResetWait:
     """The driver's requests waiting in RESET_WAIT, per APQN, and their resends.
 
-    *wl* is the workload whose ``_enqueue`` sends them again; *ledger* is the hardware
+    *wl* is the workload whose ``resend`` sends them again; *ledger* is the hardware
     ledger that counted the 0x02 (None: nothing to give back).
     """
 
@@ -89,12 +89,11 @@ class ResetWait:
         if tg.idx < 0:
             # The driver stopped using the queue meanwhile: its requests go back to dispatch.
             for req in reqs:
-                wl._discharge(tg, req.rtype, sent=False)
-                wl.stalled.append(req)
+                wl.take_back(tg, req)
             wl.refresh_targets()
             return
         if wl.spec.reply == "interrupt":
             wl.port.enable_irq(tg.apqn, tg)  # the reset switched the interruptions off
         for req in reqs:
             self.resent += 1
-            wl._enqueue(tg, req)
+            wl.resend(tg, req)

@@ -907,6 +907,15 @@ class Workload(Hook):
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
+    def resend(self, tg: Target, req: Request) -> None:
+        """Send *req* again on *tg* after its reset wait (apsim.guest.resend)."""
+        self._enqueue(tg, req)
+
+    def take_back(self, tg: Target, req: Request) -> None:
+        """*req* waited on *tg*, which the driver stopped using: back to dispatch."""
+        self._discharge(tg, req.rtype, False)
+        self.stalled.append(req)
+
     def in_software_queues(self) -> int:
         """Requests the driver holds that were never NQAP'd (not yet in the ledger)."""
         return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled) + len(self.reset_wait)
