@@ -174,11 +174,14 @@ def test_reset_storm_from_a_guest():
 
 
 def test_guest_load_recovers_after_its_own_reset_storm():
-    """ap_queue.c ap_sm_write: NQAP RC 0x02 puts the queue in RESET_WAIT and the request is
-    tried again at the next poll; zcrypt never gives the queue up for a transient code."""
+    """ap_queue.c ap_sm_write: NQAP RC 0x02 puts the queue in RESET_WAIT and the same request is
+    sent again after the low-rate poll (ap_sm_reset_wait); zcrypt never gives the queue up for
+    it and the caller never sees the 0x02."""
     r = run(scenario(reset_storm("gB", ("01.0005", "02.0005")), duration="190ms"))
     check_run(r)
     assert rows_of_owner(r, "gB", (T0 + 30) * MS) > 0
+    wl = r.sim.guests["gB"].workload
+    assert wl.reset_wait.resent > 0 and wl.rejected == 0 and 0x02 not in r.ledger.rejected
 
 
 def test_queue_full_storm_far_above_capacity():
