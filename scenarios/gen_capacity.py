@@ -22,7 +22,7 @@ def scenario(n: int) -> str:
         f"name: capacity-{n}-guests",
         "seed: 1",
         "duration: 500ms",
-        "warmup: 50ms",
+        "warmup: 95ms                 # the guests are ready at 90 ms (QEMU's reset, boot, zcrypt's queue resets)",
         "machine:",
         "  model: z16",
         "  max_domain_id: 255",

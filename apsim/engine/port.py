@@ -57,6 +57,7 @@ class LparPort:
         self.machine = machine
         self.env = machine.env
         self.profile = machine.profile
+        self.ledger = machine.ledger
         self.config = config
         self._poll = poll
         self._handlers: dict[int, Callable[[int], None]] = {}
@@ -94,6 +95,10 @@ class LparPort:
         return sorted(q for q, queue in lp.queues.items()
                       if self.config.table[q] and not queue.cfg_rc
                       and queue.adapter.spec.ap_type >= codes.AP_TYPE_CEX4)
+
+    def tapq(self, apqn: int) -> int:
+        """TAPQ's response code for *apqn* (what ap_sm_reset_wait tests)."""
+        return self.cpu.tapq(apqn).rc
 
     def queue_depth(self, apqn: int) -> int:
         info = self.cpu.tapq(apqn, t=True)

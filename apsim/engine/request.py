@@ -148,6 +148,14 @@ class Ledger:
         self.submitted += 1
         self.rejected[rc] += 1
 
+    def withdraw(self, rc: int) -> None:
+        """Take back an NQAP's rejection with *rc*: its issuer keeps the request and sends
+        it again (zcrypt after 0x02, apsim.engine.resend), so it is no outcome."""
+        self.submitted -= 1
+        self.rejected[rc] -= 1
+        if not self.rejected[rc]:
+            del self.rejected[rc]
+
     def accept(self) -> None:
         """An NQAP that the queue took."""
         self.submitted += 1

@@ -48,6 +48,7 @@ from apsim.engine.port import Port
 from apsim.engine.firmware import dqap_queue, nqap_queue
 from apsim.engine.request import Request, new_request
 from apsim.engine.recorder import RequestRecorder
+from apsim.engine.resend import ResetWait
 from apsim.engine.simpy_internals import clock
 
 _BLOCK = 4096
@@ -393,6 +394,8 @@ class Workload(Hook):
         self.request_timer = None  # apsim.guest.request_timer.RequestTimer, where the driver has one
         self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
+        # Requests whose NQAP answered "reset in progress", kept for a resend (ap_sm_write).
+        self.reset_wait = ResetWait(self, getattr(port, "ledger", None))
         names = list(spec.mix)
         w = np.array([spec.mix[n] for n in names], dtype=float)
         kinds = {n: prof.request_type(n) for n in names}
@@ -789,12 +792,13 @@ class Workload(Hook):
 
         Like zcrypt, the driver stops using a queue that failed until its AP bus
         sees it again, and the application retries after a back-off rather than at
-        once, so a dead queue cannot spin the simulation at one instant. The
-        transient codes 0x02 (reset in progress) and 0x05 (busy) keep the queue:
-        ap_queue.c's ap_sm_write puts it in RESET_WAIT and tries again at the next
-        poll instead of giving it up.
+        once, so a dead queue cannot spin the simulation at one instant. A 0x02
+        (reset in progress) is no outcome: the driver keeps the request and sends it
+        again (apsim.engine.resend, ap_sm_write's RESET_WAIT); 0x05 (busy) keeps the queue.
         """
         tg = self._tgt[q]
+        if self.reset_wait.keep(tg, req, rc):
+            return  # not an outcome: the driver sends the same request again (apsim.engine.resend)
         self._discharge(tg, req.rtype, sent=True)
         self.rejected += 1
         lr = self.last_rejections
@@ -923,9 +927,18 @@ class Workload(Hook):
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
+    def resend(self, tg: Target, req: Request) -> None:
+        """Send *req* again on *tg* after its reset wait (apsim.engine.resend)."""
+        self._enqueue(tg, req)
+
+    def take_back(self, tg: Target, req: Request) -> None:
+        """*req* waited on *tg*, which the driver stopped using: back to dispatch."""
+        self._discharge(tg, req.rtype, False)
+        self.stalled.append(req)
+
     def in_software_queues(self) -> int:
         """Requests the driver holds that were never NQAP'd (not yet in the ledger)."""
-        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled)
+        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled) + len(self.reset_wait)
 
     def state(self) -> dict[str, Any]:
         """Counters for reports and debugging."""

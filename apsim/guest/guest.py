@@ -6,9 +6,10 @@ Life cycle, as the real stack does it:
 * **start**: QEMU creates the VM (``apsim.kvm.KVM``; the ``ap`` CPU feature makes
   QEMU set KVM's APIE attribute), opens the vfio-ap device — vfio_ap attaches the
   KVM, installs its PQAP hook and pushes the filtered guest matrix into the CRYCB
-  (a second mdev for the same KVM is refused with EPERM) — then the guest's Linux
-  boots: its AP bus builds its devices from QCI and TAPQ through SIE
-  interpretation, zcrypt binds the queues, the workload starts.
+  (a second mdev for the same KVM is refused with EPERM) — then QEMU's machine
+  reset (VFIO_DEVICE_RESET, waited for), the kernel's boot time, and the guest's
+  Linux comes up (:mod:`apsim.guest.boot`): its AP bus builds its devices from QCI
+  and TAPQ through SIE interpretation, zcrypt binds the queues, the workload starts.
 * **config change**: every APCB push signals the mdev's config-change eventfd;
   QEMU queues a CHSC event and the guest's CIO layer forces an AP bus rescan
   (reference §12.4) — modelled as the guest Linux's ``config_changed`` after
@@ -29,6 +30,7 @@ from collections.abc import Callable
 
 from apsim.engine.core import call_at
 from apsim.errors import ValidityIntercept
+from apsim.guest.boot import DEFAULT_BOOT_NS, BootSequence
 from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, QemuLog, bus_full_error,
                               device_not_found_error, migration_blocked_error, register_irq_notifiers,
                               relays_config_change, unregister_irq_notifiers)
@@ -56,6 +58,7 @@ class GuestPort:
         self.name = guest.name
         self.env = guest.env
         self.profile = guest.machine.profile
+        self.ledger = guest.machine.ledger
         self._handlers: dict[int, Callable[[int], None]] = {}
         self._weights: dict[tuple[int, int], int] = {}
         kvm = guest.kvm
@@ -90,6 +93,10 @@ class GuestPort:
 
     def dqap(self, apqn: int) -> tuple[int, Request | None]:
         return sie_dqap(self.guest.kvm, apqn)
+
+    def tapq(self, apqn: int) -> int:
+        """TAPQ's response code for *apqn* through SIE (what ap_sm_reset_wait tests)."""
+        return self.guest.cpu.tapq(apqn).rc
 
     def targets(self) -> list[int]:
         """Queues the guest's zcrypt can use: bound to cex4queue, online, configured."""
@@ -162,7 +169,7 @@ class Guest:
                  workload: WorkloadSpec | None = None, recorder: RequestRecorder | None = None,
                  kernel: KernelProfile | None = None, qemu: tuple[int, int] = NEWEST_QEMU, config_time_s: int = 30, notify_ns: int = 100_000,
                  cmdline: str = "", secure: bool = False,
-                 crycb: tuple[int | None, int | None] = (None, None)) -> None:
+                 crycb: tuple[int | None, int | None] = (None, None), boot_ns: int = DEFAULT_BOOT_NS) -> None:
         self.env = env
         self.machine = machine
         self.parent = parent
@@ -199,12 +206,19 @@ class Guest:
         self.qemu_log = QemuLog()
         self.irq_fds: dict[int, EventFd] = {}
         """The eventfds QEMU registered with vfio_ap for the device, by VFIO IRQ index."""
+        self.boot_ns = boot_ns
+        """From the end of QEMU's machine reset to the guest kernel's AP bus init."""
+        self.boot: BootSequence | None = None
+        self.boot_listeners: list[Callable[[Guest], None]] = []
+        """Called with the guest each time its Linux has come up (after its AP bus init)."""
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Create the VM, attach the vfio-ap device, boot the guest's Linux, start the load.
+        """Create the VM, attach the vfio-ap device and reset it; the Linux boots later.
 
         Raises SysfsError when vfio_ap refuses the device (EPERM, ENOENT, EBUSY ...).
+        The guest's Linux, its AP bus and the workload come up at :meth:`_boot`, after
+        the machine reset and the boot time (:mod:`apsim.guest.boot`).
         """
         if self.running:
             return
@@ -226,13 +240,31 @@ class Guest:
             self._stopped_by_validity(kvm.validity)
         self.port = GuestPort(self)
         kvm.irq_listeners.append(self.port.deliver)
+        self.linux = None  # a previous run's Linux is gone; the new one boots below
+        self.running = True
+        self.events.append((self.env.now, "start"))
+        self.boot = BootSequence(self.env, self.boot_ns, self._boot,
+                                 lambda what: self.events.append((self.env.now, what)))
+        if kvm.mdev is not None:
+            self.boot.after_reset(self.parent.reset_device(kvm.mdev), kvm.mdev)
+        else:
+            self.boot.now()
+
+    @property
+    def booted(self) -> bool:
+        """Whether the guest's Linux is up (its AP bus initialized)."""
+        return self.running and self.linux is not None
+
+    def _boot(self) -> None:
+        """The guest kernel's AP bus init: QCI, default domain, initial scan; then the load."""
         self.linux = Host(self.env, self.machine, self.cpu, name=self.name,
                           config_time_s=self.config_time_s, kernel=self.kernel, cmdline=self.cmdline)
+        self.events.append((self.env.now, "boot"))
         if self.linux.bus is not None:
             self.linux.bus.scan_listeners.append(self._after_scan)  # periodic scans too
             self.linux.bus.ready_listeners.append(lambda q: self._after_scan())
-        self.running = True
-        self.events.append((self.env.now, "start"))
+        for fn in list(self.boot_listeners):
+            fn(self)
         if self.workload_spec is not None:
             spec = self.workload_spec
             if spec.reply == "interrupt" and not self.features.apqi:
@@ -265,6 +297,8 @@ class Guest:
         """Shut the guest down: stop its load and nested guests, close the device, destroy the VM."""
         if not self.running:
             return
+        if self.boot is not None:
+            self.boot.cancelled = True  # stopped before its Linux came up
         for child in self.children:
             child.stop()
         if self.workload is not None:

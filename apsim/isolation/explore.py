@@ -1,7 +1,8 @@
 """The exploring isolation check: random admin actions from the user's scenario (Hypothesis).
 
 Hypothesis's stateful testing starts each example from the scenario's setup (built
-afresh, the user's own timeline scheduled as in ``apsim run``) and applies random
+afresh, the user's own timeline scheduled as in ``apsim run``, run on until the guests
+started at setup have booted) and applies random
 admin actions, each a real scenario timeline action run by
 :func:`apsim.scenario.run.run_action`: sysfs writes to the host (assignments valid
 and junk, apmask/aqmask edits, mdev create/remove), SE configure on/off, SCLP
@@ -92,6 +93,14 @@ class ExploreResult:
     violation: Violation | None = None
 
 
+def _until_booted(sim: Any, end: int) -> None:
+    """Run on until the guests running after the setup have their Linux up (apsim.guest.boot:
+    QEMU's queue reset and the boot time), so each example starts from running guests."""
+    env = sim.env
+    while any(g.running and g.linux is None for g in sim.guests.values()) and env.peek() < end:
+        env.step()
+
+
 def explore(sc: Any, *, budget: int) -> ExploreResult:
     """Explore *budget* random admin sequences from *sc*; see the module docstring."""
     from hypothesis import HealthCheck, Phase, settings
@@ -126,6 +135,7 @@ def explore(sc: Any, *, budget: int) -> ExploreResult:
             self.sim = build(sc, seed=sc.seed)
             schedule_timeline(self.sim)
             self.sim.env.run(until=1)
+            _until_booted(self.sim, sc.duration)
             self.actions: list[dict[str, Any]] = []
             self.probed: dict[str, Any] = {}  # guest -> what its last full probe saw (see module doc)
             out.examples += 1

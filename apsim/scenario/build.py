@@ -72,7 +72,8 @@ class Simulation:
             return self.host
         g = self.guests[guest]
         if g.linux is None:
-            raise SysfsError(_errno.ENOENT, "/sys", f"guest {guest} is not running")
+            what = "has not booted yet (QEMU's queue reset and its boot time)" if g.running else "is not running"
+            raise SysfsError(_errno.ENOENT, "/sys", f"guest {guest} {what}")
         return g.linux
 
 
@@ -225,7 +226,9 @@ def _plan_guest(sim: Simulation, spec: GuestSpec, *, parent_host: Host, parent_c
               cmdline=spec.host.cmdline if spec.host is not None else "",
               config_time_s=max(5, min(120, round(sim.scenario.host.config_time / 1e9))),
               secure=spec.secure,
-              crycb=(spec.crycb.address, spec.crycb.format_bits()) if spec.crycb else (None, None))
+              crycb=(spec.crycb.address, spec.crycb.format_bits()) if spec.crycb else (None, None),
+              boot_ns=spec.boot)
+    g.boot_listeners.append(lambda g: _booted(sim, spec.name))
     sim.guests[spec.name] = g
     now = sim.env.now  # nested guests are planned when their parent starts
     call_at(sim.env, max(0, spec.start - now), lambda ev: start_guest(sim, spec.name, at_setup=True))
@@ -271,6 +274,14 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
         if spec.crycb is not None and spec.crycb.expect_validity is not None:
             expect_outcome(entry, spec.crycb.expected_outcome(), "ok")
         sim.timeline.add(entry)
+    return "ok"
+
+
+def _booted(sim: Simulation, name: str) -> None:
+    """A guest's Linux came up (after QEMU's reset and its boot time): its own host setup
+    and nested guests, and the watch for its first ready queue."""
+    g = sim.guests[name]
+    spec = sim.scenario.guest(name)
     sim.hosts[name] = g.linux
     boot: list[int | None] = [sim.env.now, None]
     sim.boots.setdefault(name, []).append(boot)
@@ -283,4 +294,3 @@ def start_guest(sim: Simulation, name: str, *, at_setup: bool = False) -> str:
         for child in spec.guests:
             cg = _plan_guest(sim, child, parent_host=g.linux, parent_ctx=g.kvm)
             g.children.append(cg)
-    return "ok"

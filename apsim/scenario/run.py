@@ -230,6 +230,10 @@ def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
     (also used by apsim mount's .apsim/action and by apsim check-isolation)."""
     entry = TimelineEntry(at_ns=sim.env.now, do=a.do, args=a.operands(), line=a.line)
     try:
+        guest = getattr(a, "guest", None)
+        if guest is not None and guest not in sim.guests:
+            # A nested guest exists once its parent's Linux has booted.
+            raise GuestNotStarted(f"guest {guest} does not exist yet: its parent's Linux has not booted")
         _HANDLERS[a.do](sim, a, entry)
     except ApsimError as e:  # a refused operation is an outcome, not a crash
         entry.outcome = type(e).__name__
@@ -238,6 +242,10 @@ def run_action(sim: Simulation, a) -> TimelineEntry:  # noqa: ANN001
             entry.passed = False
     sim.timeline.add(entry)
     return entry
+
+
+class GuestNotStarted(ApsimError):
+    """An action names a nested guest before its parent's Linux booted (so it has no QEMU yet)."""
 
 
 def schedule_timeline(sim: Simulation) -> None:

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (ConfigDict, Field, PrivateAttr, ValidationInfo, WithJsonSchema, field_validator,
                       model_validator)
 
+from apsim.guest.boot import DEFAULT_BOOT_NS
 from apsim.guest.qemu import NEWEST_QEMU, parse_qemu_version
 from apsim.hw.cards import CardSpec, CardType, Mode, check_serialnr
 from apsim.hw.machine import MODELS
@@ -334,6 +335,9 @@ class GuestSpec(StrictModel):
     crycb: NestedCrycbSpec | None = None
     """A nested guest only: the CRYCB designation its guest-1 hypervisor writes (to test the
     validity intercepts of vsie.c's shadow_crycb); unset: what guest-1's KVM writes."""
+    boot: Duration = DEFAULT_BOOT_NS
+    """From the end of QEMU's machine reset (VFIO_DEVICE_RESET, waited for) to the guest
+    kernel's AP bus init (docs/host-kernel.md, Guest boot)."""
 
 
 @dataclass(frozen=True)

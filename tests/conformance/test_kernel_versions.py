@@ -202,18 +202,18 @@ def test_pqap_qbap_with_a_block_address_off_a_doubleword_is_a_specification_exce
 
 SMALL = """
 name: defaults
-duration: 60ms
+duration: 110ms
 machine: {model: z15, adapters: [{id: 5, type: CEX5C}]}
 lpar: {adapters: [5], usage_domains: [4]}
 host: {apmask: "-5"}
 mdevs: [{uuid: 62177883-f1bb-47f0-914d-32a22e3a8804, assign_adapter: [5], assign_domain: [4]}]
 guests: [{name: g1, mdev: 62177883-f1bb-47f0-914d-32a22e3a8804}]
 timeline:
-  - {at: 49ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: false,
+  - {at: 99ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: false,
      expect: {cc: 0, rc: 0}}
-  - {at: 50ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true,
+  - {at: 100ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true,
      expect: {cc: 0, rc: 0}}
-  - {at: 50ms, do: sysfs.write, guest: g1, path: /sys/devices/ap/card05/config, value: "0\\n",
+  - {at: 100ms, do: sysfs.write, guest: g1, path: /sys/devices/ap/card05/config, value: "0\\n",
      expect_errno: ENOTSUP}
 """
 

@@ -10,9 +10,11 @@ from apsim.scenario.run import run_scenario
 UUID_A = "62177883-f1bb-47f0-914d-32a22e3a8804"
 UUID_B = "cef03c3c-903d-4ecc-9a83-40694cb8aee4"
 
+# The guests' Linux is up at 50 ms (QEMU's reset of the queues, 40 ms, and 10 ms of boot)
+# and their queues are ready at 90 ms: the device actions come after that.
 SCENARIO = """
 name: qemu-device
-duration: 60ms
+duration: 110ms
 qemu: "{qemu}"
 machine: {{model: z15, adapters: [{{id: 5, type: CEX5C}}, {{id: 6, type: CEX5C}}]}}
 lpar: {{adapters: [5, 6], usage_domains: [4]}}
@@ -45,8 +47,8 @@ def test_device_add_opens_the_mdev_and_the_guest_sees_its_queues_as_its_qemu_rel
     vfio_ap_mdev_set_kvm pushes the APCB); QEMU >= 10.1 relays the change
     (vfio_ap_cfg_chg_notifier_handler → CHSC SEI → ap_bus_cfg_chg) so the guest sees
     its queues at once, an older QEMU leaves them to the AP bus's periodic scan."""
-    r = run([f"{{at: 50ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, expect: ok}}",
-             f"{{at: 55ms, do: guest.lszcrypt, guest: g1, expect: {rows}}}"], qemu=qemu)
+    r = run([f"{{at: 100ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, expect: ok}}",
+             f"{{at: 105ms, do: guest.lszcrypt, guest: g1, expect: {rows}}}"], qemu=qemu)
     add, ls = entries(r, "qemu.device_add")[0], entries(r, "guest.lszcrypt")[0]
     assert add.passed and add.outcome == "ok", (add.outcome, add.detail)
     assert ls.passed, (ls.expected, ls.actual)
@@ -55,7 +57,7 @@ def test_device_add_opens_the_mdev_and_the_guest_sees_its_queues_as_its_qemu_rel
 def test_a_second_vfio_ap_device_is_refused_with_qemus_bus_full_message():
     """QEMU hw/s390x/ap-bridge.c ap_bus_class_init sets max_dev = 1, so
     qdev_device_add (system/qdev-monitor.c) finds no AP bus with room and says so."""
-    r = run([f"{{at: 50ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, expect: refused}}"],
+    r = run([f"{{at: 100ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, expect: refused}}"],
             g1_mdev=UUID_A)
     add = entries(r, "qemu.device_add")[0]
     assert add.passed and add.actual == "refused"
@@ -65,7 +67,7 @@ def test_a_second_vfio_ap_device_is_refused_with_qemus_bus_full_message():
 def test_device_add_of_an_mdev_another_guest_uses_is_refused_with_ebusy():
     """vfio_ap_mdev_open_device: an mdev already open for a KVM cannot be opened again
     (the VFIO core refuses a second open of the device: EBUSY)."""
-    r = run([f"{{at: 50ms, do: qemu.device_add, guest: g1, mdev: {UUID_B}, expect: refused}}"])
+    r = run([f"{{at: 100ms, do: qemu.device_add, guest: g1, mdev: {UUID_B}, expect: refused}}"])
     add = entries(r, "qemu.device_add")[0]
     assert add.passed and add.outcome == "EBUSY", (add.outcome, add.detail)
 
@@ -74,8 +76,8 @@ def test_device_del_clears_the_apcb_resets_the_queues_as_hot_unplug_and_the_bus_
     """QEMU qmp_device_del → vfio_ap_unrealize closes the device; vfio_ap_mdev_close_device
     → vfio_ap_mdev_unset_kvm clears the CRYCB masks and resets the queues (reset_queues);
     with QEMU >= 10.1 the guest's AP bus rescans at once and removes the devices."""
-    r = run(["{at: 50ms, do: qemu.device_del, guest: g1, expect: ok}",
-             "{at: 55ms, do: guest.lszcrypt, guest: g1, expect: []}"],
+    r = run(["{at: 100ms, do: qemu.device_del, guest: g1, expect: ok}",
+             "{at: 105ms, do: guest.lszcrypt, guest: g1, expect: []}"],
             g1_mdev=UUID_A, workload="{kind: closed, concurrency: 8, mix: {rsa2048: 1.0}}")
     dl, ls = entries(r, "qemu.device_del")[0], entries(r, "guest.lszcrypt")[0]
     assert dl.passed and dl.outcome == "ok", (dl.outcome, dl.detail)
@@ -92,18 +94,18 @@ def test_device_del_clears_the_guests_crycb_masks():
                            workload="").replace("timeline:\n  []", "timeline: []")
     sim = build(parse_scenario(text))
     schedule_timeline(sim)
-    sim.env.run(until=50_000_000)
+    sim.env.run(until=100_000_000)
     kvm = sim.guests["g1"].kvm
     assert kvm.config.table[0x0504]
-    act = parse_scenario(text.replace("timeline: []", "timeline: [{at: 50ms, do: qemu.device_del, guest: g1}]"))
+    act = parse_scenario(text.replace("timeline: []", "timeline: [{at: 100ms, do: qemu.device_del, guest: g1}]"))
     entry = run_action(sim, act.timeline[0])
     assert entry.outcome == "ok" and kvm.mdev is None and not kvm.config.table[0x0504]
 
 
 def test_device_del_without_a_vfio_ap_device_is_refused_with_qmps_not_found_message():
     """QEMU qmp_device_del → find_device_state: no device with that id."""
-    r = run(["{at: 50ms, do: qemu.device_del, guest: g1, expect: refused}",
-             "{at: 51ms, do: qemu.device_del, guest: g2, id: ap9, expect: refused}"])
+    r = run(["{at: 100ms, do: qemu.device_del, guest: g1, expect: refused}",
+             "{at: 101ms, do: qemu.device_del, guest: g2, id: ap9, expect: refused}"])
     first, second = entries(r, "qemu.device_del")
     assert first.passed and first.detail == "Device 'hostdev0' not found"
     assert second.passed and second.detail == "Device 'ap9' not found"
@@ -113,9 +115,9 @@ def test_migrate_is_refused_while_a_vfio_ap_device_is_plugged_and_ok_after_devic
     """QEMU hw/vfio/ap.c: vfio_ap_vmstate is unmigratable, so migration/savevm.c
     qemu_savevm_state_blocked refuses with the device's savevm id ("/1" from
     ap_bus_get_dev_path, then "vfio-ap"); without the device the guest migrates."""
-    r = run(["{at: 50ms, do: qemu.migrate, guest: g1, expect: refused}",
-             "{at: 51ms, do: qemu.device_del, guest: g1, expect: ok}",
-             "{at: 52ms, do: qemu.migrate, guest: g1, expect: ok}"], g1_mdev=UUID_A)
+    r = run(["{at: 100ms, do: qemu.migrate, guest: g1, expect: refused}",
+             "{at: 101ms, do: qemu.device_del, guest: g1, expect: ok}",
+             "{at: 102ms, do: qemu.migrate, guest: g1, expect: ok}"], g1_mdev=UUID_A)
     blocked, ok = entries(r, "qemu.migrate")
     assert blocked.passed and blocked.detail == "State blocked by non-migratable device '/1/vfio-ap'"
     assert ok.passed and ok.actual == "ok"
@@ -124,9 +126,9 @@ def test_migrate_is_refused_while_a_vfio_ap_device_is_plugged_and_ok_after_devic
 def test_device_add_after_device_del_gives_the_guest_its_queues_back():
     """The AP bus's one slot is free again after vfio_ap_unrealize; a new vfio_ap_realize
     opens the mdev and the guest (QEMU 10.1) sees the queues again."""
-    r = run(["{at: 50ms, do: qemu.device_del, guest: g1, expect: ok}",
-             f"{{at: 52ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, id: ap1, expect: ok}}",
-             "{at: 55ms, do: guest.lszcrypt, guest: g1, expect: [\"05 CEX5C\", \"05.0004 CEX5C\"]}",
-             "{at: 56ms, do: qemu.device_del, guest: g1, id: ap1, expect: ok}"], g1_mdev=UUID_A)
+    r = run(["{at: 100ms, do: qemu.device_del, guest: g1, expect: ok}",
+             f"{{at: 102ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, id: ap1, expect: ok}}",
+             "{at: 105ms, do: guest.lszcrypt, guest: g1, expect: [\"05 CEX5C\", \"05.0004 CEX5C\"]}",
+             "{at: 106ms, do: qemu.device_del, guest: g1, id: ap1, expect: ok}"], g1_mdev=UUID_A)
     assert all(e.passed for e in r.timeline.entries if e.expected is not None), \
         [(e.do, e.outcome, e.detail) for e in r.timeline.entries]

@@ -10,7 +10,7 @@ from apsim.scenario.run import run_scenario
 
 SCENARIO = """
 name: qemu-cfg-change
-duration: 60ms
+duration: 120ms
 qemu: "{qemu}"
 machine: {{model: z15, adapters: [{{id: 5, type: CEX5C}}]}}
 lpar: {{adapters: [5], usage_domains: [4, 5]}}
@@ -18,9 +18,9 @@ host: {{apmask: "-5"}}
 mdevs: [{{uuid: 62177883-f1bb-47f0-914d-32a22e3a8804, assign_adapter: [5], assign_domain: [4]}}]
 guests: [{{name: g1, mdev: 62177883-f1bb-47f0-914d-32a22e3a8804}}]
 timeline:
-  - {{at: 50ms, do: sysfs.write, value: "5\\n",
+  - {{at: 100ms, do: sysfs.write, value: "5\\n",
      path: /sys/devices/vfio_ap/matrix/62177883-f1bb-47f0-914d-32a22e3a8804/assign_domain}}
-  - {{at: 55ms, do: guest.lszcrypt, guest: g1, expect: {rows}}}
+  - {{at: 105ms, do: guest.lszcrypt, guest: g1, expect: {rows}}}
 """
 
 

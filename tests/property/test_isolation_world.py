@@ -100,6 +100,9 @@ SETTLE_NS = 60_000_000
 """Long enough for the CHSC event (100 µs), the scans and guest notifications it
 triggers at both levels, and two 20 ms reset-verification rounds."""
 
+BOOT_LIMIT_NS = 1_000_000_000
+"""A guest's boot (reset verification rounds of 20 ms plus the boot time) ends well before this."""
+
 # --- values written to sysfs ------------------------------------------------------------------
 ADAPTER_IDS = (0, 1, 2, 3, 64, 65, 70)
 DOMAIN_IDS = (0, 3, 5, 7, 9, 16, 17, 20)
@@ -553,6 +556,7 @@ class World:
             assert not g.running
         assert got == (expect or "ok"), (name, uuid, got, expect)
         if got == "ok":
+            self._await_boot(g)
             if uuid is not None:
                 self.ref.running[name] = uuid
             if name == "g1":
@@ -560,6 +564,14 @@ class World:
                 self.ref2.formats[NESTED] = 2
         self._gap()
         return got
+
+    def _await_boot(self, g: Guest) -> None:
+        """An admin who starts a guest waits until its Linux is up: QEMU's reset of the
+        queues (vfio_ap_mdev_reset_qlist's verification) and the boot time (apsim.guest.boot)."""
+        limit = self.env.now + BOOT_LIMIT_NS
+        while g.running and g.linux is None and self.env.peek() <= limit:
+            self.env.step()
+        assert not g.running or g.linux is not None, f"{g.name} did not boot within {BOOT_LIMIT_NS} ns"
 
     def stop(self, name: str) -> None:
         g = self.guest(name)
@@ -602,6 +614,7 @@ class World:
             got = e.errno_name
         assert got == (expect or "ok"), (uuid, got, expect)
         if got == "ok":
+            self._await_boot(n)
             g1.children.append(n)
             self.nested = n
             if uuid is not None:

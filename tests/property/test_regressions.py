@@ -58,7 +58,7 @@ def test_scenario_with_an_ep11_only_guest_and_an_rsa_workload_runs_to_the_end():
     """The same hang through the scenario file a user would write (``apsim run`` never returned)."""
     text = textwrap.dedent("""\
         name: ep11-guest-rsa-load
-        duration: 50ms
+        duration: 150ms
         machine:
           model: z15
           adapters:
@@ -80,7 +80,7 @@ def test_scenario_with_an_ep11_only_guest_and_an_rsa_workload_runs_to_the_end():
         """)
     with hang_guard(30):
         result = run_scenario(parse_scenario(text))
-    assert result.sim_time_ns == 50_000_000
+    assert result.sim_time_ns == 150_000_000
     assert result.ledger.rejected[0x16] >= 1 and result.ledger.completed == 0
 
 
@@ -94,7 +94,7 @@ def test_a_guests_own_instruction_reply_is_not_a_foreign_reply_of_its_workload()
 
     r = run(scenario([{"at": f"{T0 - 10 + 50}ms", "do": "fault.checkstop", "adapter": 1},
                       {"at": f"{T0 - 10 + 50}ms", "do": "guest.instruction", "guest": "gB",
-                       "op": "NQAP", "apqn": "02.0005"}], rate=5000, duration="100ms", seed=0))
+                       "op": "NQAP", "apqn": "02.0005"}], rate=5000, duration="150ms", seed=0))
     check_run(r)
     assert r.guests["gB"]["foreign_replies"] == 0
 

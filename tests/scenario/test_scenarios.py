@@ -44,7 +44,7 @@ def test_configure_off_under_load_drops_requests_with_their_cause_and_keeps_serv
     r = run_scenario(load_scenario(next(p for p in SCENARIOS if p.stem == "configure-off-under-load")))
     assert r.ledger.dropped["configure_off"] > 0
     cols = r.recorder.arrays()
-    after = cols["t_deq"] > 60_000_000
+    after = cols["t_deq"] > 110_000_000
     assert after.sum() > 0, "the guests keep being served by the other adapter"
 
 
@@ -53,7 +53,7 @@ def test_hotplug_drops_the_unplugged_domains_requests_and_serves_the_new_adapter
     cols = r.recorder.arrays()
     apqns = set(cols["apqn"].tolist())
     assert 0x0A04 in apqns, "adapter 0x0a was plugged and used"
-    late = cols["t_submit"] > 80_000_000
+    late = cols["t_submit"] > 130_000_000
     assert 0x0505 not in set(cols["apqn"][late].tolist()), "domain 5 is gone after the unplug"
 
 

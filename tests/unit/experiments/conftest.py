@@ -13,8 +13,8 @@ import pytest
 TINY = """\
 apiVersion: apsim/v1
 name: tiny
-duration: 70ms
-warmup: 55ms
+duration: 110ms
+warmup: 95ms
 machine:
   model: z16
   adapters:

@@ -125,7 +125,7 @@ def test_sweep_command_exits_1_when_runs_failed(tmp_path, capsys):
 def test_ctrl_c_stops_the_sweep_and_its_workers_cleanly_and_resume_finishes(tmp_path):
     import signal as sig
 
-    write(tmp_path, "tiny.yaml", TINY.replace("duration: 70ms", "duration: 6s"))
+    write(tmp_path, "tiny.yaml", TINY.replace("duration: 110ms", "duration: 6s"))
     sweep = write(tmp_path, "s.yaml", GRID)
     out = tmp_path / "out"
     # `apsim sweep` with Python's own Ctrl-C handling (even if this test runs with SIGINT

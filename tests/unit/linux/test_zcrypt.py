@@ -19,7 +19,7 @@ CARD = "/sys/devices/ap/card{:02x}/serialnr"
 def sim():
     s = build(parse_scenario(SERIALS, file="serials.yaml"))
     schedule_timeline(s)
-    s.env.run(until=50_000_000)
+    s.env.run(until=60_000_000)  # g1's Linux is up at 50 ms (QEMU's queue reset, its boot)
     return s
 
 

@@ -39,7 +39,7 @@ def test_export_refuses_a_directory_with_entries(tmp_path: Path):
 def test_export_of_a_nested_guest_is_its_own_sysfs(tmp_path: Path):
     out = tmp_path / "g1"
     assert main(["sysfs", "export", str(SCENARIOS / "nested.yaml"), str(out), "--guest", "guest1",
-                 "--at", "2ms"]) == 0
+                 "--at", "55ms"]) == 0  # guest1's Linux is up at 50 ms
     names = sorted(os.listdir(out / "devices/vfio_ap/matrix"))
     assert "9f4c1e2a-7b3d-4c5e-8f60-1a2b3c4d5e6f" in names
     assert (out / "devices/vfio_ap/matrix/9f4c1e2a-7b3d-4c5e-8f60-1a2b3c4d5e6f/guest_matrix").read_text() \

@@ -172,6 +172,7 @@ def test_controls_move_time_run_actions_and_report(mnt: Path):
 
 def test_a_nested_guests_mount_is_its_own_sysfs(guest_mnt: Path):
     m = guest_mnt
+    (m / ".apsim/advance").write_text("55ms")  # guest1's Linux is up at 50 ms
     r = sh(f"cat devices/vfio_ap/matrix/{NESTED_MDEV}/guest_matrix; ls bus/mdev/devices; "
            f"readlink bus/mdev/devices/{NESTED_MDEV}", m)
     assert r.stdout.splitlines() == ["05.0004", NESTED_MDEV, f"../../../devices/vfio_ap/matrix/{NESTED_MDEV}"]
@@ -200,8 +201,9 @@ def test_a_store_that_resets_queues_returns_once_the_resets_are_verified(mnt: Pa
 def test_a_second_level_guests_mount_appears_when_it_boots(tmp_path: Path):
     need_fuse()
     with mounted(SCENARIOS / "nested.yaml", tmp_path / "g2", "--clock", "manual", "--guest", "guest2") as m:
-        assert sorted(os.listdir(m)) == [".apsim"]  # guest2 starts at 1ms: no Linux yet
-        (m / ".apsim/advance").write_text("2ms")
+        # guest2 starts when guest1's Linux is up (50 ms); its own Linux is up at 100 ms
+        assert sorted(os.listdir(m)) == [".apsim"]
+        (m / ".apsim/advance").write_text("101ms")
         r = sh("ls bus/ap/devices; cat devices/ap/card05/type", m)
         assert r.stdout.split() == ["05.0004", "card05", "CEX8C"]
 

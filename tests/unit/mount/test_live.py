@@ -24,25 +24,27 @@ def test_the_setup_at_time_zero_is_done_and_time_stays_at_zero(tmp_path: Path):
 
 def test_advance_runs_the_timeline_up_to_that_time(tmp_path: Path):
     live = LiveSim(load_scenario(SCENARIOS / "nested.yaml"), clock="manual")
-    live.advance(61_000_000)
-    assert live.now_ns == 61_000_000
-    entries = live.call(lambda sim: [e.do for e in sim.timeline.entries if e.at_ns == 60_000_000])
+    live.advance(111_000_000)
+    assert live.now_ns == 111_000_000
+    entries = live.call(lambda sim: [e.do for e in sim.timeline.entries if e.at_ns == 110_000_000])
     assert entries == ["sysfs.write"]
 
 
 def test_a_guests_linux_is_served_only_while_it_runs(tmp_path: Path):
     live = LiveSim(load_scenario(SCENARIOS / "nested.yaml"), clock="manual", guest="guest2")
     assert live.call(lambda sim: live.linux()) is None
+    live.advance(99_000_000)
+    assert live.call(lambda sim: live.linux()) is None  # started at 50 ms, still booting
     live.advance(2_000_000)
     assert live.call(lambda sim: live.linux()) is not None
 
 
 def test_wait_until_moves_a_manual_clock_only_as_far_as_needed(tmp_path: Path):
     live = LiveSim(load_scenario(SCENARIOS / "nested.yaml"), clock="manual", guest="guest2")
-    assert live.wait_until(lambda: live.linux() is not None, limit_ns=50_000_000)
-    assert live.now_ns == 1_000_000  # guest2 boots at 1ms
+    assert live.wait_until(lambda: live.linux() is not None, limit_ns=150_000_000)
+    assert live.now_ns == 100_000_000  # guest2's Linux is up at 100 ms (started at 50 ms, reset, boot)
     assert not live.wait_until(lambda: False, limit_ns=1_000_000)
-    assert live.now_ns == 2_000_000
+    assert live.now_ns == 101_000_000
 
 
 def test_removing_an_mdev_starts_reset_verifications_that_finish(tmp_path: Path):

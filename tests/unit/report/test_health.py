@@ -17,12 +17,16 @@ TWO = (ROOT / "scenarios" / "two-guests.yaml").read_text()
 
 
 def stalling(tmp_path: Path) -> Path:
-    """guest2 resets its own queues while its load runs: every request it has in flight is
-    dropped again and again, and its load stops (its driver keeps the queues: 0x02, reset
-    in progress, is transient for zcrypt)."""
-    text = TWO.replace("duration: 100ms", "duration: 120ms") + "".join(
-        f'  - {{at: {50 + i * 0.05:.2f}ms, do: guest.instruction, guest: guest2, op: RAPQ, apqn: "{q}"}}\n'
-        for i in range(40) for q in ("05.0047", "05.00ff"))
+    """guest2 resets its own queues while its load runs (the requests in flight are dropped
+    with cause reset) and then switches their interruptions off: zcrypt waits for
+    interruptions that never come (its request timeout is not modelled) and the load
+    stops. (A reset alone no longer stalls it: the driver resends after 0x02 and switches
+    interruptions on again, apsim.engine.resend.)"""
+    queues = ("05.0047", "05.00ff")
+    text = TWO.replace("duration: 200ms", "duration: 170ms") + "".join(
+        f'  - {{at: 100ms, do: guest.instruction, guest: guest2, op: RAPQ, apqn: "{q}"}}\n' for q in queues) + "".join(
+        f'  - {{at: 100.01ms, do: guest.instruction, guest: guest2, op: AQIC, enable: false, apqn: "{q}"}}\n'
+        for q in queues)
     p = tmp_path / "stall.yaml"
     p.write_text(text)
     return p
@@ -39,7 +43,7 @@ def test_a_guest_whose_load_stops_is_flagged_with_time_and_last_request_endings(
     code, r = report_of(stalling(tmp_path), tmp_path)
     assert code == 0  # a warning, not a failure, without --strict
     s = r["health"]["guest2"]["stalled"]
-    assert 40_000 < s["since_us"] <= 50_000 and s["for_us"] * 1000 > stall_threshold(120_000_000)
+    assert 90_000 < s["since_us"] <= 100_000 and s["for_us"] * 1000 > stall_threshold(170_000_000)
     assert s["waiting"] > 0 and s["last_events"] and s["last_events"][-1]["cause"] == "reset"
     assert "stalled" not in r["health"]["guest1"]
     err = capsys.readouterr().err
@@ -52,8 +56,8 @@ def test_a_stalled_guest_names_the_queues_its_driver_stopped_using_and_the_codes
     """A checkstopped adapter answers NQAP with 0x04, which zcrypt does not retry: the
     driver stops using guest2's two queues on adapter 5 and its load stops."""
     p = tmp_path / "checkstop.yaml"
-    p.write_text(TWO.replace("duration: 100ms", "duration: 120ms")
-                 + "  - {at: 50ms, do: fault.checkstop, adapter: 5}\n")
+    p.write_text(TWO.replace("duration: 200ms", "duration: 170ms")
+                 + "  - {at: 100ms, do: fault.checkstop, adapter: 5}\n")
     _, r = report_of(p, tmp_path)
     s = r["health"]["guest2"]["stalled"]
     assert s["retired_apqns"] == ["05.0047", "05.00ff"]

@@ -36,7 +36,7 @@ def test_output_parses_and_the_histogram_counts_every_completed_request(tmp_path
     out = tmp_path / "m.prom"
     scenario = tmp_path / "two-guests.yaml"
     scenario.write_text((ROOT / "scenarios/two-guests.yaml").read_text().replace(
-        "duration: 100ms\n", "duration: 100ms\nwarmup: 0ms\n", 1))
+        "duration: 200ms\n", "duration: 200ms\nwarmup: 0ms\n", 1))
     assert main(["run", str(scenario), "-q", "--metrics", str(out),
                  "--json", str(tmp_path / "r.json")]) == 0
     fams = {f.name: f for f in text_string_to_metric_families(out.read_text())}
