@@ -25,7 +25,11 @@ MS = 1_000_000
 UUID = "00000000-0000-4000-8000-00000000005e"
 EP11, ACCEL, CCA = 0x0309, 0x0409, 0x0509
 DEV = "/sys/bus/ap/devices"
-BOOTED = 60 * MS
+READY = 90 * MS
+"""The guest's guest.ready (apsim/guest/boot.py): QEMU's machine reset verified at 40 ms
+(the host's own resets still run at 0), the kernel boots for DEFAULT_BOOT_NS (10 ms), the AP
+bus scans at 50 ms and its queues settle at the 40 ms low poll."""
+BOOTED = READY + 20 * MS
 
 SCENARIO = f"""
 name: se
@@ -53,6 +57,8 @@ def sim_of(*, secure: bool = True, model: str = "z16", extra: str = ""):  # noqa
     sim = build(parse_scenario(SCENARIO.format(model=model, secure=str(secure).lower(), extra=extra)))
     schedule_timeline(sim)
     sim.env.run(until=BOOTED)
+    if sim.guests["g"].linux.bus is not None:
+        assert sim.ready_ns["g"] == READY, sim.ready_ns
     return sim
 
 
@@ -285,12 +291,12 @@ def test_bapq_and_aapq_as_scenario_instructions():
     """asm/ap.h ap_bapq (PQAP fc 7) and ap_aapq (fc 8, secret index in GR2) from a
     scenario's guest.instruction; AAPQ on an unbound queue answers 0x0B."""
     tl = ("timeline:\n"
-          "  - {at: 70ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009', secret_index: 1,"
+          "  - {at: 120ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009', secret_index: 1,"
           " expect: {cc: 3, rc: 0x0b}}\n"
-          "  - {at: 71ms, do: guest.instruction, guest: g, op: BAPQ, apqn: '03.0009', expect: {cc: 0, rc: 0}}\n"
-          "  - {at: 72ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009', secret_index: 1,"
+          "  - {at: 121ms, do: guest.instruction, guest: g, op: BAPQ, apqn: '03.0009', expect: {cc: 0, rc: 0}}\n"
+          "  - {at: 122ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009', secret_index: 1,"
           " expect: {cc: 0, rc: 0}}\n")
-    sim = run_instructions(tl, 3, until=100 * MS)
+    sim = run_instructions(tl, 3, until=150 * MS)
     assert bs(sim, EP11) == BS_USABLE
 
 
@@ -298,22 +304,22 @@ def test_tapq_bs_in_a_scenario_expectation():
     """asm/ap.h struct ap_tapq_hwinfo: bs is GR2 bits 16-17 of a TAPQ with the T bit;
     a scenario's TAPQ expectation compares it (2 unbound EP11, 3 for the CCA queue)."""
     tl = ("timeline:\n"
-          "  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009', t: true, expect: {bs: 2}}\n"
-          "  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '05.0009', t: true, expect: {bs: 3}}\n")
-    run_instructions(tl, 2, until=80 * MS)
+          "  - {at: 120ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009', t: true, expect: {bs: 2}}\n"
+          "  - {at: 120ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '05.0009', t: true, expect: {bs: 3}}\n")
+    run_instructions(tl, 2, until=130 * MS)
 
 
 def test_bs_expectation_needs_tapq_with_the_t_bit():
     """Without the T bit TAPQ stores no facility information in GR2."""
     with pytest.raises(ScenarioError, match="expect.bs"):
-        sim_of(extra="timeline:\n  - {at: 70ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009',"
+        sim_of(extra="timeline:\n  - {at: 120ms, do: guest.instruction, guest: g, op: TAPQ, apqn: '03.0009',"
                      " expect: {bs: 2}}\n")
 
 
 def test_aapq_without_secret_index_is_a_located_error():
     """ap_aapq takes the secret index in GR2: a scenario must give it."""
     with pytest.raises(ScenarioError, match="secret_index"):
-        sim_of(extra="timeline:\n  - {at: 70ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009'}\n")
+        sim_of(extra="timeline:\n  - {at: 120ms, do: guest.instruction, guest: g, op: AAPQ, apqn: '03.0009'}\n")
 
 
 def test_zcrypt_sends_only_to_bound_queues():
