@@ -2,6 +2,12 @@
 
 Each case arms a fault in a small scenario (two CEX5C adapters, guest g1 on 05.0004
 through vfio_ap) and checks what the kernel function named in its docstring does.
+
+Times follow the guest's boot (apsim/guest/boot.py): QEMU's machine reset ends at
+40 ms (VFIO_DEVICE_RESET waits out the host's own reset of 05.0004), the guest's Linux
+is up after the 10 ms default boot, at :data:`LINUX_UP_NS` (its AP bus's initial
+scan), and its queue has settled (``guest.ready``) at :data:`READY_NS`. Faults meant
+for a running guest are armed after that.
 """
 
 from __future__ import annotations
@@ -31,9 +37,13 @@ timeline:
 {timeline}
 """
 CLOSED = ", workload: {kind: closed, concurrency: 4, mix: {rsa2048: 1.0}}"
+LINUX_UP_NS = 50_000_000
+"""g1's AP bus init: machine reset (40 ms) + DEFAULT_BOOT_NS (10 ms)."""
+READY_NS = 90_000_000
+"""g1's guest.ready: its queue's RAPQ verified at the 40 ms low poll rate after the scan."""
 
 
-def run(timeline: list[str], *, kernel: str = "6.19", workload: str = "", duration: str = "100ms"):
+def run(timeline: list[str], *, kernel: str = "6.19", workload: str = "", duration: str = "150ms"):
     text = SCENARIO.format(kernel=kernel, a=UUID_A, workload=workload, duration=duration,
                            timeline="\n".join(f"  - {t}" for t in timeline))
     return run_scenario(parse_scenario(text))
@@ -59,11 +69,12 @@ def test_a_nib_pin_failure_refuses_the_guests_aqic_with_rc_06_and_holds_nothing(
     The next enable (count: 1 used up) pins, registers and issues the AQIC, which answers
     0x07 because the guest's AP bus enabled interruptions at boot: the case
     AP_RESPONSE_OTHERWISE_CHANGED unregisters the ISC and unpins the page again."""
-    r = run(["{at: 50ms, do: fault.inject, kind: nib_pin, guest: g1, count: 1}",
-             '{at: 51ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
+    r = run(["{at: 100ms, do: fault.inject, kind: nib_pin, guest: g1, count: 1}",
+             '{at: 101ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
              "expect: {cc: 3, rc: 0x06, irq_enabled: false, queue_empty: false}}",
-             '{at: 52ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
+             '{at: 102ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
              "expect: {cc: 3, rc: 0x07, irq_enabled: true}}"])
+    assert r.sim.ready_ns["g1"] == READY_NS                  # the boot-time enable came first
     first, second = entries(r, "guest.instruction")
     assert first.passed, (first.expected, first.actual)
     assert second.passed, (second.expected, second.actual)
@@ -81,8 +92,8 @@ def test_a_gisc_registration_failure_answers_by_kernel_version_and_rolls_back_th
     page is unpinned and the guest sees RC 0x06, before the page stayed pinned and the
     guest saw 0x08 (AP_RESPONSE_INVALID_GISA). The saved NIB/ISC of the guest's boot-time
     enable are untouched (no AQIC was issued)."""
-    r = run(["{at: 50ms, do: fault.inject, kind: gisc, apqns: [\"05.0004\"]}",
-             '{at: 51ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
+    r = run(["{at: 100ms, do: fault.inject, kind: gisc, apqns: [\"05.0004\"]}",
+             '{at: 101ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
              f"isc: 3, expect: {{cc: 3, rc: {rc}}}}}"], kernel=kernel)
     e = entries(r, "guest.instruction")[0]
     assert e.passed, (e.expected, e.actual)
@@ -97,9 +108,9 @@ def test_an_aqic_the_hardware_refuses_is_logged_and_the_irq_disabled():
     injected fault) is returned to the guest, pr_warn logs "apqn 0504: response: 04" and
     vfio_ap_irq_disable runs; the NIB page pinned for the attempt and the registered
     ISC stay held (the kernel frees only the saved ones)."""
-    r = run(['{at: 50ms, do: fault.inject, apqns: ["05.0004"], instructions: [AQIC], rc: 0x04, '
+    r = run(['{at: 100ms, do: fault.inject, apqns: ["05.0004"], instructions: [AQIC], rc: 0x04, '
              "count: 1}",
-             '{at: 51ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
+             '{at: 101ms, do: guest.instruction, guest: g1, op: AQIC, apqn: "05.0004", enable: true, '
              "expect: {cc: 3, rc: 0x04}}"])
     e = entries(r, "guest.instruction")[0]
     assert e.passed, (e.expected, e.actual)
@@ -145,7 +156,7 @@ def test_zcrypt_retires_a_queue_whose_nqap_answers_checkstopped_or_deconfigured(
     """ap_queue.c ap_sm_write: an NQAP answered 0x04 or 0x03 (not 0x00/0x02/0x05/0x10)
     puts the queue in AP_DEV_STATE_ERROR with last_err_rc; zcrypt sends nothing more to
     it until the next bus scan. The rejected request is counted, the books balance."""
-    r = run([f'{{at: 50ms, do: fault.inject, apqns: ["05.0004"], instructions: [NQAP], rc: {int(rc)}, '
+    r = run([f'{{at: 100ms, do: fault.inject, apqns: ["05.0004"], instructions: [NQAP], rc: {int(rc)}, '
              "duration: 5ms}"], workload=CLOSED)
     g = r.guests["g1"]
     assert g["retired"] == ["05.0004"]
@@ -161,16 +172,16 @@ def test_an_nqap_busy_window_rejects_without_losing_a_request_and_the_load_resum
     """ap_queue.c ap_sm_write: RC 0x05 on NQAP leaves the message on the request queue
     and the state machine retries; after the window the queue serves again. Each
     refusal is counted as rejected 0x05 and the books balance."""
-    r = run(["{at: 45ms, do: fault.inject, kind: busy, adapters: [5], instructions: [NQAP], "
+    r = run(["{at: 95ms, do: fault.inject, kind: busy, adapters: [5], instructions: [NQAP], "
              "duration: 3ms}"], workload=CLOSED)
     f = r.sim.machine.faults.faults[0]
     assert f.fired >= 1 and {x["what"] for x in f.firings} == {"NQAP"}
-    assert all(45_000_000 <= x["t_ns"] < 48_000_000 for x in f.firings)
+    assert all(95_000_000 <= x["t_ns"] < 98_000_000 for x in f.firings)
     led = r.ledger
     assert led.rejected[0x05] == f.fired
     assert led.submitted == led.completed + sum(led.rejected.values()) + sum(led.dropped.values()) \
         + led.in_flight
-    done_after = [t for t in r.recorder.arrays()["t_deq"].tolist() if t > 48_000_000]
+    done_after = [t for t in r.recorder.arrays()["t_deq"].tolist() if t > 98_000_000]
     assert done_after, "the load did not resume after the busy window"
     assert r.sim.machine.adapters[5].queues[4]._fault is None   # unhooked at the window's end
 
@@ -194,16 +205,19 @@ def test_a_tapq_answering_reset_in_progress_during_the_guests_bus_scan_delays_it
     """ap_bus.c ap_scan_domains → ap_queue_info: a TAPQ answered 0x02 still yields the
     queue device (its GR2 facility word is stored), and ap_queue.c's state machine
     (ap_sm_reset_wait) polls until the reset ends; the guest's queue becomes usable only
-    after the fault's window. A fault at 0 meets the guest's boot scan."""
+    after the fault's window. The guest's boot scan runs at LINUX_UP_NS (after QEMU's
+    machine reset, whose verifying TAPQs are the host's and do not meet a guest-filtered
+    fault); a fault armed at 0 for 80 ms past the scan meets it."""
     r = run(['{at: 0ms, do: fault.inject, apqns: ["05.0004"], instructions: [TAPQ], '
-             "rc: RESET_IN_PROGRESS, guest: g1, duration: 80ms}"], workload=CLOSED, duration="150ms")
+             "rc: RESET_IN_PROGRESS, guest: g1, duration: 130ms}"], workload=CLOSED, duration="200ms")
     f = r.sim.machine.faults.faults[0]
-    assert f.firings[0]["t_ns"] == 0                            # the guest's initial scan
+    assert (LINUX_UP_NS, "boot") in r.sim.guests["g1"].events
+    assert f.firings[0]["t_ns"] == LINUX_UP_NS                  # the guest's initial scan
     assert all(x["where"] == "05.0004" for x in f.firings)
     assert r.guests["g1"]["apqns"] == ["05.0004"]
     first_done = min(r.recorder.arrays()["t_deq"].tolist())
-    assert first_done > 80_000_000
-    assert r.sim.ready_ns["g1"] >= 80_000_000                 # its AP bus was ready only after it
+    assert first_done > 130_000_000
+    assert r.sim.ready_ns["g1"] >= 130_000_000                # its AP bus was ready only after it
 
 
 def test_a_fault_at_zero_meets_the_hosts_initial_bus_scan():
@@ -239,11 +253,11 @@ def test_a_delayed_chsc_event_makes_the_guest_see_a_hot_plugged_device_later():
     """QEMU hw/vfio/ap.c vfio_ap_cfg_chg_notifier_handler queues a CHSC event; the guest's
     css_process_crw → ap_bus_cfg_chg rescans when it arrives. Delayed by 10 ms, the
     guest lists no queue 5 ms after device_add and lists it after the delay."""
-    r = run(["{at: 40ms, do: qemu.device_del, guest: g1}",
-             "{at: 45ms, do: fault.inject, kind: chsc_delay, guest: g1, delay: 10ms}",
-             f"{{at: 50ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, expect: ok}}",
-             "{at: 55ms, do: guest.lszcrypt, guest: g1, expect: []}",
-             '{at: 65ms, do: guest.lszcrypt, guest: g1, expect: ["05 CEX5C", "05.0004 CEX5C"]}'])
+    r = run(["{at: 90ms, do: qemu.device_del, guest: g1}",
+             "{at: 95ms, do: fault.inject, kind: chsc_delay, guest: g1, delay: 10ms}",
+             f"{{at: 100ms, do: qemu.device_add, guest: g1, mdev: {UUID_A}, expect: ok}}",
+             "{at: 105ms, do: guest.lszcrypt, guest: g1, expect: []}",
+             '{at: 115ms, do: guest.lszcrypt, guest: g1, expect: ["05 CEX5C", "05.0004 CEX5C"]}'])
     early, late = entries(r, "guest.lszcrypt")
     assert early.passed, (early.expected, early.actual)
     assert late.passed, (late.expected, late.actual)
@@ -254,15 +268,15 @@ def test_a_delayed_chsc_event_makes_the_guest_see_a_hot_plugged_device_later():
 # --- reports and errors ----------------------------------------------------------------------
 def test_the_report_lists_each_fault_with_its_firings():
     """What was injected and each time it fired is in the report's faults block."""
-    r = run(['{at: 50ms, do: fault.inject, apqns: ["05.0004"], instructions: [TAPQ], rc: 0x99, '
+    r = run(['{at: 100ms, do: fault.inject, apqns: ["05.0004"], instructions: [TAPQ], rc: 0x99, '
              "count: 2}",
-             '{at: 51ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "05.0004", expect: {rc: 0x99}}',
-             '{at: 52ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "05.0004", expect: {rc: 0x99}}',
-             '{at: 53ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "05.0004", expect: {rc: 0}}'])
+             '{at: 101ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "05.0004", expect: {rc: 0x99}}',
+             '{at: 102ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "05.0004", expect: {rc: 0x99}}',
+             '{at: 103ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "05.0004", expect: {rc: 0}}'])
     assert all(e.passed for e in entries(r, "guest.instruction"))
     block = build_report(r)["faults"]
     assert [(b["fired"], b["count"], b["kind"]) for b in block] == [(2, 2, "response")]
-    assert [x["at"] for x in block[0]["firings"]] == ["51ms", "52ms"]
+    assert [x["at"] for x in block[0]["firings"]] == ["101ms", "102ms"]
     assert "answer 0x99" in entries(r, "fault.inject")[0].detail
 
 
