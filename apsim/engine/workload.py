@@ -901,8 +901,10 @@ class Workload(Hook):
         if h is not None and h and tg.outstanding < tg.depth:
             self._enqueue(tg, h.popleft())
 
-    def resend(self, apqn: int, req: Request) -> None:
-        """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move)."""
+    def resend_pending(self, apqn: int, req: Request) -> None:
+        """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move
+        after a request-timer reset, apsim.guest.request_timer). Not :meth:`resend`, which
+        sends a request that gave its slot back (NQAP 0x02, apsim.engine.resend)."""
         tg = self._tgt[apqn]
         tg.outstanding -= 1
         self._enqueue(tg, req)

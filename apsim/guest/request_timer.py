@@ -111,4 +111,4 @@ class RequestTimer:
             # The same message (psmid, type, length, submit time) leaves the pending list
             # for the request list and is sent again.
             self.resent += 1
-            wl.resend(qdev.apqn, new_request(old.psmid, old.rtype, old.length, old.owner, old.t_submit, wl))
+            wl.resend_pending(qdev.apqn, new_request(old.psmid, old.rtype, old.length, old.owner, old.t_submit, wl))

@@ -283,7 +283,10 @@ def _booted(sim: Simulation, name: str) -> None:
     g = sim.guests[name]
     spec = sim.scenario.guest(name)
     sim.hosts[name] = g.linux
-    boot: list[int | None] = [sim.env.now, None]
+    # The boot window runs from the guest's start (QEMU's open and machine reset come
+    # first, apsim.guest.boot), not from now, when its Linux came up.
+    started = next((t for t, what in reversed(g.events) if what == "start"), sim.env.now)
+    boot: list[int | None] = [started, None]
     sim.boots.setdefault(name, []).append(boot)
     if g.linux is not None and g.linux.bus is not None:
         g.linux.bus.ready_listeners.append(lambda q, name=name, boot=boot: _ready(sim, name, boot))

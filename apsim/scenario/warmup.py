@@ -1,8 +1,9 @@
 """The default warm-up: which boots are left out of a run's statistics.
 
-Until its AP bus has reset and bound its queues (about 40 ms at the low poll rate) a
-guest's requests wait in its driver, and their latency says nothing about the steady
-state. Without a ``warmup:`` key in the scenario:
+From its start until its AP bus has reset and bound its queues (QEMU's machine reset,
+the kernel's boot, then 40 ms at the low poll rate: about 90 ms with the defaults,
+apsim.guest.boot) a guest's requests wait in its driver or are not made yet, and
+their latency says nothing about the steady state. Without a ``warmup:`` key in the scenario:
 
 * the guests started at setup (first level, ``start: 0``) boot together: statistics
   start when the last of them is ready (the recorder's global ``warmup_ns``);
@@ -31,10 +32,14 @@ def default_warmup(sim: Simulation) -> str | None:
         return f"the scenario's warmup ({format_duration(sc.warmup)})" if sc.warmup else None
     now = int(sim.env.now)
     at_setup = {r.spec.name for r in sc.walk_guests() if r.depth == 1 and r.spec.start == 0}
-    setup = sorted(n for n in at_setup if n in sim.ready_ns)
+    # The setup boot is a guest's first boot if it started at 0; its own ready time counts
+    # (not ready_ns, the first ready of any boot: a guest stopped before its setup boot was
+    # ready and started again would otherwise stretch everyone's warm-up to its restart).
+    setup_boot = {n: sim.boots[n][0] for n in at_setup if sim.boots.get(n) and sim.boots[n][0][0] == 0}
+    setup = sorted(n for n, b in setup_boot.items() if b[1] is not None)
     first = None
-    if setup and max(sim.ready_ns[n] for n in setup) < now:
-        end = max(sim.ready_ns[n] for n in setup)
+    if setup and max(int(setup_boot[n][1]) for n in setup) < now:
+        end = max(int(setup_boot[n][1]) for n in setup)
         sim.recorder.warmup_ns = end
         first = (f"the boot of the {len(setup)} guest{'s' if len(setup) != 1 else ''} started at setup, "
                  f"until the last one's AP bus was ready ({format_duration(end)}")
@@ -44,7 +49,7 @@ def default_warmup(sim: Simulation) -> str | None:
         if name not in owners:
             continue  # no request of it was ever recorded
         for i, (start, ready) in enumerate(boots):
-            if i == 0 and name in at_setup:
+            if i == 0 and name in setup_boot:
                 continue  # the setup boot: the global warm-up above (or never ready: nothing to leave out)
             lo = int(start)
             hi = now if ready is None else int(ready)

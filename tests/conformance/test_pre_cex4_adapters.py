@@ -16,7 +16,7 @@ UUID = "62177883-f1bb-47f0-914d-32a22e3a8804"
 
 SCENARIO = f"""
 name: pre-cex4
-duration: 40ms
+duration: 100ms
 machine:
   model: z15
   adapters: [{{id: 2, type: CEX2A}}, {{id: 3, type: CEX3C}}, {{id: 5, type: CEX5C}}]
@@ -37,8 +37,8 @@ timeline:
               "ap_scan_adapter\\\\(3\\\\) type 9, can't get compatibility type"]}}
   - {{at: 1ms, do: sysfs.read, path: /sys/devices/vfio_ap/matrix/{UUID}/matrix, expect: "03.0004\\n05.0004\\n"}}
   - {{at: 1ms, do: sysfs.read, path: /sys/devices/vfio_ap/matrix/{UUID}/guest_matrix, expect: "05.0004\\n"}}
-  - {{at: 35ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "03.0004", expect: {{cc: 3, rc: 0x01}}}}
-  - {{at: 35ms, do: guest.lszcrypt, guest: g1, expect: ["05 CEX5C", "05.0004 CEX5C"]}}
+  - {{at: 95ms, do: guest.instruction, guest: g1, op: TAPQ, apqn: "03.0004", expect: {{cc: 3, rc: 0x01}}}}
+  - {{at: 95ms, do: guest.lszcrypt, guest: g1, expect: ["05 CEX5C", "05.0004 CEX5C"]}}
 """
 
 
@@ -66,7 +66,8 @@ def test_vfio_ap_cannot_pass_a_pre_cex4_queue_to_a_guest(result):
     adapter 3 (ap_scan_adapter) the assignment stays in matrix but never reaches the
     guest: its TAPQ of 03.0004 answers RC 0x01 (APQN not in its configuration) and its
     lszcrypt shows adapter 5 only."""
-    late = [e for e in result.timeline.entries if e.at_ns >= 30_000_000 and e.passed is not None]
+    ready = result.sim.ready_ns["g1"]  # 90 ms: VFIO_DEVICE_RESET 40 ms, boot 10 ms, first queue settled
+    late = [e for e in result.timeline.entries if e.at_ns >= ready and e.passed is not None]
     assert late and all(e.passed for e in late), [(e.do, e.expected, e.actual) for e in late]
 
 
