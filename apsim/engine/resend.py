@@ -96,4 +96,4 @@ class ResetWait:
             wl.port.enable_irq(tg.apqn, tg)  # the reset switched the interruptions off
         for req in reqs:
             self.resent += 1
-            wl.resend(tg, req)
+            wl.resend_waited(tg, req)

@@ -946,7 +946,7 @@ class Workload(Hook):
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
-    def resend(self, tg: Target, req: Request) -> None:
+    def resend_waited(self, tg: Target, req: Request) -> None:
         """Send *req* again on *tg* after its reset wait (apsim.engine.resend)."""
         self._enqueue(tg, req)
 
