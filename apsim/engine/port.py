@@ -41,6 +41,8 @@ class Port(Protocol):
 
     def poll_ns(self) -> int: ...
 
+    def queue_error(self, apqn: int, rc: int, fn: str) -> None: ...
+
 
 class LparPort:
     """A port straight onto an LPAR's configuration (no SIE): the host's own zcrypt.
@@ -129,3 +131,11 @@ class LparPort:
 
     def poll_ns(self) -> int:
         return self.profile.poll_zvm_ns if self._poll == "zvm" else self.profile.poll_lpar_ns
+
+    def queue_error(self, apqn: int, rc: int, fn: str) -> None:
+        """zcrypt met a response code *fn* (``ap_sm_write`` / ``ap_sm_read``) has no case for.
+
+        A bare LPAR has no AP bus model whose queue device could enter the error
+        state, so nothing happens here; ports of a modelled Linux (the host's, a
+        guest's) override it. The workload retires the queue either way.
+        """

@@ -14,9 +14,9 @@ In the books the first NQAP's 0x02 is therefore not an outcome: the hardware led
 gives the rejection back (:meth:`apsim.engine.request.Ledger.withdraw`) and the request,
 with its psmid, stays live in the driver's backlog until its resend.
 
-Not modelled here: response code 0x05 at NQAP, which ``ap_sm_write`` does not retry
-(its ``default`` case puts the queue into ``AP_DEV_STATE_ERROR``); the workload keeps
-its older handling of it (docs/host-kernel.md).
+Not here: response code 0x05 at NQAP, which ``ap_sm_write`` does not retry: its
+``default`` case puts the queue into ``AP_DEV_STATE_ERROR`` (the workload's
+``_queue_error``, docs/host-kernel.md).
 """
 
 from __future__ import annotations
@@ -96,4 +96,4 @@ class ResetWait:
             wl.port.enable_irq(tg.apqn, tg)  # the reset switched the interruptions off
         for req in reqs:
             self.resent += 1
-            wl.resend(tg, req)
+            wl.resend_waited(tg, req)

@@ -54,7 +54,10 @@ from apsim.engine.simpy_internals import clock
 _BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
 _SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
-_TRANSIENT_RCS = (0x02, 0x05)  # RESET_IN_PROGRESS, BUSY: zcrypt waits, keeps the queue
+# RESET_IN_PROGRESS, Q_FULL: ap_sm_write keeps the message and waits, the queue stays in
+# use. Any other code but the _MESSAGE_RCS (0x05 BUSY too) is its `default:` branch.
+_WRITE_WAIT_RCS = (0x02, 0x10)
+_READ_OK_RCS = (0x00, 0x10)  # NORMAL, NO_PENDING_REPLY: the cases ap_sm_read has
 # INVALID_DOMAIN, REQ_FAC_NOT_INST, MESSAGE_TOO_BIG: ap_sm_write ends that message with
 # -EINVAL (the caller's error) and goes on with the queue.
 _MESSAGE_RCS = (0x06, 0x0A, 0x15)
@@ -794,7 +797,8 @@ class Workload(Hook):
         sees it again, and the application retries after a back-off rather than at
         once, so a dead queue cannot spin the simulation at one instant. A 0x02
         (reset in progress) is no outcome: the driver keeps the request and sends it
-        again (apsim.engine.resend, ap_sm_write's RESET_WAIT); 0x05 (busy) keeps the queue.
+        again (apsim.engine.resend, ap_sm_write's RESET_WAIT). Any code ap_sm_write has
+        no case for (0x05 busy too) puts the queue into the error state (:meth:`_queue_error`).
         """
         tg = self._tgt[q]
         if self.reset_wait.keep(tg, req, rc):
@@ -806,13 +810,26 @@ class Workload(Hook):
         del lr[:-3]
         if rc in _MESSAGE_RCS:
             self.einval += 1
-        elif tg.idx >= 0 and rc not in _TRANSIENT_RCS:
-            self.set_targets([t for t in self.targets if t != q])
+        elif rc not in _WRITE_WAIT_RCS:
+            self._queue_error(tg, rc, "ap_sm_write")
+        if self.running and self.spec.kind == "closed":
+            call_at(self.env, self.port.poll_ns(), self._retry_later)
+
+    def _queue_error(self, tg: Target, rc: int, fn: str) -> None:
+        """*fn*'s ``default:`` branch (ap_queue.c ``ap_sm_write`` / ``ap_sm_read``) met *rc*.
+
+        The port puts the queue device into ``AP_DEV_STATE_ERROR``; zcrypt sends
+        nothing more to it and its held requests go back to dispatch. Requests in
+        the hardware queue stay there (a reply may still be picked up) until the bus's
+        next scan re-initializes the queue with a reset, which drops the rest; the
+        queue is a target again once that reset is through (refresh_targets).
+        """
+        self.port.queue_error(tg.apqn, rc, fn)
+        if tg.idx >= 0:
+            self.set_targets([t for t in self.targets if t != tg.apqn])
             h = tg.held
             while h:
                 self.stalled.append(h.popleft())
-        if self.running and self.spec.kind == "closed":
-            call_at(self.env, self.port.poll_ns(), self._retry_later)
 
     def _retry_later(self, ev) -> None:  # noqa: ANN001
         if self.running:
@@ -866,6 +883,8 @@ class Workload(Hook):
         while True:
             rc, req = dqap_queue(lq, now) if lq is not None else self._dqap(tg)
             if rc or req is None:
+                if rc not in _READ_OK_RCS:
+                    self._queue_error(tg, rc, "ap_sm_read")
                 break
             k += 1
             # The status word's R bit (replies waiting) tells the driver whether
@@ -903,7 +922,7 @@ class Workload(Hook):
 
     def resend_pending(self, apqn: int, req: Request) -> None:
         """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move
-        after a request-timer reset, apsim.guest.request_timer). Not :meth:`resend`, which
+        after a request-timer reset, apsim.guest.request_timer). Not :meth:`resend_waited`, which
         sends a request that gave its slot back (NQAP 0x02, apsim.engine.resend)."""
         tg = self._tgt[apqn]
         tg.outstanding -= 1
@@ -929,7 +948,7 @@ class Workload(Hook):
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
-    def resend(self, tg: Target, req: Request) -> None:
+    def resend_waited(self, tg: Target, req: Request) -> None:
         """Send *req* again on *tg* after its reset wait (apsim.engine.resend)."""
         self._enqueue(tg, req)
 

@@ -44,6 +44,7 @@ from apsim.kernel import KernelProfile
 from apsim.kvm import KVM, CpuFeatures, KvmOptions, SieExecutor
 from apsim.kvm.sie import sie_dqap, sie_nqap
 from apsim.linux.host import Host
+from apsim.linux.queue_sm import request_error
 from apsim.linux.zcrypt import zcrypt_targets
 from apsim.engine.recorder import RequestRecorder
 
@@ -159,6 +160,11 @@ class GuestPort:
 
     def poll_ns(self) -> int:
         return self.profile.poll_lpar_ns
+
+    def queue_error(self, apqn: int, rc: int, fn: str) -> None:
+        """The guest's queue device enters ``AP_DEV_STATE_ERROR`` (:func:`~apsim.linux.queue_sm.request_error`)."""
+        linux = self.guest.linux
+        request_error(linux.bus if linux is not None else None, apqn, rc, fn)
 
 
 class Guest:

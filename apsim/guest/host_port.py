@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apsim.engine.port import LparPort
+from apsim.linux.queue_sm import request_error
 from apsim.linux.zcrypt import zcrypt_targets
 
 __all__ = ["HostPort"]
@@ -46,3 +47,7 @@ class HostPort(LparPort):
             return False
         self._handlers[apqn] = handler
         return True
+
+    def queue_error(self, apqn: int, rc: int, fn: str) -> None:
+        """The host's queue device enters ``AP_DEV_STATE_ERROR`` (:func:`~apsim.linux.queue_sm.request_error`)."""
+        request_error(self.host.bus, apqn, rc, fn)

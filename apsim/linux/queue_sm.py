@@ -74,6 +74,20 @@ def _sm_reset(bus: APBus, q: QueueDevice) -> Wait:
     return _error(q, res.rc)
 
 
+def request_error(bus: APBus | None, apqn: int, rc: int, fn: str) -> None:
+    """The ``default:`` branch of ``ap_sm_write`` (NQAP, *fn* ``"ap_sm_write"``) or
+    ``ap_sm_read`` (DQAP, ``"ap_sm_read"``): a response code the driver has no case for
+    puts the queue device into ``AP_DEV_STATE_ERROR`` with ``last_err_rc``; zcrypt stops
+    using it until the bus's next scan re-initializes it (``ap_scan_domains``). Nothing
+    happens without a bus, a device for *apqn* (the scan removed it) or a state machine
+    (``ap_sm_event`` runs none for an UNINITIATED device, e.g. one bound to vfio_ap)."""
+    q = bus.queues.get(apqn) if bus is not None else None
+    if q is None or q.dev_state == DevState.UNINITIATED:
+        return
+    bus.klog.dbf(f"{fn} RC 0x{rc:02x} on 0x{q.name} -> AP_DEV_STATE_ERROR")
+    _error(q, rc)
+
+
 def _enable_irq(bus: APBus, q: QueueDevice) -> bool:
     """``ap_queue_enable_irq``: True when the AQIC was accepted."""
     res = bus.cpu.aqic(q.apqn, enable=True, isc=AP_ISC, nib=AIRQ_LSI_ADDR)

@@ -157,7 +157,7 @@ def test_zcrypt_retires_a_queue_whose_nqap_answers_checkstopped_or_deconfigured(
     puts the queue in AP_DEV_STATE_ERROR with last_err_rc; zcrypt sends nothing more to
     it until the next bus scan. The rejected request is counted, the books balance."""
     r = run([f'{{at: 100ms, do: fault.inject, apqns: ["05.0004"], instructions: [NQAP], rc: {int(rc)}, '
-             "duration: 5ms}"], workload=CLOSED)
+             "duration: 5ms}"], workload=CLOSED, duration="150ms")
     g = r.guests["g1"]
     assert g["retired"] == ["05.0004"]
     assert g["last_rejections"][-1]["rc"].startswith(f"0x{int(rc):02x}")
@@ -168,21 +168,21 @@ def test_zcrypt_retires_a_queue_whose_nqap_answers_checkstopped_or_deconfigured(
     assert r.sim.machine.faults.faults[0].fired == 1
 
 
-def test_an_nqap_busy_window_rejects_without_losing_a_request_and_the_load_resumes_after_it():
-    """ap_queue.c ap_sm_write: RC 0x05 on NQAP leaves the message on the request queue
-    and the state machine retries; after the window the queue serves again. Each
-    refusal is counted as rejected 0x05 and the books balance."""
-    r = run(["{at: 95ms, do: fault.inject, kind: busy, adapters: [5], instructions: [NQAP], "
-             "duration: 3ms}"], workload=CLOSED)
+def test_an_nqap_busy_window_retires_the_queue_without_losing_a_request():
+    """ap_queue.c ap_sm_write: RC 0x05 on NQAP has no case of its own; the ``default:``
+    branch puts the queue in AP_DEV_STATE_ERROR, so zcrypt stops at the first refusal
+    and the queue waits for the next bus scan (tests/conformance/test_zcrypt_error_state.py
+    follows it to the re-init). The refusal is counted as rejected 0x05, the books balance."""
+    r = run(["{at: 100ms, do: fault.inject, kind: busy, adapters: [5], instructions: [NQAP], "
+             "duration: 3ms}"], workload=CLOSED, duration="150ms")
     f = r.sim.machine.faults.faults[0]
-    assert f.fired >= 1 and {x["what"] for x in f.firings} == {"NQAP"}
-    assert all(95_000_000 <= x["t_ns"] < 98_000_000 for x in f.firings)
+    assert f.fired == 1 and {x["what"] for x in f.firings} == {"NQAP"}
     led = r.ledger
     assert led.rejected[0x05] == f.fired
     assert led.submitted == led.completed + sum(led.rejected.values()) + sum(led.dropped.values()) \
         + led.in_flight
-    done_after = [t for t in r.recorder.arrays()["t_deq"].tolist() if t > 98_000_000]
-    assert done_after, "the load did not resume after the busy window"
+    assert r.guests["g1"]["retired"] == ["05.0004"]
+    assert not [t for t in r.recorder.arrays()["t_deq"].tolist() if t > 103_000_000]
     assert r.sim.machine.adapters[5].queues[4]._fault is None   # unhooked at the window's end
 
 
