@@ -14,7 +14,8 @@ import simpy
 from apsim.bulk.streams import _Stream
 from apsim.engine.calendar import calendar, pending
 from apsim.engine.core import _NOOP
-from apsim.engine.workload import Target, Workload
+from apsim.engine.targets import Target
+from apsim.engine.workload import Workload
 from apsim.engine.adapter import Adapter, _Rearm
 from apsim.engine.queue import APQueue
 from apsim.engine.export import (adapter_state, disarm_arrival, export_state, import_free_at, rearm_arrival,

@@ -15,7 +15,8 @@ from typing import Any
 from apsim.engine.adapter import Adapter
 from apsim.engine.queue import APQueue
 from apsim.engine.request import ITSELF, PLANNED, REPLY, Request
-from apsim.engine.workload import Target, Workload
+from apsim.engine.targets import Target
+from apsim.engine.workload import Workload
 
 DRAW_KINDS = ("types", "uni", "gaps")
 """The blocks of pre-drawn randomness a workload keeps: request types, uniforms

@@ -45,7 +45,7 @@ def deferrable(target: Any) -> bool:
     Such a target has ``pickup_ns`` (int) and ``pickup(queue)``; calling it with the
     queue (the plain interruption) must be equivalent to calling ``pickup(queue)``
     ``pickup_ns`` later unless a pickup is already pending. A workload's
-    :class:`~apsim.engine.workload.Target` is one.
+    :class:`~apsim.engine.targets.Target` is one.
     """
     return target is not None and getattr(target, "pickup_ns", None) is not None \
         and callable(getattr(target, "pickup", None))

@@ -28,7 +28,8 @@ from apsim.engine.core import call_at
 from apsim.errors import ProgramException
 
 if TYPE_CHECKING:
-    from apsim.engine.workload import Target, Workload
+    from apsim.engine.targets import Target
+    from apsim.engine.workload import Workload
     from apsim.engine.request import Request
 
 RC_RESET_IN_PROGRESS = 0x02

@@ -1,6 +1,6 @@
 import cython
 from cpython.list cimport PyList_GET_ITEM
-from apsim.engine.core cimport Hook, Pickup, VcpuGate, apsim_prefetch
+from apsim.engine.core cimport VcpuGate, apsim_prefetch
 from apsim.engine.firmware cimport nqap_queue, dqap_queue
 from apsim.engine.calendar cimport Calendar
 from apsim.engine.request cimport Request, new_request
@@ -8,59 +8,12 @@ from apsim.engine.queue cimport APQueue
 from apsim.engine.config cimport APConfiguration
 from apsim.engine.rows cimport RowBuffer
 from apsim.engine.simpy_internals cimport clock
+from apsim.engine.targets cimport Driver, Target, _LLGroup
 
 cdef bint _COMPILED
 cdef long long _SEQ_MASK
 
-cdef class Workload
-cdef class _LLGroup
-
-cdef class Target(Pickup):
-    cdef public Workload wl
-    cdef public object q
-    cdef public long long gen
-    cdef public int apqn
-    cdef public long long idx
-    cdef public long long outstanding
-    cdef public long long depth
-    cdef public long long load
-    cdef public long long total
-    cdef public object _held
-    cdef public _LLGroup group
-    cdef public dict weights
-    cdef public tuple pickup_cbs
-    cpdef pickup(self, queue)
-
-    @cython.locals(w=object)
-    cpdef long long weight(self, long long rt) except? -1
-
-cdef class _LLGroup:
-    cdef public tuple weights
-    cdef public list members
-    cdef public long long _n
-    cdef long long _cap
-    cdef long long[::1] _load
-    cdef long long[::1] _total
-    cdef long long[::1] _idx
-
-    cpdef push(self, long long load, long long total, long long idx)
-
-    @cython.locals(t=Target)
-    cdef _compact(self)
-
-    @cython.locals(la=cython.longlong[::1], ta=cython.longlong[::1], ia=cython.longlong[::1],
-                   i=cython.longlong, p=cython.longlong, pl=cython.longlong)
-    cdef _push(self, long long load, long long total, long long idx)
-
-    @cython.locals(la=cython.longlong[::1], ta=cython.longlong[::1], ia=cython.longlong[::1],
-                   n=cython.longlong, i=cython.longlong, c=cython.longlong, r=cython.longlong,
-                   cl=cython.longlong, load=cython.longlong, total=cython.longlong, idx=cython.longlong)
-    cdef _pop(self)
-
-    @cython.locals(t=Target)
-    cpdef Target top(self, list active)
-
-cdef class Workload(Hook):
+cdef class Workload(Driver):
     # Field order is struct order. With a thousand issuers each workload is visited
     # once per thousand requests, long after its lines left the L1 cache, so what an
     # arrival and a pickup read comes first, in as few lines as possible; the block
@@ -84,8 +37,6 @@ cdef class Workload(Hook):
     cdef public long long _types_n
     cdef public long long _gaps_n
     cdef public long long _rt1
-    cdef public object env
-    cdef public Calendar _cal
     cdef public tuple _arr_cbs
     cdef public list _active
     cdef public list _groups
@@ -100,7 +51,6 @@ cdef class Workload(Hook):
     cdef public dict _tgt
     cdef public double[::1] _uni
     cdef public long long _ui
-    cdef public long long irq_latency
     cdef public object spec
     cdef public object port
     cdef public object recorder

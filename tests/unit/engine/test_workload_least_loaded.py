@@ -1,11 +1,11 @@
-"""zcrypt's least-loaded choice inside one weight class (apsim.engine.workload._LLGroup)."""
+"""zcrypt's least-loaded choice inside one weight class (apsim.engine.targets._LLGroup)."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apsim.engine.workload import Target, _LLGroup
+from apsim.engine.targets import Target, _LLGroup
 from benchmarks.models import build_capacity
 
 _WL = build_capacity(adapters=1, domains=4, select="least_loaded").workloads[0]
