@@ -10,7 +10,8 @@ import numpy as np
 from apsim.engine.calendar import pending
 from apsim.engine.export import DRAW_KINDS, export_state, import_draws
 from apsim.engine.targets import as_block
-from apsim.engine.workload import _BLOCK, Workload
+from apsim.engine.draws import _BLOCK
+from apsim.engine.workload import Workload
 
 
 # --------------------------------------------------------------------------------------

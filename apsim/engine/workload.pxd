@@ -8,12 +8,13 @@ from apsim.engine.queue cimport APQueue
 from apsim.engine.config cimport APConfiguration
 from apsim.engine.rows cimport RowBuffer
 from apsim.engine.simpy_internals cimport clock
-from apsim.engine.targets cimport Driver, Target, _LLGroup
+from apsim.engine.targets cimport Target, _LLGroup
+from apsim.engine.control cimport WorkloadControl
 
 cdef bint _COMPILED
 cdef long long _SEQ_MASK
 
-cdef class Workload(Driver):
+cdef class Workload(WorkloadControl):
     # Field order is struct order. With a thousand issuers each workload is visited
     # once per thousand requests, long after its lines left the L1 cache, so what an
     # arrival and a pickup read comes first, in as few lines as possible; the block

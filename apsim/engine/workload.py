@@ -22,17 +22,15 @@ variates (gaps, request types, random targets) come from numpy in blocks. A port
 that offers queue links (:meth:`apsim.engine.port.LparPort.link`) lets NQAP/DQAP
 go straight to the queue while the configuration is unchanged.
 
-Random-number discipline (the bulk mode replays it exactly): per arrival, the
-request type is taken first (a new block of types is drawn when the previous one
-is used up), then — for ``select: random`` — the target (blocks of uniforms), then
-the gap to the next arrival (blocks of exponential gaps). Blocks are drawn only
-when needed, so the order of generator calls is the same whoever consumes them.
+The random streams (their order is what the bulk mode replays) are drawn in
+:mod:`apsim.engine.draws`; the per-APQN state and the least-loaded heap are in
+:mod:`apsim.engine.targets`; the cold half (life cycle, target set, rejections,
+drops, reports) is :class:`apsim.engine.control.WorkloadControl`, this class's base.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +40,7 @@ try:
 except ImportError:  # pure Python without Cython installed
     cython = None
 
+from apsim.engine import draws
 from apsim.engine.calendar import calendar
 from apsim.engine.core import call_at
 from apsim.engine.port import Port
@@ -50,106 +49,17 @@ from apsim.engine.request import Request, new_request
 from apsim.engine.recorder import RequestRecorder
 from apsim.engine.resend import ResetWait
 from apsim.engine.simpy_internals import clock
-from apsim.engine.targets import Driver, Target, _LLGroup, as_block
+from apsim.engine.control import WorkloadControl
+from apsim.engine.targets import Target, _LLGroup, as_block
+from apsim.engine.workload_spec import WorkloadSpec
 
-_BLOCK = 4096
 _COMPILED = not __file__.endswith(".py")  # blocks and heaps as C arrays, else lists (as_block)
 _SEQ_MASK = 0xFFFFFFFF  # a psmid is owner << 32 | the low 32 bits of the sequence number
-# RESET_IN_PROGRESS, Q_FULL: ap_sm_write keeps the message and waits, the queue stays in
-# use. Any other code but the _MESSAGE_RCS (0x05 BUSY too) is its `default:` branch.
-_WRITE_WAIT_RCS = (0x02, 0x10)
 _READ_OK_RCS = (0x00, 0x10)  # NORMAL, NO_PENDING_REPLY: the cases ap_sm_read has
-# INVALID_DOMAIN, REQ_FAC_NOT_INST, MESSAGE_TOO_BIG: ap_sm_write ends that message with
-# -EINVAL (the caller's error) and goes on with the queue.
-_MESSAGE_RCS = (0x06, 0x0A, 0x15)
 PREFETCH_MIN = 256  # round-robin targets from which arrivals prefetch (_prefetch_rr)
 
 
-@dataclass
-class WorkloadSpec:
-    """What a workload does (the scenario's ``workload:`` block, with times in ns)."""
-
-    kind: str = "closed"  # open | closed | none
-    rate: float = 0.0  # open loop: requests per second (Poisson)
-    trace: list[int] | None = None  # open loop: arrival times in ns
-    concurrency: int = 1  # closed loop: requests outstanding
-    per: str = "guest"  # closed loop: concurrency per guest or per APQN
-    think_ns: int = 0
-    mix: dict[str, float] = field(default_factory=lambda: {"rsa2048": 1.0})
-    targets: str | list[int] = "all"
-    select: str = "least_loaded"  # round_robin | least_loaded | random
-    reply: str = "interrupt"  # interrupt | poll
-    length: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("open", "closed", "none"):
-            raise ValueError(f"workload kind must be open, closed or none, not {self.kind!r}")
-        if self.select not in ("round_robin", "least_loaded", "random"):
-            raise ValueError(f"unknown target selection {self.select!r}")
-        if self.reply not in ("interrupt", "poll"):
-            raise ValueError(f"reply retrieval must be interrupt or poll, not {self.reply!r}")
-        if self.per not in ("guest", "apqn"):
-            raise ValueError(f"closed-loop concurrency is per guest or per apqn, not {self.per!r}")
-        if self.kind == "open" and self.trace is None and self.rate <= 0:
-            raise ValueError("an open-loop workload needs a rate > 0 or a trace")
-        if not self.mix or any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
-            raise ValueError("the request mix needs positive weights")
-
-
-_CHOICE_OK: bool | None = None
-
-
-def _choice_is_cdf_search() -> bool:
-    """Whether ``Generator.choice(a, size, p=p)`` equals ``a[cdf.searchsorted(random(size), 'right')]``.
-
-    That is how numpy implements it; a scratch generator checks values and the
-    generator's position afterwards, once, so a different numpy falls back to
-    ``choice`` itself and sample paths never change.
-    """
-    global _CHOICE_OK
-    if _CHOICE_OK is None:
-        ok = True
-        for p in (np.array([1.0]), np.array([0.7, 0.3]), np.array([0.2, 0.5, 0.1, 0.2])):
-            a = np.arange(3, 3 + p.size)
-            g1, g2 = np.random.default_rng(12345), np.random.default_rng(12345)
-            want = g1.choice(a, size=257, p=p)
-            cdf = p.cumsum()
-            cdf /= cdf[-1]
-            got = a[cdf.searchsorted(g2.random(257), side="right")]
-            ok = ok and np.array_equal(want, got) and g1.random() == g2.random()
-        _CHOICE_OK = bool(ok)
-    return _CHOICE_OK
-
-
-_ADVANCE_OK: dict[type, bool] = {}
-
-
-def _advance_equals_random(rng: np.random.Generator) -> bool:
-    """Whether ``bit_generator.advance(n)`` would leave *rng* where ``random(n)`` does.
-
-    True for PCG64 (one 64-bit output per double) while no 32-bit half is buffered
-    (``advance`` drops it; the workload's own draws never leave one). The class is
-    checked once on scratch generators, the buffer on every call, so any other
-    generator keeps drawing the uniforms and sample paths never change.
-    """
-    bg = rng.bit_generator
-    cls = type(bg)
-    ok = _ADVANCE_OK.get(cls)
-    if ok is None:
-        ok = False
-        if callable(getattr(bg, "advance", None)):
-            try:
-                g1, g2 = np.random.Generator(cls(2024)), np.random.Generator(cls(2024))
-                g1.random(257)
-                g2.bit_generator.advance(257)
-                ok = g1.bit_generator.state == g2.bit_generator.state and g1.random() == g2.random()
-            except (TypeError, ValueError, NotImplementedError):
-                ok = False
-        _ADVANCE_OK[cls] = ok
-    return ok and bg.state.get("has_uint32", 1) == 0
-
-
-class Workload(Driver):
+class Workload(WorkloadControl):
     """One issuer's request generator (a guest's applications plus its zcrypt).
 
     The workload is its own arrival clock: a :class:`~apsim.engine.core.Hook` (through
@@ -184,7 +94,7 @@ class Workload(Driver):
         self.completed = 0
         self.dropped = 0
         self.rejected = 0
-        self.einval = 0  # rejections that ended the message with EINVAL (_MESSAGE_RCS)
+        self.einval = 0  # rejections that ended the message with EINVAL (control._MESSAGE_RCS)
         self.request_timer = None  # apsim.guest.request_timer.RequestTimer, where the driver has one
         self.last_rejections: list[tuple[int, int, int]] = []  # (time, APQN, RC), the last three
         self.foreign_replies: list[Request] = []
@@ -233,20 +143,6 @@ class Workload(Driver):
         self._poisson = spec.trace is None
 
     @property
-    def live(self) -> int:
-        """Requests created and not finished (held, stalled, queued or outstanding)."""
-        return self.seq - self.completed - self.rejected - self.dropped
-
-    def target(self, apqn: int) -> Target | None:
-        """The driver state of one APQN (None if never targeted)."""
-        return self._tgt.get(apqn)
-
-    @property
-    def ever_targeted(self) -> list[int]:
-        """Every APQN the driver has used, in the order it first did."""
-        return list(self._tgt)
-
-    @property
     def _arr(self) -> Workload:
         """The arrival clock: the workload itself (the bulk mode reaches it by this name)."""
         return self
@@ -271,116 +167,20 @@ class Workload(Driver):
         self._gaps_b = block
         self._gaps_n = len(block)
 
-    # --- life cycle -------------------------------------------------------------------
-    def start(self) -> None:
-        """Begin issuing requests."""
-        if self.running or self.spec.kind == "none":
-            return
-        self.running = True
-        self.refresh_targets()
-        if self.spec.kind == "open":
-            if self.callbacks is None:  # a stopped chain may still be pending: reuse it
-                self._schedule_arrival(clock(self.env))
-        else:
-            n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
-            for _ in range(n):
-                self._new_request(clock(self.env))
-
-    def stop(self) -> None:
-        """Stop creating requests (outstanding ones finish or are dropped by resets)."""
-        self.running = False
-
-    def refresh_targets(self) -> None:
-        """Re-read the usable APQNs (after a hot plug/unplug seen by the guest's AP bus)."""
-        spec_t = self.spec.targets
-        avail = self.port.targets()
-        if spec_t == "all":
-            new = avail
-        else:
-            have = set(avail)
-            new = [q for q in spec_t if q in have]
-        old = set(self.targets)
-        for q in new:
-            if q not in old:
-                tg = self._tgt.get(q)
-                if tg is None:
-                    tg = self._tgt[q] = Target(self, q, self.port.queue_depth(q))
-                else:
-                    tg.depth = self.port.queue_depth(q)
-                if self.spec.reply == "interrupt":
-                    self.port.enable_irq(q, tg)
-        self.set_targets(list(new))
-        gone = old - set(new)
-        for q in sorted(gone):
-            h = self._tgt[q].held
-            while h:
-                self.stalled.append(h.popleft())
-        if self.targets:
-            # A dispatch can fail and retire the last target (e.g. no queue left that
-            # runs the request type): stop then, or the request would be stalled again
-            # and again at the same instant.
-            while self.stalled and self._active:
-                self._dispatch(self.stalled.popleft())
-
-    def set_targets(self, new: list[int]) -> None:
-        """Install the active target list (and rebuild the least-loaded heaps); the
-        driver's own retirement of a queue (a reset it started) comes through here."""
-        for t in self._active:
-            t.idx = -1
-        self.targets = new
-        self._active = [self._tgt[q] for q in new]
-        for i, t in enumerate(self._active):
-            t.idx = i
-        self._groups = []
-        if self.spec.select == "least_loaded" and self._active:
-            rts = [int(x) for x in self._mix_idx]
-            by_w: dict[tuple[int, ...], _LLGroup] = {}
-            for t in self._active:
-                wv = tuple(t.weight(rt) for rt in rts)
-                g = by_w.get(wv)
-                if g is None:
-                    g = by_w[wv] = _LLGroup(wv)
-                    self._groups.append(g)
-                t.group = g
-                g.members.append(t)
-                g.push(t.load, t.total, t.idx)
-            self._ll_rt_pos = {rt: i for i, rt in enumerate(rts)}
-
     # --- random streams (block draws; see the module docstring for the order) ------------
     # The *_block methods are the only places the workload's generator is used; the
     # bulk mode calls them too, in the same order, so both modes see the same numbers.
     def type_block(self) -> np.ndarray:
-        """The next block of request-type indices (drawn from the mix).
-
-        The values and the generator's position are those of
-        ``rng.choice(types, size, p=mix)``; when numpy's ``choice`` is confirmed to be
-        "uniforms, then search the cumulative mix" (checked once per process) that
-        is computed directly, which skips most of ``choice``'s overhead.
-        """
-        if _choice_is_cdf_search():
-            if self._mix_cdf.size == 1:
-                # One type: the uniforms only move the generator on; skip them if the
-                # bit generator can jump exactly as far.
-                if _advance_equals_random(self.rng):
-                    self.rng.bit_generator.advance(_BLOCK)
-                else:
-                    self.rng.random(_BLOCK)
-                return np.full(_BLOCK, self._mix_idx[0], dtype=self._mix_idx.dtype)
-            u = self.rng.random(_BLOCK)
-            return self._mix_idx[self._mix_cdf.searchsorted(u, side="right")]
-        return self.rng.choice(self._mix_idx, size=_BLOCK, p=self._mix_p)
+        """The next block of request-type indices (drawn from the mix, :func:`draws.type_block`)."""
+        return draws.type_block(self.rng, self._mix_idx, self._mix_cdf, self._mix_p)
 
     def gap_block(self) -> np.ndarray:
         """The next block of inter-arrival gaps (int64 ns, at least 1)."""
-        mean = 1e9 / self.spec.rate
-        x = self.rng.exponential(mean, _BLOCK)
-        np.rint(x, out=x)
-        np.maximum(x, 1.0, out=x)
-        return x.astype(np.int64)
+        return draws.gap_block(self.rng, self.spec.rate)
 
     def uniform_block(self) -> np.ndarray:
         """The next block of uniforms for random target selection."""
-        return self.rng.random(_BLOCK)
+        return draws.uniform_block(self.rng)
 
     def _draw_gaps(self) -> Any:
         return as_block(self.gap_block())
@@ -581,51 +381,6 @@ class Workload(Driver):
             self.stalled.append(req)
             self.refresh_targets()
 
-    def _failed(self, q: int, req: Request, rc: int = 0) -> None:
-        """NQAP answered with a response code: the request ends rejected (already in the ledger).
-
-        Like zcrypt, the driver stops using a queue that failed until its AP bus
-        sees it again, and the application retries after a back-off rather than at
-        once, so a dead queue cannot spin the simulation at one instant. A 0x02
-        (reset in progress) is no outcome: the driver keeps the request and sends it
-        again (apsim.engine.resend, ap_sm_write's RESET_WAIT). Any code ap_sm_write has
-        no case for (0x05 busy too) puts the queue into the error state (:meth:`_queue_error`).
-        """
-        tg = self._tgt[q]
-        if self.reset_wait.keep(tg, req, rc):
-            return  # not an outcome: the driver sends the same request again (apsim.engine.resend)
-        self._discharge(tg, req.rtype, sent=True)
-        self.rejected += 1
-        lr = self.last_rejections
-        lr.append((clock(self.env), q, rc))
-        del lr[:-3]
-        if rc in _MESSAGE_RCS:
-            self.einval += 1
-        elif rc not in _WRITE_WAIT_RCS:
-            self._queue_error(tg, rc, "ap_sm_write")
-        if self.running and self.spec.kind == "closed":
-            call_at(self.env, self.port.poll_ns(), self._retry_later)
-
-    def _queue_error(self, tg: Target, rc: int, fn: str) -> None:
-        """*fn*'s ``default:`` branch (ap_queue.c ``ap_sm_write`` / ``ap_sm_read``) met *rc*.
-
-        The port puts the queue device into ``AP_DEV_STATE_ERROR``; zcrypt sends
-        nothing more to it and its held requests go back to dispatch. Requests in
-        the hardware queue stay there (a reply may still be picked up) until the bus's
-        next scan re-initializes the queue with a reset, which drops the rest; the
-        queue is a target again once that reset is through (refresh_targets).
-        """
-        self.port.queue_error(tg.apqn, rc, fn)
-        if tg.idx >= 0:
-            self.set_targets([t for t in self.targets if t != tg.apqn])
-            h = tg.held
-            while h:
-                self.stalled.append(h.popleft())
-
-    def _retry_later(self, ev) -> None:  # noqa: ANN001
-        if self.running:
-            self._new_request(clock(self.env))
-
     def _finish(self) -> None:
         """A request ended: a closed loop's application sends its next one (after thinking)."""
         if self._closed and self.running:
@@ -710,49 +465,3 @@ class Workload(Driver):
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth:
             self._enqueue(tg, h.popleft())
-
-    def resend_pending(self, apqn: int, req: Request) -> None:
-        """Send *req* again to *apqn*, whose slot it still holds (zcrypt's pending-to-request move
-        after a request-timer reset, apsim.guest.request_timer). Not :meth:`resend_waited`, which
-        sends a request that gave its slot back (NQAP 0x02, apsim.engine.resend)."""
-        tg = self._tgt[apqn]
-        tg.outstanding -= 1
-        self._enqueue(tg, req)
-
-    def on_dropped(self, req: Request, cause: str) -> None:
-        """The hardware dropped one of our requests (reset, configure off, unplug, ...).
-
-        Called from inside the queue's flush, so nothing is sent from here: the
-        freed slot and the closed loop's replacement are handled a moment later.
-        """
-        if self.request_timer is not None and self.request_timer.keeps(req):
-            return  # the driver's own timeout reset: it sends the message again
-        self.dropped += 1
-        self._discharge(self._tgt[req.apqn], req.rtype, sent=True)
-        call_at(self.env, 0, self._after_drop, req.apqn)
-
-    def _after_drop(self, ev) -> None:  # noqa: ANN001
-        tg = self._tgt[ev._value]
-        h = tg._held
-        if h is not None and h and tg.outstanding < tg.depth and tg.idx >= 0:
-            self._enqueue(tg, h.popleft())
-        if self.running and self.spec.kind == "closed":
-            call_at(self.env, self.port.poll_ns(), self._retry_later)
-
-    def resend_waited(self, tg: Target, req: Request) -> None:
-        """Send *req* again on *tg* after its reset wait (apsim.engine.resend)."""
-        self._enqueue(tg, req)
-
-    def take_back(self, tg: Target, req: Request) -> None:
-        """*req* waited on *tg*, which the driver stopped using: back to dispatch."""
-        self._discharge(tg, req.rtype, False)
-        self.stalled.append(req)
-
-    def in_software_queues(self) -> int:
-        """Requests the driver holds that were never NQAP'd (not yet in the ledger)."""
-        return sum(len(t.held) for t in self._tgt.values()) + len(self.stalled) + len(self.reset_wait)
-
-    def state(self) -> dict[str, Any]:
-        """Counters for reports and debugging."""
-        return {"completed": self.completed, "dropped": self.dropped, "rejected": self.rejected,
-                "live": self.live, "held": self.in_software_queues(), "seq": self.seq}

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from apsim.engine.core import new_env
 from apsim.engine.port import LparPort
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import Machine
 from apsim.ids import format_apqn

@@ -35,7 +35,8 @@ from apsim.guest.qemu import (DEFAULT_DEVICE_ID, NEWEST_QEMU, QemuError, QemuLog
                               device_not_found_error, migration_blocked_error, register_irq_notifiers,
                               relays_config_change, unregister_irq_notifiers)
 from apsim.linux.vfio_ap.ioctl import EventFd
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.cards import CardType, Mode
 from apsim.engine.queue import APQueue
 from apsim.engine.request import Request

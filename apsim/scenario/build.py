@@ -23,7 +23,8 @@ from apsim.guest.qemu import parse_qemu_version
 from apsim.engine.port import LparPort
 from apsim.guest.host_port import HostPort
 from apsim.guest.request_timer import RequestTimer
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.timing import request_type
 from apsim.engine.instructions import Executor
 from apsim.hw.machine import LPAR, Machine

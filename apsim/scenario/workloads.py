@@ -3,7 +3,7 @@
 Open loop (Poisson ``rate`` or the arrival times of a ``trace`` file) or closed loop
 (``concurrency`` outstanding, ``think`` between reply and next request), a request
 ``mix``, the ``targets`` and how the zcrypt-like dispatcher picks among them.
-:meth:`WorkloadConfig.to_runtime` gives the :class:`apsim.engine.workload.WorkloadSpec`
+:meth:`WorkloadConfig.to_runtime` gives the :class:`apsim.engine.workload_spec.WorkloadSpec`
 the guest layer runs.
 """
 
@@ -172,8 +172,8 @@ class WorkloadConfig(StrictModel):
         return self._trace_ns
 
     def to_runtime(self) -> Any:
-        """This workload as :class:`apsim.engine.workload.WorkloadSpec` (times in ns)."""
-        from apsim.engine.workload import WorkloadSpec
+        """This workload as :class:`apsim.engine.workload_spec.WorkloadSpec` (times in ns)."""
+        from apsim.engine.workload_spec import WorkloadSpec
 
         return WorkloadSpec(
             kind=self.kind, rate=self.rate or 0.0, trace=self._trace_ns,

@@ -20,7 +20,8 @@ from typing import Any
 from apsim.engine.core import new_env
 
 from apsim.engine.port import LparPort
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.engine.instructions import Executor
 from apsim.hw.machine import HardwareOpRefused, Machine

@@ -84,7 +84,7 @@ MUTANTS = (
              "                req.state = 4  # DROPPED, unrecorded\n"),),
            "a reset/configure-off/checkstop drops requests without a ledger entry"),
     # The bugs the property tests found, put back: their regression tests must notice.
-    Mutant("bug-workload-stall-loop", "apsim/engine/workload.py",
+    Mutant("bug-workload-stall-loop", "apsim/engine/control.py",
            (("            while self.stalled and self._active:\n", "            while self.stalled:\n"),),
            "regression: a workload whose last queue rejects its request type loops forever"),
     Mutant("bug-own-reply-counted-foreign", "apsim/engine/workload.py",
@@ -127,7 +127,7 @@ MUTANTS = (
              "        reset_queues_for_apids(vfio, mdev, Mask.from_ids([q.apid]), \"queue_removed\")\n",
              "        reset_queues_for_apids(vfio, mdev, Mask.from_ids([q.apid]), \"queue_removed\")\n"),),
            "a queue unbound from vfio_ap stays in the guest's APCB (no unplug on queue removal)"),
-    Mutant("workload-rejection-uncounted", "apsim/engine/workload.py",
+    Mutant("workload-rejection-uncounted", "apsim/engine/control.py",
            (("        self.rejected += 1\n", "        pass  # not counted\n"),),
            "a workload does not count its NQAPs answered with a response code"),
     # Classes the suite did not cover before world_rules' reset, display and interruption checks.

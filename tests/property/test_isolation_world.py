@@ -38,7 +38,7 @@ import numpy as np
 
 from apsim.errors import ApsimError, ConfigError, ProgramException, SysfsError
 from apsim.guest.guest import Guest
-from apsim.engine.workload import WorkloadSpec
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.machine import (SCCB_ALREADY_IN_STATE, SCCB_INVALID_RESOURCE, SCCB_NORMAL_COMPLETION,
                               SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, HardwareOpRefused)
 from apsim.engine.request import DROP_CAUSES

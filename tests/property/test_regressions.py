@@ -35,7 +35,7 @@ def test_workload_whose_only_queue_rejects_its_request_type_does_not_hang():
     adapter 0x41, which answers 0x16 to rsa2048. The workload dropped the failing
     target, refresh_targets re-dispatched its stalled requests with no target left,
     _dispatch stalled them again, and the ``while self.stalled`` loop never ended:
-    the simulation hung at one instant. Fixed in apsim/engine/workload.py
+    the simulation hung at one instant. Fixed in apsim/engine/control.py
     (refresh_targets stops when no target is left).
     """
     with hang_guard(30):

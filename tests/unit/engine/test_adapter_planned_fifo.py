@@ -16,7 +16,8 @@ import pytest
 
 from apsim.engine.core import call_at, events_scheduled, new_env
 from apsim.engine.port import LparPort
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.engine.instructions import Executor
 from apsim.hw.machine import Machine

@@ -9,7 +9,8 @@ from apsim.engine.core import new_env
 from apsim.engine.port import LparPort
 from apsim.engine.recorder import RequestRecorder
 from apsim.engine.request import PLANNED, REPLY
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import Machine
 from apsim.ids import apqn as make_apqn

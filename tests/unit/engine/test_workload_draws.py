@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from apsim.engine.workload import _BLOCK
+from apsim.engine.draws import _BLOCK
 from benchmarks.models import build_capacity
 
 
@@ -61,7 +61,8 @@ def test_setting_a_block_of_gaps_or_types_updates_the_length_the_hot_path_reads(
 
 def _mixed(spec_mix: dict, length=None):  # noqa: ANN001, ANN202
     from apsim.engine.port import LparPort
-    from apsim.engine.workload import Workload, WorkloadSpec
+    from apsim.engine.workload import Workload
+    from apsim.engine.workload_spec import WorkloadSpec
     from apsim.engine.recorder import RequestRecorder
     m = build_capacity(adapters=1, domains=4, seed=2)
     lp = m.machine.lpars["capacity"]

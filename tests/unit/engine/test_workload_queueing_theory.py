@@ -23,7 +23,8 @@ import pytest
 from apsim.bulk import run_window
 from apsim.engine.core import new_env
 from apsim.engine.port import LparPort
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.hw.cards import CardSpec, CardType, Mode
 from apsim.hw.machine import Machine
 from apsim.hw.timing import get_profile

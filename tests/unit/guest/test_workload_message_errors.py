@@ -5,7 +5,8 @@ non-transient code takes the queue out of use until the bus sees it again."""
 from __future__ import annotations
 
 from apsim.engine.port import LparPort
-from apsim.engine.workload import Workload, WorkloadSpec
+from apsim.engine.workload import Workload
+from apsim.engine.workload_spec import WorkloadSpec
 from apsim.ids import apqn
 from apsim.engine.recorder import RequestRecorder
 from tests.conftest import build_machine
