@@ -57,6 +57,20 @@ def run(env, ns: int) -> None:  # noqa: ANN001
     env.run(until=env.now + ns)
 
 
+def open_guest(**kw):  # noqa: ANN003, ANN201
+    """(env, machine, lpar, host, kvm): the documents' host (``doc_host(**kw)``) with
+    adapters 5 and 6 released from zcrypt, one mdev with APQN 05.0004 opened by a
+    QEMU stand-in for a KVM, and 1 ms run so the open's resets have started."""
+    env, m, lp, host = doc_host(**kw)
+    host.echo("-5,-6", f"{BUS}/apmask")
+    create_mdev(host, UUID1)
+    assign(host, UUID1, adapters=[5], domains=[4])
+    k = FakeKVM(m, lp)
+    FakeVMM(host).open(UUID1, k)
+    run(env, 1 * MS)
+    return env, m, lp, host, k
+
+
 class FakeKVM:
     """The KVM interface vfio_ap uses, backed by a real APConfiguration.
 

@@ -8,17 +8,11 @@ import pytest
 from apsim.engine import codes
 from apsim.hw.faults import Fault, table_of
 from apsim.kernel import KernelProfile
-from tests.unit.linux_support import BUS, MS, UUID1, FakeKVM, assign, create_mdev, doc_host, run
+from tests.unit.linux_support import open_guest
 
 
 def guest(kernel=None):  # noqa: ANN001, ANN201
-    env, m, lp, host = doc_host(kernel=kernel)
-    host.echo("-5,-6", f"{BUS}/apmask")
-    create_mdev(host, UUID1)
-    assign(host, UUID1, adapters=[5], domains=[4])
-    k = FakeKVM(m, lp)
-    host.open_device(UUID1, k)
-    run(env, 1 * MS)
+    _env, m, _lp, host, k = open_guest(kernel=kernel)
     return m, host, k
 
 

@@ -6,29 +6,11 @@ import errno
 
 from apsim.hw.timing import TimingProfile
 from apsim.ids import apqn
-from tests.unit.linux_support import (
-    BUS,
-    MATRIX,
-    MS,
-    UUID1,
-    FakeKVM,
-    FakeVMM,
-    assign,
-    create_mdev,
-    doc_host,
-    run,
-)
+from tests.unit.linux_support import BUS, MATRIX, MS, UUID1, assign, open_guest, run
 
 
 def guest(profile=None):  # noqa: ANN001, ANN201
-    env, m, lp, host = doc_host(profile=profile)
-    host.echo("-5,-6", f"{BUS}/apmask")
-    create_mdev(host, UUID1)
-    assign(host, UUID1, adapters=[5], domains=[4])
-    k = FakeKVM(m, lp)
-    FakeVMM(host).open(UUID1, k)
-    run(env, 1 * MS)
-    return env, m, lp, host, k
+    return open_guest(profile=profile)
 
 
 def test_a_long_reset_is_polled_every_20_ms_until_tapq_answers_0():
