@@ -53,9 +53,26 @@ class CardShape(Protocol):
 
 
 class Sampler(Protocol):
-    """Service times of one adapter: the mean per request type and one draw at a time."""
+    """Service times of one adapter: the mean per request type and one draw at a time.
+
+    The block state: a sampler that pre-draws its service times in blocks shows the
+    current block as ``pos``, ``n`` and ``rows``, so that NQAP takes a draw without a
+    call (``Adapter._draw``). The rule both sides keep: while ``pos < n`` and
+    ``rows[rt]`` is not None, ``draw(rt)`` returns ``rows[rt][pos]`` and advances
+    ``pos`` by one, and the engine does exactly that itself; in every other case it
+    calls ``draw(rt)``, which may start a new block, fill ``rows[rt]`` or return a value
+    from outside the rows. A sampler without blocks leaves the three out (or keeps
+    ``n == 0``): every draw is then a call.
+    """
 
     mean_ns: list[int]
+    pos: int
+    """The next position in the current block."""
+    n: int
+    """How many draws the current block holds (0: none yet)."""
+    rows: list[Any]
+    """Per request type: None, or the current block's service times in ns for that type
+    (an ``array('q')`` of at least ``n`` values, read as a C array when compiled)."""
 
     def draw(self, rt_index: int) -> int:
         """One service time in ns for a request of type *rt_index*."""
