@@ -14,11 +14,48 @@ through the objects they hand it.
   mode's state moves through :mod:`apsim.engine.export`.
   tests/unit/engine/test_api.py checks that the engine's classes have these methods
   with these parameters.
+* Which names a module outside the engine may import from it: :data:`INTERFACE`
+  (tests/unit/engine/test_interface.py fails on an import it does not list).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+PUBLIC = frozenset({"*"})
+"""An :data:`INTERFACE` entry: every public (not ``_``-prefixed) name of the module."""
+
+INTERFACE: dict[str, frozenset[str]] = {
+    # Modules a model imports whole (``from apsim.engine import codes``).
+    "apsim.engine": frozenset({"codes", "seq"}),
+    # Building the engine and scheduling on it.
+    "apsim.engine.core": frozenset({"Streams", "VcpuGate", "call_at", "disarm", "new_env"}),
+    "apsim.engine.calendar": frozenset({"calendar", "pending"}),
+    "apsim.engine.adapter": frozenset({"Adapter"}),
+    "apsim.engine.queue": frozenset({"APQueue", "deferrable"}),
+    "apsim.engine.config": frozenset({"APConfiguration", "Facilities", "parse_qci"}),
+    "apsim.engine.request": frozenset({"DONE", "DROPPED", "REPLY", "Ledger", "Request", "new_request"}),
+    "apsim.engine.secure": frozenset({"AP_PV_MODELS", "UNPACK_MODELS"}),
+    # The architecture's constants (response codes, function codes, status bits, GR0 layout).
+    "apsim.engine.codes": PUBLIC,
+    # Instructions: the register-level executor and the firmware's NQAP/DQAP.
+    "apsim.engine.firmware": frozenset({"dqap_fast", "nqap_fast"}),
+    "apsim.engine.instructions": frozenset({"APResult", "Executor", "aqic_gr1", "gr0_for"}),
+    # Workloads, their ports and what they record.
+    "apsim.engine.workload": frozenset({"Workload"}),
+    "apsim.engine.workload_spec": frozenset({"WorkloadSpec"}),
+    "apsim.engine.port": frozenset({"LparPort"}),
+    "apsim.engine.recorder": frozenset({"RequestRecorder", "Timeline", "TimelineEntry"}),
+    # The bulk mode: engine state as data, the random streams it replays, the FIFO kernel.
+    "apsim.engine.export": PUBLIC,
+    "apsim.engine.draws": frozenset({"BLOCK"}),
+    "apsim.engine.targets": frozenset({"Target", "as_block"}),
+    "apsim.engine.seq": frozenset({"compiled", "fifo_multi"}),
+}
+"""The engine's interface as imports: engine module -> the names a module outside
+``apsim/engine`` may import from it (or read from it when it imports the module
+whole). Everything else is the engine's own; a model that needs more adds the name
+here, where the interface is reviewed, rather than reaching past it."""
 
 
 class RequestKind(Protocol):
