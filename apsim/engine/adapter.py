@@ -111,7 +111,7 @@ class Adapter:
         self.draw = sampler.draw
         # The NQAP hot path reads the sampler's block state (api.Sampler: pos, n, rows)
         # directly when the sampler has it; else it calls draw().
-        self._sampler_inline = all(hasattr(sampler, a) for a in ("pos", "n", "rows"))
+        self._sampler_blocks = all(hasattr(sampler, a) for a in ("pos", "n", "rows"))
         self._done_cbs = (self._complete,)
         self._reply_cbs = (self._reply_event,)
         self._ready_cbs = (self._ready_event,)
@@ -201,7 +201,7 @@ class Adapter:
         says that is the value ``draw`` returns.
         """
         smp = self.sampler
-        if self._sampler_inline:
+        if self._sampler_blocks:
             pos = smp.pos
             if pos < smp.n:
                 row = smp.rows[rt]

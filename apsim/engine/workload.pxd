@@ -96,6 +96,8 @@ cdef class Workload(WorkloadControl):
     @cython.locals(cfg=APConfiguration)
     cdef int _nqap(self, Target tg, Request req, long long now) except? -1
 
+    cdef _relink(self, Target tg, APConfiguration cfg)
+
     cdef _finish(self, long long now)
     cdef _release(self, Target tg, int rt, long long now)
 

@@ -328,23 +328,26 @@ class Workload(WorkloadControl):
         the port offers one."""
         cfg = self._link_cfg
         if cfg is not None:
-            if tg.gen != cfg.generation:
-                tg.q = self.port.link(tg.apqn)
-                tg.gen = cfg.generation if tg.q is not None else -1
-            if tg.q is not None:
-                return nqap_queue(cfg, tg.q, req, now)
+            q = tg.q if tg.gen == cfg.generation else self._relink(tg, cfg)
+            if q is not None:
+                return nqap_queue(cfg, q, req, now)
         return self.port.nqap(tg.apqn, req)
 
     def _dqap(self, tg: Target) -> tuple[int, Request | None]:
         """DQAP through the port or the target's (re-validated) queue link."""
         cfg = self._link_cfg
         if cfg is not None:
-            if tg.gen != cfg.generation:
-                tg.q = self.port.link(tg.apqn)
-                tg.gen = cfg.generation if tg.q is not None else -1
-            if tg.q is not None:
-                return dqap_queue(tg.q)
+            q = tg.q if tg.gen == cfg.generation else self._relink(tg, cfg)
+            if q is not None:
+                return dqap_queue(q)
         return self.port.dqap(tg.apqn)
+
+    def _relink(self, tg: Target, cfg: Any) -> Any:
+        """Ask the port again for *tg*'s queue, after *cfg* (its configuration) changed; the
+        link holds until the next change. None: the port has no queue for the APQN now."""
+        q = tg.q = self.port.link(tg.apqn)
+        tg.gen = cfg.generation if q is not None else -1
+        return q
 
     def _ready(self, now: int) -> int:
         """When the port's vCPUs can issue an instruction (>= *now*)."""
@@ -384,8 +387,9 @@ class Workload(WorkloadControl):
             self.refresh_targets()
 
     def _finish(self, now: int) -> None:
-        """A request ended at *now*: a closed loop's application sends its next one (after thinking)."""
-        if self._closed and self.running:
+        """A closed loop's request ended at *now*: its application sends the next one (after
+        thinking). Only a closed loop calls it."""
+        if self.running:
             if self.spec.think_ns:
                 call_at(self.env, self.spec.think_ns, self._retry_later)
             else:
@@ -451,7 +455,8 @@ class Workload(WorkloadControl):
             rows.add(owner, apqn, req.rtype, req.t_submit, req.t_start, req.t_done, now + k * dq)
             self.completed += 1
             self._release(tg, req.rtype, now)
-            self._finish(now)
+            if self._closed:
+                self._finish(now)
             if not more:
                 break
 
