@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -27,16 +26,6 @@ class BulkStats:
 # --------------------------------------------------------------------------------------
 # One chunk
 # --------------------------------------------------------------------------------------
-def _sampler_state(smp: Any) -> tuple:
-    """Enough of a ServiceSampler to replay its draws (its block state and generator)."""
-    return (smp.rng.bit_generator.state, smp._units, smp._n, smp._pos, list(smp._rows))
-
-
-def _sampler_restore(smp: Any, s: tuple) -> None:
-    smp.rng.bit_generator.state, smp._units, smp._n, smp._pos, rows = s
-    smp._rows = rows
-
-
 def _stable_argsort_small(x: np.ndarray, n_values: int) -> np.ndarray:
     """Stable argsort of small non-negative ints (numpy radix-sorts 16-bit keys)."""
     if n_values <= 1 << 16:
@@ -204,7 +193,7 @@ def _chunk(st: _State, t0: int, t1: int, stats: BulkStats) -> int | None:
         w = np.concatenate([np.full(p[0].size, wi, dtype=np.int64) for wi, p in enumerate(parts)])
         o = np.lexsort((w, a))  # acceptance order: time, then workload (exact ties are rare)
         a, ty, tg, w, jj = a[o], ty[o], tg[o], w[o], jj[o]
-    snaps = [_sampler_state(ad.sampler) for ad in st.adapters]
+    snaps = [ad.sampler.snapshot() for ad in st.adapters]
     sched = _schedule(st, a, ty, tg)
     allc, grp = _pickups(st, tg, w, sched)
     v = _first_full(st, tg, a, grp, allc[0], int(st.carry["tgt"].size))
@@ -213,7 +202,7 @@ def _chunk(st: _State, t0: int, t1: int, stats: BulkStats) -> int | None:
         # The driver holds arrival v: process only the arrivals before it.
         t_end = int(a[v])
         for ad, sn in zip(st.adapters, snaps, strict=True):
-            _sampler_restore(ad.sampler, sn)
+            ad.sampler.restore(sn)
         a, ty, tg, w, jj = a[:v], ty[:v], tg[:v], w[:v], jj[:v]
         sched = _schedule(st, a, ty, tg)
         allc, grp = _pickups(st, tg, w, sched)

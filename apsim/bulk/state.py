@@ -5,7 +5,6 @@ planned requests with their events (:func:`_materialize`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from heapq import heapify
 from typing import Any
 
 import numpy as np
@@ -13,15 +12,15 @@ import simpy
 
 from apsim.bulk.streams import _Stream
 from apsim.engine.calendar import calendar, pending
-from apsim.engine.core import _NOOP
+from apsim.engine.core import disarm
 from apsim.engine.targets import Target
 from apsim.engine.workload import Workload
-from apsim.engine.adapter import Adapter, _Rearm
+from apsim.engine.adapter import Adapter
 from apsim.engine.queue import APQueue
-from apsim.engine.export import (adapter_state, disarm_arrival, export_state, import_free_at, rearm_arrival,
-                                 request_state, restore_request, sort_replies, take_requests)
+from apsim.engine.export import (adapter_state, disarm_arrival, export_state, import_free_at, is_disarmed,
+                                 rearm_arrival, remove_pending, replanned_request, request_state,
+                                 restore_request, sort_replies, take_requests)
 from apsim.engine.request import DONE, DROPPED, REPLY, Request
-from apsim.engine.simpy_internals import heap as simpy_heap
 
 
 _T_BITS = 47  # times fit in 47 bits (39 simulated hours) inside packed sort keys
@@ -35,14 +34,15 @@ def _ours(ev: Any, queues: set[APQueue], hooks: set[int]) -> bool:
     if id(ev) in hooks:
         return True
     cb = getattr(ev, "callbacks", None)
-    if cb is _NOOP or (cb is not None and len(cb) == 0 and getattr(ev, "_ok", False)):
+    if is_disarmed(ev) or (cb is not None and len(cb) == 0 and getattr(ev, "_ok", False)):
         # A disarmed entry, or an event with nothing to call — such as the `until`
         # event SimPy re-schedules (with no callbacks left) when env.run returns.
         return True
     if isinstance(ev, Request):
         return ev.queue in queues or request_state(ev) in (DONE, DROPPED)
-    if isinstance(ev, _Rearm):
-        return ev.req.queue in queues or request_state(ev.req) in (DONE, DROPPED)
+    rq = replanned_request(ev)
+    if rq is not None:
+        return rq.queue in queues or request_state(rq) in (DONE, DROPPED)
     return False
 
 
@@ -108,8 +108,6 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
     tindex = {id(q): i for i, q in enumerate(tq)}
     queues = set(tq)
     hooks = {id(export_state(wl).arrival) for wl in wls}
-    heap = simpy_heap(env)
-    cal = calendar(env)
     eid_of: dict[int, int] = {}
     arr_time: dict[int, int] = {}
     for entry in pending(env):
@@ -117,15 +115,13 @@ def _extract(env: simpy.Environment, wls: list[Workload]) -> _State:
         if _ours(ev, queues, hooks):
             if isinstance(ev, Request):
                 eid_of[id(ev)] = entry[2]
-            elif isinstance(ev, _Rearm):
-                eid_of[id(ev.req)] = entry[2]
-                ev.callbacks = _NOOP
+            elif (rq := replanned_request(ev)) is not None:
+                eid_of[id(rq)] = entry[2]
+                disarm(ev)
             elif id(ev) in hooks:
                 arr_time[id(ev)] = entry[0]
                 eid_of[id(ev)] = entry[2]
-    heap[:] = [e for e in heap if e[3] is cal or not _ours(e[3], queues, hooks)]
-    heapify(heap)
-    cal.remove(lambda ev: _ours(ev, queues, hooks))
+    remove_pending(env, lambda ev: _ours(ev, queues, hooks))
     # In-flight requests of the managed queues, in acceptance order per adapter.
     rows = []
     objs: list[Request] = []

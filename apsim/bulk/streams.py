@@ -10,7 +10,7 @@ import numpy as np
 from apsim.engine.calendar import pending
 from apsim.engine.export import DRAW_KINDS, export_state, import_draws
 from apsim.engine.targets import as_block
-from apsim.engine.draws import _BLOCK
+from apsim.engine.draws import BLOCK
 from apsim.engine.workload import Workload
 
 
@@ -100,7 +100,7 @@ class _Stream:
         t = self.t_next
         times: list[np.ndarray] = []
         while t < t_end:
-            k = _BLOCK
+            k = BLOCK
             self._draw_until(j + k)
             g = self._take("gaps", self.base["gaps"] + j, k)
             at = np.empty(k, dtype=np.int64)

@@ -32,7 +32,7 @@ cdef class Adapter:
     cdef public long long max_msg
     cdef public list mean_ns
     cdef public object draw
-    cdef public bint _sampler_inline
+    cdef public bint _sampler_blocks
     cdef public tuple _done_cbs
     cdef public tuple _reply_cbs
     cdef public tuple _ready_cbs

@@ -109,9 +109,9 @@ class Adapter:
         self.max_msg = spec.max_msg_size
         self.mean_ns: list[int] = sampler.mean_ns
         self.draw = sampler.draw
-        # The NQAP hot path reads the sampler's block state directly (the fast path
-        # of ServiceSampler.draw) when the sampler has it; else it calls draw().
-        self._sampler_inline = all(hasattr(sampler, a) for a in ("_pos", "_n", "_rows"))
+        # The NQAP hot path reads the sampler's block state (api.Sampler: pos, n, rows)
+        # directly when the sampler has it; else it calls draw().
+        self._sampler_blocks = all(hasattr(sampler, a) for a in ("pos", "n", "rows"))
         self._done_cbs = (self._complete,)
         self._reply_cbs = (self._reply_event,)
         self._ready_cbs = (self._ready_event,)
@@ -194,18 +194,19 @@ class Adapter:
 
     # --- planned engines (hot path) -----------------------------------------------------
     def _draw(self, rt: int) -> int:
-        """One service time for a type-*rt* request, as ``ServiceSampler.draw`` gives it.
+        """One service time for a type-*rt* request, as the sampler's ``draw`` gives it.
 
-        When the sampler keeps pre-drawn blocks, the value is read from the current
-        block here (same value, same stream position) instead of through a call.
+        When the sampler exposes its block state (:class:`apsim.engine.api.Sampler`),
+        a draw the current block holds is read here, without a call; the protocol
+        says that is the value ``draw`` returns.
         """
         smp = self.sampler
-        if self._sampler_inline:
-            pos = smp._pos
-            if pos < smp._n:
-                row = smp._rows[rt]
+        if self._sampler_blocks:
+            pos = smp.pos
+            if pos < smp.n:
+                row = smp.rows[rt]
                 if row is not None:
-                    smp._pos = pos + 1
+                    smp.pos = pos + 1
                     if _COMPILED:
                         return row.data.as_longlongs[pos]  # the int64 array's element, no Python int
                     return row[pos]

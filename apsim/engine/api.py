@@ -14,11 +14,48 @@ through the objects they hand it.
   mode's state moves through :mod:`apsim.engine.export`.
   tests/unit/engine/test_api.py checks that the engine's classes have these methods
   with these parameters.
+* Which names a module outside the engine may import from it: :data:`INTERFACE`
+  (tests/unit/engine/test_interface.py fails on an import it does not list).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+PUBLIC = frozenset({"*"})
+"""An :data:`INTERFACE` entry: every public (not ``_``-prefixed) name of the module."""
+
+INTERFACE: dict[str, frozenset[str]] = {
+    # Modules a model imports whole (``from apsim.engine import codes``).
+    "apsim.engine": frozenset({"codes", "seq"}),
+    # Building the engine and scheduling on it.
+    "apsim.engine.core": frozenset({"Streams", "VcpuGate", "call_at", "disarm", "new_env"}),
+    "apsim.engine.calendar": frozenset({"calendar", "pending"}),
+    "apsim.engine.adapter": frozenset({"Adapter"}),
+    "apsim.engine.queue": frozenset({"APQueue", "deferrable"}),
+    "apsim.engine.config": frozenset({"APConfiguration", "Facilities", "parse_qci"}),
+    "apsim.engine.request": frozenset({"DONE", "DROPPED", "REPLY", "Ledger", "Request", "new_request"}),
+    "apsim.engine.secure": frozenset({"AP_PV_MODELS", "UNPACK_MODELS"}),
+    # The architecture's constants (response codes, function codes, status bits, GR0 layout).
+    "apsim.engine.codes": PUBLIC,
+    # Instructions: the register-level executor and the firmware's NQAP/DQAP.
+    "apsim.engine.firmware": frozenset({"dqap_fast", "nqap_fast"}),
+    "apsim.engine.instructions": frozenset({"APResult", "Executor", "aqic_gr1", "gr0_for"}),
+    # Workloads, their ports and what they record.
+    "apsim.engine.workload": frozenset({"Workload"}),
+    "apsim.engine.workload_spec": frozenset({"WorkloadSpec"}),
+    "apsim.engine.port": frozenset({"LparPort"}),
+    "apsim.engine.recorder": frozenset({"RequestRecorder", "Timeline", "TimelineEntry"}),
+    # The bulk mode: engine state as data, the random streams it replays, the FIFO kernel.
+    "apsim.engine.export": PUBLIC,
+    "apsim.engine.draws": frozenset({"BLOCK"}),
+    "apsim.engine.targets": frozenset({"Target", "as_block"}),
+    "apsim.engine.seq": frozenset({"compiled", "fifo_multi"}),
+}
+"""The engine's interface as imports: engine module -> the names a module outside
+``apsim/engine`` may import from it (or read from it when it imports the module
+whole). Everything else is the engine's own; a model that needs more adds the name
+here, where the interface is reviewed, rather than reaching past it."""
 
 
 class RequestKind(Protocol):
@@ -53,9 +90,26 @@ class CardShape(Protocol):
 
 
 class Sampler(Protocol):
-    """Service times of one adapter: the mean per request type and one draw at a time."""
+    """Service times of one adapter: the mean per request type and one draw at a time.
+
+    The block state: a sampler that pre-draws its service times in blocks shows the
+    current block as ``pos``, ``n`` and ``rows``, so that NQAP takes a draw without a
+    call (``Adapter._draw``). The rule both sides keep: while ``pos < n`` and
+    ``rows[rt]`` is not None, ``draw(rt)`` returns ``rows[rt][pos]`` and advances
+    ``pos`` by one, and the engine does exactly that itself; in every other case it
+    calls ``draw(rt)``, which may start a new block, fill ``rows[rt]`` or return a value
+    from outside the rows. A sampler without blocks leaves the three out (or keeps
+    ``n == 0``): every draw is then a call.
+    """
 
     mean_ns: list[int]
+    pos: int
+    """The next position in the current block."""
+    n: int
+    """How many draws the current block holds (0: none yet)."""
+    rows: list[Any]
+    """Per request type: None, or the current block's service times in ns for that type
+    (an ``array('q')`` of at least ``n`` values, read as a C array when compiled)."""
 
     def draw(self, rt_index: int) -> int:
         """One service time in ns for a request of type *rt_index*."""

@@ -5,5 +5,5 @@ cdef class WorkloadControl(Driver):
     cdef _schedule_arrival(self, long long now)
     cdef _new_request(self, long long now)
     cdef _discharge(self, Target tg, int rt, bint sent)
-    cdef _dispatch(self, Request req)
-    cdef _enqueue(self, Target tg, Request req)
+    cdef _dispatch(self, Request req, long long now)
+    cdef _enqueue(self, Target tg, Request req, long long now)

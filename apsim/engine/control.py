@@ -40,10 +40,10 @@ class WorkloadControl(Driver):
     def _discharge(self, tg: Target, rt: int, sent: bool) -> None:
         raise NotImplementedError
 
-    def _dispatch(self, req: Request) -> None:
+    def _dispatch(self, req: Request, now: int) -> None:
         raise NotImplementedError
 
-    def _enqueue(self, tg: Target, req: Request) -> None:
+    def _enqueue(self, tg: Target, req: Request, now: int) -> None:
         raise NotImplementedError
 
     # --- state and reports -----------------------------------------------------------------
@@ -111,7 +111,7 @@ class WorkloadControl(Driver):
             # runs the request type): stop then, or the request would be stalled again
             # and again at the same instant.
             while self.stalled and self._active:
-                self._dispatch(self.stalled.popleft())
+                self._dispatch(self.stalled.popleft(), clock(self.env))
 
     def set_targets(self, new: list[int]) -> None:
         """Install the active target list (and rebuild the least-loaded heaps); the
@@ -190,7 +190,7 @@ class WorkloadControl(Driver):
         sends a request that gave its slot back (NQAP 0x02, apsim.engine.resend)."""
         tg = self._tgt[apqn]
         tg.outstanding -= 1
-        self._enqueue(tg, req)
+        self._enqueue(tg, req, clock(self.env))
 
     def on_dropped(self, req: Request, cause: str) -> None:
         """The hardware dropped one of our requests (reset, configure off, unplug, ...).
@@ -208,13 +208,13 @@ class WorkloadControl(Driver):
         tg = self._tgt[ev._value]
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth and tg.idx >= 0:
-            self._enqueue(tg, h.popleft())
+            self._enqueue(tg, h.popleft(), clock(self.env))
         if self.running and self.spec.kind == "closed":
             call_at(self.env, self.port.poll_ns(), self._retry_later)
 
     def resend_waited(self, tg: Target, req: Request) -> None:
         """Send *req* again on *tg* after its reset wait (apsim.engine.resend)."""
-        self._enqueue(tg, req)
+        self._enqueue(tg, req, clock(self.env))
 
     def take_back(self, tg: Target, req: Request) -> None:
         """*req* waited on *tg*, which the driver stopped using: back to dispatch."""

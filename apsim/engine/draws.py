@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_BLOCK = 4096
+BLOCK = 4096
+"""Draws per block, of every kind (the bulk mode generates arrivals a block at a time too)."""
 
 
 def type_block(rng: np.random.Generator, mix_idx: np.ndarray, mix_cdf: np.ndarray,
@@ -30,18 +31,18 @@ def type_block(rng: np.random.Generator, mix_idx: np.ndarray, mix_cdf: np.ndarra
             # One type: the uniforms only move the generator on; skip them if the
             # bit generator can jump exactly as far.
             if _advance_equals_random(rng):
-                rng.bit_generator.advance(_BLOCK)
+                rng.bit_generator.advance(BLOCK)
             else:
-                rng.random(_BLOCK)
-            return np.full(_BLOCK, mix_idx[0], dtype=mix_idx.dtype)
-        u = rng.random(_BLOCK)
+                rng.random(BLOCK)
+            return np.full(BLOCK, mix_idx[0], dtype=mix_idx.dtype)
+        u = rng.random(BLOCK)
         return mix_idx[mix_cdf.searchsorted(u, side="right")]
-    return rng.choice(mix_idx, size=_BLOCK, p=mix_p)
+    return rng.choice(mix_idx, size=BLOCK, p=mix_p)
 
 
 def gap_block(rng: np.random.Generator, rate: float) -> np.ndarray:
     """The next block of inter-arrival gaps at *rate* per second (int64 ns, at least 1)."""
-    x = rng.exponential(1e9 / rate, _BLOCK)
+    x = rng.exponential(1e9 / rate, BLOCK)
     np.rint(x, out=x)
     np.maximum(x, 1.0, out=x)
     return x.astype(np.int64)
@@ -49,7 +50,7 @@ def gap_block(rng: np.random.Generator, rate: float) -> np.ndarray:
 
 def uniform_block(rng: np.random.Generator) -> np.ndarray:
     """The next block of uniforms for random target selection."""
-    return rng.random(_BLOCK)
+    return rng.random(BLOCK)
 
 
 _CHOICE_OK: bool | None = None

@@ -10,12 +10,16 @@ engine's private fields are named inside the engine only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from heapq import heapify
+from typing import Any, Callable
 
-from apsim.engine.adapter import Adapter
+from apsim.engine.adapter import Adapter, _Rearm
+from apsim.engine.calendar import calendar
+from apsim.engine.core import _NOOP
 from apsim.engine.queue import APQueue
 from apsim.engine.request import ITSELF, PLANNED, REPLY, Request
 from apsim.engine.targets import Target
+from apsim.engine.simpy_internals import heap
 from apsim.engine.workload import Workload
 
 DRAW_KINDS = ("types", "uni", "gaps")
@@ -139,3 +143,25 @@ def adapter_state(ad: Adapter) -> AdapterState:
 def import_free_at(ad: Adapter, free_at: list[int]) -> None:
     """Set when each engine of *ad* is next free."""
     ad._free_at = sorted(free_at)
+
+
+# --- scheduled events ----------------------------------------------------------------------
+def is_disarmed(ev: Any) -> bool:
+    """Whether *ev* is a hook that :func:`apsim.engine.core.disarm` made fire as a no-op."""
+    return getattr(ev, "callbacks", None) is _NOOP
+
+
+def replanned_request(ev: Any) -> Request | None:
+    """The request whose completion *ev* fires, when *ev* is the event an adapter armed for
+    it on a re-plan (the request's own event went stale then); else None."""
+    return ev.req if isinstance(ev, _Rearm) else None
+
+
+def remove_pending(env: Any, drop: Callable[[Any], bool]) -> None:
+    """Take every scheduled event *ev* with ``drop(ev)`` off *env*: SimPy's heap entries and
+    the calendar's firings (:func:`apsim.engine.calendar.pending` lists both)."""
+    cal = calendar(env)
+    h = heap(env)
+    h[:] = [e for e in h if e[3] is cal or not drop(e[3])]
+    heapify(h)
+    cal.remove(drop)

@@ -5,8 +5,8 @@ from apsim.engine.adapter cimport Adapter
 from apsim.engine.config cimport APConfiguration
 from apsim.engine.simpy_internals cimport clock
 
-@cython.locals(adapter=Adapter, now=cython.longlong, rt=cython.int)
-cpdef int nqap_queue(APConfiguration config, APQueue q, Request req) except? -1
+@cython.locals(adapter=Adapter, rt=cython.int)
+cpdef int nqap_queue(APConfiguration config, APQueue q, Request req, long long now=*) except? -1
 
 cdef int _refused(APQueue q, object rc) except? -1
 

@@ -40,7 +40,7 @@ def nqap_fast(config: APConfiguration, apqn: int, req: Request) -> int:
     return nqap_queue(config, q, req)
 
 
-def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
+def nqap_queue(config: APConfiguration, q: APQueue, req: Request, now: int = -1) -> int:
     """NQAP's firmware part on a queue already known to be in *config* (``nqap_fast``
     after its lookup): answer from the queue's state or enqueue *req*; counts it in
     the ledger either way.
@@ -52,10 +52,12 @@ def nqap_queue(config: APConfiguration, q: APQueue, req: Request) -> int:
     service time is drawn here, at acceptance, in acceptance order.
 
     A caller may cache *q* for an APQN while ``config.generation`` is unchanged
-    (every mask swap and every change of the LPAR's queue map bumps it).
+    (every mask swap and every change of the LPAR's queue map bumps it). *now*: the
+    caller's clock reading, if it has one.
     """
     adapter = q.adapter
-    now = clock(q.env)
+    if now < 0:
+        now = clock(q.env)
     q.touched += 1
     if q._gate > now:  # the queue's or the adapter's state may answer (APQueue._regate)
         if q._fault is not None:  # an injected fault answers first (apsim.hw.faults)

@@ -88,16 +88,18 @@ cdef class Workload(WorkloadControl):
     cdef _ll_update(self, Target t)
 
     @cython.locals(rt=cython.int, tg=Target)
-    cdef _dispatch(self, Request req)
+    cdef _dispatch(self, Request req, long long now)
 
-    @cython.locals(now=cython.longlong, ready=cython.longlong, rc=cython.int)
-    cdef _enqueue(self, Target tg, Request req)
+    @cython.locals(ready=cython.longlong, rc=cython.int)
+    cdef _enqueue(self, Target tg, Request req, long long now)
 
     @cython.locals(cfg=APConfiguration)
-    cdef int _nqap(self, Target tg, Request req) except? -1
+    cdef int _nqap(self, Target tg, Request req, long long now) except? -1
 
-    cdef _finish(self)
-    cdef _release(self, Target tg, int rt)
+    cdef _relink(self, Target tg, APConfiguration cfg)
+
+    cdef _finish(self, long long now)
+    cdef _release(self, Target tg, int rt, long long now)
 
     @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer)
     cdef _take_replies(self, Target tg)

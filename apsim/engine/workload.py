@@ -251,7 +251,7 @@ class Workload(WorkloadControl):
             rt = self._types_b[ti]
         owner = self.owner
         req = new_request((owner << 32) | (seq & _SEQ_MASK), rt, self._len_tab[rt], owner, now, self)
-        self._dispatch(req)
+        self._dispatch(req, now)
 
     # --- dispatch (zcrypt) ------------------------------------------------------------------
     def _select_target(self, rt: int) -> Target:
@@ -308,8 +308,9 @@ class Workload(WorkloadControl):
         if t.group is not None and t.idx >= 0:
             t.group.push(t.load, t.total, t.idx)
 
-    def _dispatch(self, req: Request) -> None:
-        """zcrypt's dispatch: choose the APQN, charge it, NQAP or hold for a free slot."""
+    def _dispatch(self, req: Request, now: int) -> None:
+        """zcrypt's dispatch at *now* (the clock): choose the APQN, charge it, NQAP or hold
+        for a free slot."""
         if not self._active:
             self.stalled.append(req)
             return
@@ -320,29 +321,33 @@ class Workload(WorkloadControl):
         if tg.outstanding >= tg.depth:
             tg.held.append(req)
             return
-        self._enqueue(tg, req)
+        self._enqueue(tg, req, now)
 
-    def _nqap(self, tg: Target, req: Request) -> int:
-        """NQAP through the port; refresh the target's queue link first if the port offers one."""
+    def _nqap(self, tg: Target, req: Request, now: int) -> int:
+        """NQAP at *now* (the clock) through the port; refresh the target's queue link first if
+        the port offers one."""
         cfg = self._link_cfg
         if cfg is not None:
-            if tg.gen != cfg.generation:
-                tg.q = self.port.link(tg.apqn)
-                tg.gen = cfg.generation if tg.q is not None else -1
-            if tg.q is not None:
-                return nqap_queue(cfg, tg.q, req)
+            q = tg.q if tg.gen == cfg.generation else self._relink(tg, cfg)
+            if q is not None:
+                return nqap_queue(cfg, q, req, now)
         return self.port.nqap(tg.apqn, req)
 
     def _dqap(self, tg: Target) -> tuple[int, Request | None]:
         """DQAP through the port or the target's (re-validated) queue link."""
         cfg = self._link_cfg
         if cfg is not None:
-            if tg.gen != cfg.generation:
-                tg.q = self.port.link(tg.apqn)
-                tg.gen = cfg.generation if tg.q is not None else -1
-            if tg.q is not None:
-                return dqap_queue(tg.q)
+            q = tg.q if tg.gen == cfg.generation else self._relink(tg, cfg)
+            if q is not None:
+                return dqap_queue(q)
         return self.port.dqap(tg.apqn)
+
+    def _relink(self, tg: Target, cfg: Any) -> Any:
+        """Ask the port again for *tg*'s queue, after *cfg* (its configuration) changed; the
+        link holds until the next change. None: the port has no queue for the APQN now."""
+        q = tg.q = self.port.link(tg.apqn)
+        tg.gen = cfg.generation if q is not None else -1
+        return q
 
     def _ready(self, now: int) -> int:
         """When the port's vCPUs can issue an instruction (>= *now*)."""
@@ -350,17 +355,17 @@ class Workload(WorkloadControl):
             return self._gate.until if self._gate.until > now else now
         return self._ready_at(now)  # the port's ready_at (never called on an always-ready port)
 
-    def _enqueue(self, tg: Target, req: Request) -> None:
-        """NQAP *req* to *tg* now, or when the port's vCPUs are released."""
+    def _enqueue(self, tg: Target, req: Request, now: int) -> None:
+        """NQAP *req* to *tg* at *now* (the clock, which the caller has read), or when the
+        port's vCPUs are released."""
         tg.outstanding += 1
         if not self._always_ready:
-            now = clock(self.env)
             ready = self._ready(now)
             if ready > now:
                 # vCPUs are blocked by a mask update; the instruction runs when released.
                 call_at(self.env, ready - now, self._enqueue_later, (tg.apqn, req))
                 return
-        rc = self._nqap(tg, req)
+        rc = self._nqap(tg, req, now)
         if rc:
             self._failed(tg.apqn, req, rc)
             return
@@ -375,19 +380,20 @@ class Workload(WorkloadControl):
         tg = self._tgt[q]
         tg.outstanding -= 1
         if tg.idx >= 0:
-            self._enqueue(tg, req)
+            self._enqueue(tg, req, clock(self.env))
         else:
             self._discharge(tg, req.rtype, sent=False)
             self.stalled.append(req)
             self.refresh_targets()
 
-    def _finish(self) -> None:
-        """A request ended: a closed loop's application sends its next one (after thinking)."""
-        if self._closed and self.running:
+    def _finish(self, now: int) -> None:
+        """A closed loop's request ended at *now*: its application sends the next one (after
+        thinking). Only a closed loop calls it."""
+        if self.running:
             if self.spec.think_ns:
                 call_at(self.env, self.spec.think_ns, self._retry_later)
             else:
-                self._new_request(clock(self.env))
+                self._new_request(now)
 
     # --- replies ------------------------------------------------------------------------------
     def _poll(self, ev) -> None:  # noqa: ANN001
@@ -448,8 +454,9 @@ class Workload(WorkloadControl):
                 continue
             rows.add(owner, apqn, req.rtype, req.t_submit, req.t_start, req.t_done, now + k * dq)
             self.completed += 1
-            self._release(tg, req.rtype)
-            self._finish()
+            self._release(tg, req.rtype, now)
+            if self._closed:
+                self._finish(now)
             if not more:
                 break
 
@@ -457,11 +464,12 @@ class Workload(WorkloadControl):
         """The vCPUs were blocked at the interruption: drain when they are released."""
         self._drain_target(ev._value)
 
-    def _release(self, tg: Target, rt: int) -> None:
-        """A reply of type *rt* was taken from *tg*: its slot is free; send the next held request."""
+    def _release(self, tg: Target, rt: int, now: int) -> None:
+        """A reply of type *rt* was taken from *tg* at *now*: its slot is free; send the next
+        held request."""
         self._discharge(tg, rt, sent=True)
         if self.request_timer is not None:
             self.request_timer.replied(tg)
         h = tg._held
         if h is not None and h and tg.outstanding < tg.depth:
-            self._enqueue(tg, h.popleft())
+            self._enqueue(tg, h.popleft(), now)

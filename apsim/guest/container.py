@@ -22,7 +22,7 @@ from collections.abc import Callable
 from apsim.engine.core import call_at
 from apsim.engine.port import LparPort
 from apsim.engine.config import APConfiguration
-from apsim.engine.instructions import dqap_fast, nqap_fast
+from apsim.engine.firmware import dqap_fast, nqap_fast
 from apsim.engine.request import Request
 
 __all__ = ["ContainerPort", "ZcryptMux"]

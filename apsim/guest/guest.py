@@ -246,7 +246,7 @@ class Guest:
         if kvm.validity is not None:
             self._stopped_by_validity(kvm.validity)
         self.port = GuestPort(self)
-        kvm.irq_listeners.append(self.port.deliver)
+        kvm.add_irq_listener(self.port.deliver)
         self.linux = None  # a previous run's Linux is gone; the new one boots below
         self.running = True
         self.events.append((self.env.now, "start"))

@@ -32,7 +32,8 @@ class ServiceSampler:
     Speed: converting ``mean × u`` to an int costs more than the rest of a draw, so
     the first draw of a type in a block converts the whole block for that type at
     once (numpy, then one copy into an ``array('q')`` row). Later draws of that type
-    are an index into the row, which the compiled NQAP reads as a C array: 8 bytes
+    are an index into the row, which the compiled NQAP reads as a C array (the block
+    state ``pos``, ``n``, ``rows`` of :class:`apsim.engine.api.Sampler`): 8 bytes
     per draw, where a list of Python ints costs 40 and, with hundreds of adapters
     each at its own place in its block, one cache miss per request more. The cost
     of the conversion grows with the number of distinct types an adapter serves
@@ -40,7 +41,7 @@ class ServiceSampler:
     """
 
     __slots__ = ("card", "profile", "rng", "block", "mean_ns", "_mean_f", "_fixed", "_sigma",
-                 "_mult", "_units", "_n", "_pos", "_rows", "_no_rows")
+                 "_mult", "_units", "n", "pos", "rows", "_no_rows")
 
     def __init__(self, card: CardSpec, profile: TimingProfile, rng: np.random.Generator,
                  block: int = 4096) -> None:
@@ -61,15 +62,15 @@ class ServiceSampler:
                       if profile.empirical is not None else None)
         self._no_rows: list[array | None] = [None] * len(REQUEST_TYPES)
         self._units: np.ndarray = np.empty(0, dtype=np.float64)
-        self._pos = 0
+        self.pos = 0
         if self._fixed:
             # Constant rows let the fast path of draw() serve deterministic profiles too;
             # the "block" just wraps around and no variate is ever drawn.
-            self._rows = [array("q", [m]) * _CONST_ROW if m else None for m in self.mean_ns]
-            self._n = _CONST_ROW
+            self.rows = [array("q", [m]) * _CONST_ROW if m else None for m in self.mean_ns]
+            self.n = _CONST_ROW
         else:
-            self._rows = list(self._no_rows)
-            self._n = 0
+            self.rows = list(self._no_rows)
+            self.n = 0
 
     # -- the stream of unit variates ---------------------------------------------------
     def _unit_block(self) -> np.ndarray:
@@ -89,9 +90,9 @@ class ServiceSampler:
 
     def _new_block(self) -> None:
         self._units = self._unit_block()
-        self._n = len(self._units)
-        self._pos = 0
-        self._rows = list(self._no_rows)
+        self.n = len(self._units)
+        self.pos = 0
+        self.rows = list(self._no_rows)
 
     def _scaled(self, means: np.ndarray | float, units: np.ndarray) -> np.ndarray:
         """max(1, floor(mean × u + 0.5)) as int64: the one rounding rule of every draw."""
@@ -105,11 +106,11 @@ class ServiceSampler:
     # -- drawing -------------------------------------------------------------------------
     def draw(self, rt_index: int) -> int:
         """One service time (ns) for a request of type index *rt_index*."""
-        pos = self._pos
-        if pos < self._n:
-            row = self._rows[rt_index]
+        pos = self.pos
+        if pos < self.n:
+            row = self.rows[rt_index]
             if row is not None:
-                self._pos = pos + 1
+                self.pos = pos + 1
                 return row[pos]
         return self._draw_slow(rt_index)
 
@@ -118,14 +119,14 @@ class ServiceSampler:
         if not m:
             return 0
         if self._fixed:
-            self._pos = 1
+            self.pos = 1
             return m
-        if self._pos >= self._n:
+        if self.pos >= self.n:
             self._new_block()
-        pos = self._pos
+        pos = self.pos
         row = array("q", self._scaled(self._mean_f[rt_index], self._units).tobytes())
-        self._rows[rt_index] = row
-        self._pos = pos + 1
+        self.rows[rt_index] = row
+        self.pos = pos + 1
         return row[pos]
 
     def draw_many(self, rt_indices: np.ndarray) -> np.ndarray:
@@ -145,21 +146,31 @@ class ServiceSampler:
     def _take_units(self, n: int) -> np.ndarray:
         """The next *n* unit variates, moving through blocks exactly as :meth:`draw` does."""
         parts: list[np.ndarray] = []
-        have = self._n - self._pos
+        have = self.n - self.pos
         if have > 0 and n > 0:
             take = min(have, n)
-            parts.append(self._units[self._pos:self._pos + take])
-            self._pos += take
+            parts.append(self._units[self.pos:self.pos + take])
+            self.pos += take
             n -= take
         while n > 0:
             self._new_block()
-            take = min(n, self._n)
+            take = min(n, self.n)
             parts.append(self._units[:take])
-            self._pos = take
+            self.pos = take
             n -= take
         if not parts:
             return np.empty(0, dtype=np.float64)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    # -- saving and replaying -------------------------------------------------------------
+    def snapshot(self) -> tuple:
+        """Everything the next draws depend on (the generator and the current block)."""
+        return (self.rng.bit_generator.state, self._units, self.n, self.pos, list(self.rows))
+
+    def restore(self, snap: tuple) -> None:
+        """Go back to *snap* (from :meth:`snapshot`): the draws after it come again, the same."""
+        self.rng.bit_generator.state, self._units, self.n, self.pos, rows = snap
+        self.rows = list(rows)
 
     def __repr__(self) -> str:
         return (f"ServiceSampler({self.card.type_name}, profile={self.profile.name!r}, "

@@ -173,7 +173,7 @@ def test_nqap_to_a_control_domain_outside_the_guest_adm_is_rc_0x42():
 def test_an_interruption_enabled_through_the_hook_reaches_the_guest_via_its_gisa():
     env, m, lp, kvm, cpu = make_guest()
     got = []
-    kvm.irq_listeners.append(lambda queue: got.append((env.now, queue.apqn)))
+    kvm.add_irq_listener(lambda queue: got.append((env.now, queue.apqn)))
     assert cpu.aqic(Q, enable=True, isc=3, nib=0x1000).rc == 0
     q = lp.queues[Q]
     assert q.gisa == kvm.gisa_origin and m.gisas[kvm.gisa_origin] == kvm.deliver_irq

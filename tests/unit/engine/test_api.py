@@ -46,6 +46,8 @@ def test_the_hw_objects_handed_to_the_engine_have_the_documented_attributes():
     from apsim.engine.core import new_env
     m = Machine(new_env(), model="z15", seed=1)
     spec = CardSpec(CardType.CEX7, Mode.ACCELERATOR, engines=2)
-    for proto, obj in ((api.CardShape, spec), (api.MachineView, m), (api.Profile, m.profile)):
+    smp = ServiceSampler(spec, m.profile, m.streams.get("test"))
+    for proto, obj in ((api.CardShape, spec), (api.MachineView, m), (api.Profile, m.profile),
+                       (api.Sampler, smp)):
         for attr in getattr(proto, "__annotations__", {}):
             assert hasattr(obj, attr), f"{type(obj).__name__} lacks {attr} ({proto.__name__})"

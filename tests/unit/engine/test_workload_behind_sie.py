@@ -56,7 +56,7 @@ def test_a_new_irq_listener_unfolds_and_sees_every_interruption_without_changing
     g0 = listened.guests["g0"]
     seen: list[tuple[int, int]] = []
     qs = [listened.lpar.queues[a] for a in g0.workload.targets]
-    g0.kvm.irq_listeners.append(lambda q: seen.append((listened.env.now, q.apqn)))
+    g0.kvm.add_irq_listener(lambda q: seen.append((listened.env.now, q.apqn)))
     assert all(q.irq_target == g0.kvm.deliver_irq for q in qs)
     # Read after the unfolding: it settles the queues, which counts the interruptions
     # raised before the append (a folded queue counts them when it settles, lazily).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from apsim.engine.draws import _BLOCK
+from apsim.engine.draws import BLOCK
 from benchmarks.models import build_capacity
 
 
@@ -17,8 +17,8 @@ def test_one_type_mix_moves_the_generator_as_far_as_drawing_the_uniforms():
     ref = np.random.Generator(type(wl.rng.bit_generator)())
     ref.bit_generator.state = wl.rng.bit_generator.state
     types = wl.type_block()
-    ref.random(_BLOCK)  # what rng.choice(types, p=[1.0]) draws
-    assert (types == wl._mix_idx[0]).all() and len(types) == _BLOCK
+    ref.random(BLOCK)  # what rng.choice(types, p=[1.0]) draws
+    assert (types == wl._mix_idx[0]).all() and len(types) == BLOCK
     assert wl.rng.bit_generator.state == ref.bit_generator.state
     assert wl.rng.random() == ref.random()
 
@@ -29,7 +29,7 @@ def test_one_type_mix_with_a_buffered_32_bit_half_still_draws_the_uniforms():
     ref = np.random.Generator(type(wl.rng.bit_generator)())
     ref.bit_generator.state = wl.rng.bit_generator.state
     wl.type_block()
-    ref.random(_BLOCK)
+    ref.random(BLOCK)
     assert wl.rng.bit_generator.state == ref.bit_generator.state
 
 
@@ -38,7 +38,7 @@ def test_gaps_are_the_rounded_exponentials_at_least_one_nanosecond():
     ref = np.random.Generator(type(wl.rng.bit_generator)())
     ref.bit_generator.state = wl.rng.bit_generator.state
     got = wl.gap_block()
-    want = np.maximum(1, np.rint(ref.exponential(1e9 / wl.spec.rate, _BLOCK))).astype(np.int64)
+    want = np.maximum(1, np.rint(ref.exponential(1e9 / wl.spec.rate, BLOCK))).astype(np.int64)
     assert got.dtype == np.int64 and np.array_equal(got, want)
 
 
