@@ -23,13 +23,17 @@ takes its replies oldest first, and for each one frees the slot (the next held
 request is NQAP'd at once), then lets a closed loop send its next request, before
 the next DQAP.
 
-Left out (they need more than a bare LPAR port): the guest's request timer, and
-the vCPU gate is only honoured through ``port.ready_at``.
+The life cycle, target set, refusals, resends and drops are the base class,
+:class:`apsim.engine.reference.zcrypt_control.RefControl`; the per-APQN state, the
+random streams and the resend backlog are in :mod:`apsim.engine.reference.zcrypt_parts`.
+
+Left out (they need more than a bare LPAR port): the guest's request timer
+(``request_timer``), and a blocked vCPU is honoured only through ``port.ready_at``
+(the engine reads a KVM port's ``vcpu_gate``), untested by the comparison.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -39,28 +43,18 @@ from apsim.engine import draws
 from apsim.engine.codes import SW_REPLIES_WAITING
 from apsim.engine.port import Port
 from apsim.engine.recorder import RequestRecorder
+from apsim.engine.reference.zcrypt_control import RefControl
 from apsim.engine.reference.zcrypt_parts import RefTarget, ResendBacklog, mix_tables, stream
 from apsim.engine.request import Request
 from apsim.engine.workload_spec import WorkloadSpec
-from apsim.errors import ProgramException
 
 SEQ_MASK = 0xFFFFFFFF
 """A psmid is ``owner << 32 | (sequence number & SEQ_MASK)``."""
 READ_OK_RCS = (0x00, 0x10)
 """DQAP codes ap_sm_read has a case for (normal, no reply pending); any other is an error."""
-WRITE_WAIT_RCS = (0x02, 0x10)
-"""NQAP codes after which ap_sm_write keeps the queue in use (reset in progress, queue full)."""
-MESSAGE_RCS = (0x06, 0x0A, 0x15)
-"""NQAP codes ap_sm_write answers with -EINVAL for that message only (the caller's error)."""
-RESEND_RC = 0x02
-"""NQAP's "reset in progress": ap_sm_write keeps the message for a resend (RESET_WAIT)."""
-RESET_WAIT_RCS = (0x02, 0x05)
-"""TAPQ codes after which ap_sm_reset_wait waits another low-rate poll."""
-POLL_LOW_NS = 40_000_000
-"""``AP_SM_WAIT_LOW_TIMEOUT``: the poll timer's low rate."""
 
 
-class RefWorkload:
+class RefWorkload(RefControl):
     """One issuer's request generator with zcrypt's dispatch (the specification).
 
     The public surface is the engine workload's: :meth:`start`, :meth:`stop`,
@@ -98,37 +92,6 @@ class RefWorkload:
         self.gaps = stream(lambda: draws.gap_block(rng, spec.rate)) if spec.trace is None \
             else iter(spec.trace)
         self.uniforms = stream(lambda: draws.uniform_block(rng))
-
-    # --- timed steps ---------------------------------------------------------------------
-    @property
-    def now(self) -> int:
-        """The simulated time (ns)."""
-        return self.env.now
-
-    def after(self, delay: int, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)`` *delay* ns from now (one SimPy timeout)."""
-        self.env.timeout(delay).callbacks.append(lambda _ev: fn(*args))
-
-    # --- life cycle --------------------------------------------------------------------
-    def start(self) -> None:
-        """Begin issuing: read the targets, then an open loop schedules its first arrival
-        (unless a stopped chain's arrival is still pending: it goes on) and a closed loop
-        sends ``concurrency`` requests (per target for ``per: apqn``) at once."""
-        if self.running or self.spec.kind == "none":
-            return
-        self.running = True
-        self.refresh_targets()
-        if self.spec.kind == "open":
-            if not self.arrival_pending:
-                self.schedule_arrival()
-        else:
-            n = self.spec.concurrency * (len(self.targets) if self.spec.per == "apqn" else 1)
-            for _ in range(n):
-                self.new_request()
-
-    def stop(self) -> None:
-        """Stop creating requests; outstanding ones finish or are dropped."""
-        self.running = False
 
     # --- arrivals ----------------------------------------------------------------------
     def schedule_arrival(self) -> None:
@@ -168,11 +131,6 @@ class RefWorkload:
         if self.spec.think_ns:
             self.after(self.spec.think_ns, self.retry)
         else:
-            self.new_request()
-
-    def retry(self) -> None:
-        """A closed loop's delayed next request (after thinking, a rejection or a drop)."""
-        if self.running:
             self.new_request()
 
     # --- dispatch (zcrypt_api.c, zcrypt_msgtype) -----------------------------------------
@@ -261,74 +219,6 @@ class RefWorkload:
             self.stalled.append(req)
             self.refresh_targets()
 
-    def refused(self, tg: RefTarget, req: Request, rc: int) -> None:
-        """NQAP answered *rc*. 0x02 on a target: kept for a resend (:meth:`wait_reset`). Else
-        the request ends rejected; codes of :data:`MESSAGE_RCS` count as EINVAL, codes
-        ap_sm_write has no case for retire the queue (:meth:`queue_error`), and a running
-        closed loop sends its next request one poll interval later."""
-        if rc == RESEND_RC and tg.active:
-            self.wait_reset(tg, req)
-            return
-        self.discharge(tg, req.rtype, sent=True)
-        self.rejected += 1
-        self.last_rejections = (self.last_rejections + [(self.now, tg.apqn, rc)])[-3:]
-        if rc in MESSAGE_RCS:
-            self.einval += 1
-        elif rc not in WRITE_WAIT_RCS:
-            self.queue_error(tg, rc, "ap_sm_write")
-        if self.running and self.spec.kind == "closed":
-            self.after(self.port.poll_ns(), self.retry)
-
-    def queue_error(self, tg: RefTarget, rc: int, fn: str) -> None:
-        """*fn*'s ``default:`` branch met *rc*: the port marks the queue in error, and zcrypt stops
-        using it (its held requests are stalled until the next target refresh)."""
-        self.port.queue_error(tg.apqn, rc, fn)
-        if tg.active:
-            self.set_targets([q for q in self.targets if q != tg.apqn])
-            self.stalled.extend(tg.held)
-            tg.held.clear()
-
-    # --- resend after "reset in progress" (ap_sm_write -> AP_SM_STATE_RESET_WAIT) ------------
-    def wait_reset(self, tg: RefTarget, req: Request) -> None:
-        """Keep *req*: the ledger's rejection is withdrawn, the slot is given back (the weight stays
-        on the load), and the first request waiting on the APQN starts the low-rate poll."""
-        ledger = getattr(self.port, "ledger", None)
-        if ledger is not None:
-            ledger.withdraw(RESEND_RC)
-        tg.outstanding -= 1
-        waiting = self.backlog.waiting
-        if tg.apqn not in waiting:
-            waiting[tg.apqn] = deque()
-            self.after(POLL_LOW_NS, self.reset_wait_poll, tg)
-        waiting[tg.apqn].append(req)
-
-    def reset_wait_poll(self, tg: RefTarget) -> None:
-        """ap_sm_reset_wait: TAPQ (where the port has it) says 0x02/0x05: wait again. Else the
-        waiting requests go back to dispatch if the APQN is no target, or else interruptions are
-        enabled again (a reset switched them off) and the same requests are NQAP'd again."""
-        tapq = getattr(self.port, "tapq", None)
-        if tapq is not None:
-            try:
-                rc = tapq(tg.apqn)
-            except ProgramException:
-                rc = None
-            if rc in RESET_WAIT_RCS:
-                self.backlog.waits += 1
-                self.after(POLL_LOW_NS, self.reset_wait_poll, tg)
-                return
-        reqs = self.backlog.waiting.pop(tg.apqn, [])
-        if not tg.active:
-            for req in reqs:
-                self.discharge(tg, req.rtype, sent=False)
-                self.stalled.append(req)
-            self.refresh_targets()
-            return
-        if self.spec.reply == "interrupt":
-            self.enable_irq(tg)
-        for req in reqs:
-            self.backlog.resent += 1
-            self.send(tg, req)
-
     # --- replies (ap_queue.c ap_sm_read) -------------------------------------------------------
     def enable_irq(self, tg: RefTarget) -> None:
         """AQIC on for *tg*'s APQN, with :meth:`on_irq` as its handler."""
@@ -396,74 +286,3 @@ class RefWorkload:
             self.send(tg, tg.held.popleft())
         self.finish()
 
-    # --- drops ------------------------------------------------------------------------------
-    def on_dropped(self, req: Request, cause: str) -> None:
-        """The hardware dropped one of our requests (called inside the queue's flush): it ends
-        dropped now; the freed slot and a closed loop's replacement are handled 0 ns later."""
-        self.dropped += 1
-        self.discharge(self.tgt[req.apqn], req.rtype, sent=True)
-        self.after(0, self.after_drop, self.tgt[req.apqn])
-
-    def after_drop(self, tg: RefTarget) -> None:
-        """After a drop: the APQN's next held request is sent if it is still a target with a free
-        slot; a running closed loop sends its next request one poll interval later."""
-        if tg.held and tg.has_free_slot and tg.active:
-            self.send(tg, tg.held.popleft())
-        if self.running and self.spec.kind == "closed":
-            self.after(self.port.poll_ns(), self.retry)
-
-    # --- the target set ---------------------------------------------------------------------
-    def refresh_targets(self) -> None:
-        """Re-read the usable APQNs (the spec's list filtered by what the port offers). A new
-        target gets its depth from the port (a known one is updated) and, for interrupt pickup,
-        AQIC on. Held requests of APQNs that left are stalled; then, if any target is left,
-        the stalled requests are dispatched again in order while a target remains."""
-        avail = self.port.targets()
-        if self.spec.targets == "all":
-            new = list(avail)
-        else:
-            new = [q for q in self.spec.targets if q in set(avail)]
-        old = set(self.targets)
-        for q in new:
-            if q in old:
-                continue
-            if q in self.tgt:
-                self.tgt[q].depth = self.port.queue_depth(q)
-            else:
-                self.tgt[q] = RefTarget(q, self.port.queue_depth(q))
-            if self.spec.reply == "interrupt":
-                self.enable_irq(self.tgt[q])
-        self.set_targets(new)
-        for q in sorted(old - set(new)):
-            self.stalled.extend(self.tgt[q].held)
-            self.tgt[q].held.clear()
-        if self.targets:
-            while self.stalled and self.targets:
-                self.dispatch(self.stalled.pop(0))
-
-    def set_targets(self, new: list[int]) -> None:
-        """Install the target list (each target's position is its tie-break in least-loaded)."""
-        for q in self.targets:
-            self.tgt[q].idx = -1
-        self.targets = list(new)
-        for i, q in enumerate(self.targets):
-            self.tgt[q].idx = i
-
-    # --- state and reports ------------------------------------------------------------------
-    def target(self, apqn: int) -> RefTarget | None:
-        """The driver state of one APQN (None if never targeted)."""
-        return self.tgt.get(apqn)
-
-    @property
-    def live(self) -> int:
-        """Requests created and not finished (held, stalled, waiting, queued or outstanding)."""
-        return self.seq - self.completed - self.rejected - self.dropped
-
-    def in_software_queues(self) -> int:
-        """Requests the driver holds that are not in a hardware queue."""
-        return sum(len(t.held) for t in self.tgt.values()) + len(self.stalled) + len(self.backlog)
-
-    def state(self) -> dict[str, Any]:
-        """Counters for reports and debugging (the engine's keys)."""
-        return {"completed": self.completed, "dropped": self.dropped, "rejected": self.rejected,
-                "live": self.live, "held": self.in_software_queues(), "seq": self.seq}
