@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apsim.engine.core import new_env
+from apsim.engine.core import VcpuGate, new_env
 from apsim.engine.instructions import Executor
 from apsim.engine.port import LparPort
 from apsim.engine.recorder import COLUMNS, RequestRecorder
@@ -29,8 +29,23 @@ from apsim.hw.timing import get_profile
 from tests.engine import driver
 from tests.engine.driver import APIDS, APQNS, RTYPES, machine_op
 
-OPS = ("time", "time", "time", "workload_on", "workload_off", "refresh", "long_busy") + tuple(
+OPS = ("time", "time", "time", "workload_on", "workload_off", "refresh", "restart", "rescan_off",
+       "rescan_on", "long_busy", "vcpu_block", "own_nqap") + tuple(
     o for o in driver.OPS if o not in ("time", "workload_on", "workload_off"))
+
+
+class GatedPort(LparPort):
+    """An LPAR port whose vCPUs can be blocked for a while, as KVM blocks a guest's for a mask
+    update: NQAPs and pickups wait for the release (``ready_at``, the engine's ``vcpu_gate``)."""
+
+    always_ready = False
+
+    def __init__(self, machine: Machine, config: Any, poll: str) -> None:
+        super().__init__(machine, config, poll=poll)
+        self.vcpu_gate = VcpuGate()
+
+    def ready_at(self, now: int) -> int:
+        return max(now, self.vcpu_gate.until)
 
 
 def _weight_by_adapter(apqn: int, rt: int) -> int:
@@ -73,13 +88,15 @@ def _machine(seed: int, depth: int, profile: str):  # noqa: ANN202
 
 
 def run(cls: type, spec: WorkloadSpec, weighted: bool, ops: list, seed: int, depth: int,
-        profile: str = "default") -> dict:
+        profile: str = "default", port: str = "lpar") -> dict:
     """Build the machine, run *cls* (engine or reference workload) through *ops*, observe all."""
     env, m, lp = _machine(seed, depth, profile)
     trace: list[Any] = []
     cpu = Executor(m, lp.config, irq_target=lambda q: trace.append(["irq", env.now, q.apqn]))
     rec = RequestRecorder()
-    wl = cls(LparPort(m, lp.config), spec, rec, rec.owner_index("zcrypt"), m.streams.get("workload.zcrypt"),
+    # "lpar", "zvm" (the poll interval under z/VM), "gated" (vCPUs that can be blocked).
+    p = GatedPort(m, lp.config, "lpar") if port == "gated" else LparPort(m, lp.config, poll=port)
+    wl = cls(p, spec, rec, rec.owner_index("zcrypt"), m.streams.get("workload.zcrypt"),
              weight_of=_weight_by_adapter if weighted else None)
     for n, (name, i, arg) in enumerate(ops):
         q = APQNS[i % len(APQNS)]
@@ -94,6 +111,20 @@ def run(cls: type, spec: WorkloadSpec, weighted: bool, ops: list, seed: int, dep
         elif name == "refresh":
             wl.refresh_targets()
             out = list(wl.targets)
+        elif name == "vcpu_block":
+            if isinstance(p, GatedPort):
+                p.vcpu_gate.until = max(p.vcpu_gate.until, env.now + 1 + arg * 20_000)
+        elif name == "restart":  # stopped for a while: a trace's arrivals meanwhile are in the past
+            wl.stop()
+            env.run(until=env.now + 1 + arg * 1_000_000)
+            wl.start()
+        elif name in ("rescan_off", "rescan_on"):  # SE configure off/on of both adapters, then the AP bus's rescan
+            out = machine_op(m, lp, cpu, "configure_" + name[7:], i, arg, 0)
+            out = [out, machine_op(m, lp, cpu, "configure_" + name[7:], i + 2, arg, 0)]
+            wl.refresh_targets()
+        elif name == "own_nqap":  # the issuer's own NQAP outside the workload: its reply is skipped
+            r = cpu.enqueue(q, (1 << 40) + n, RTYPES[arg % len(RTYPES)], owner=wl.owner)
+            out = [r.cc, r.rc]
         elif name == "long_busy":  # up to 60 ms: beyond a reset wait's low-rate poll
             m.set_busy(q >> 8, 1 + arg * arg * 150_000)
         else:
@@ -119,14 +150,14 @@ def run(cls: type, spec: WorkloadSpec, weighted: bool, ops: list, seed: int, dep
 op = st.tuples(st.sampled_from(OPS), st.integers(0, 3), st.integers(0, 20)).map(list)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=600, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(specs(), st.lists(op, min_size=5, max_size=30), st.integers(0, 2**16), st.integers(1, 4),
-       st.sampled_from(("default", "deterministic")))
-def test_engine_workload_and_reference_give_the_same_observables(spec_w, ops, seed, depth, profile):
+       st.sampled_from(("default", "deterministic")), st.sampled_from(("lpar", "zvm", "gated")))
+def test_engine_workload_and_reference_give_the_same_observables(spec_w, ops, seed, depth, profile, port):
     spec, weighted = spec_w
     ops = [["workload_on", 0, 0]] + ops
-    ref = run(RefWorkload, spec, weighted, ops, seed, depth, profile)
-    eng = run(Workload, spec, weighted, ops, seed, depth, profile)
+    ref = run(RefWorkload, spec, weighted, ops, seed, depth, profile, port)
+    eng = run(Workload, spec, weighted, ops, seed, depth, profile, port)
     for key in ref:
         if key == "trace":
             for a, b in zip(ref[key], eng[key], strict=True):

@@ -27,9 +27,9 @@ The life cycle, target set, refusals, resends and drops are the base class,
 :class:`apsim.engine.reference.zcrypt_control.RefControl`; the per-APQN state, the
 random streams and the resend backlog are in :mod:`apsim.engine.reference.zcrypt_parts`.
 
-Left out (they need more than a bare LPAR port): the guest's request timer
-(``request_timer``), and a blocked vCPU is honoured only through ``port.ready_at``
-(the engine reads a KVM port's ``vcpu_gate``), untested by the comparison.
+Left out: the guest's request timer (``request_timer``, which needs a guest's
+zcrypt); a blocked vCPU is honoured through ``port.ready_at`` (the engine reads a
+KVM port's ``vcpu_gate``, which must say the same).
 """
 
 from __future__ import annotations
