@@ -175,3 +175,18 @@ def test_the_comparison_sees_completions_holds_rejections_and_drops():
     assert got["state"]["rejected"] > 0 and any(t[5] > 0 for t in got["trace"] if t[0] != "irq")
     assert len(got["rows"]["t_deq"]) == got["state"]["completed"]
     assert got == run(Workload, spec, False, ops, 7, 1)
+
+
+def test_a_pickup_and_an_arrival_at_the_same_nanosecond_are_ordered_as_the_engine_orders_them():
+    """The same-instant rule of PickupHandler: with deterministic service times, trace arrivals fall
+    on the very nanosecond of a folded pickup (t_done + irq_latency) and their order decides which
+    queue gets a request first (the rows' order at one t_deq). A handler that scheduled its pickup
+    when the interruption arrived would put the arrivals first."""
+    svc = 630_664  # rsa2048 on the CEX7 accelerator, deterministic profile
+    lat = get_profile("deterministic").irq_latency_ns
+    trace = [0, 1, 2, svc + lat + 1000, 2 * (svc + lat), 2 * (svc + lat), 2 * (svc + lat) + 3000]
+    spec = WorkloadSpec(kind="open", trace=trace, select="random", targets=[APQNS[0], APQNS[1]])
+    ops = [["workload_on", 0, 0], ["time", 0, 3]]
+    ref = run(RefWorkload, spec, False, ops, 0, 1, "deterministic")
+    assert ref["state"]["completed"] == 7 and len(set(ref["rows"]["t_deq"])) < 7  # replies at one instant
+    assert ref == run(Workload, spec, False, ops, 0, 1, "deterministic")

@@ -18,10 +18,11 @@ stream), then for ``select: random`` its target, then (open loop) the next gap.
 
 Same-instant order: every timed step is one SimPy timeout scheduled at the moment
 the engine schedules its event, so ties at one instant break by scheduling order
-as in the engine. Inside one instant the rules run in this order: a reply pickup
-takes its replies oldest first, and for each one frees the slot (the next held
-request is NQAP'd at once), then lets a closed loop send its next request, before
-the next DQAP.
+as in the engine; the one exception is written out in :class:`PickupHandler` (a
+pickup folded with its interruption is ordered as of its request's acceptance).
+Inside one instant the rules run in this order: a reply pickup takes its replies
+oldest first, and for each one frees the slot (the next held request is NQAP'd at
+once), then lets a closed loop send its next request, before the next DQAP.
 
 The life cycle, target set, refusals, resends and drops are the base class,
 :class:`apsim.engine.reference.zcrypt_control.RefControl`; the per-APQN state, the
@@ -221,8 +222,8 @@ class RefWorkload(RefControl):
 
     # --- replies (ap_queue.c ap_sm_read) -------------------------------------------------------
     def enable_irq(self, tg: RefTarget) -> None:
-        """AQIC on for *tg*'s APQN, with :meth:`on_irq` as its handler."""
-        self.port.enable_irq(tg.apqn, lambda _apqn: self.on_irq(tg))
+        """AQIC on for *tg*'s APQN, with a :class:`PickupHandler` as its handler."""
+        self.port.enable_irq(tg.apqn, PickupHandler(self, tg))
 
     def on_irq(self, tg: RefTarget) -> None:
         """An adapter interruption: pick the replies up ``irq_latency`` later, unless a pickup is
@@ -286,3 +287,31 @@ class RefWorkload(RefControl):
             self.send(tg, tg.held.popleft())
         self.finish()
 
+
+class PickupHandler:
+    """zcrypt's interruption handler for one APQN: an interruption means "pick the replies up
+    ``pickup_ns`` (the interruption latency) later, unless a pickup is pending".
+
+    It says so to the port (``pickup_ns`` and :meth:`pickup`: the contract of
+    :func:`apsim.engine.queue.deferrable`), so a port may deliver the interruption as the
+    pickup itself, ``pickup_ns`` after the reply is ready. Same-instant order rule (the
+    engine's, written here on purpose): such a folded pickup (a planned FIFO adapter's) is
+    ordered among the events of its instant as an event scheduled when its request was
+    accepted, not when its reply became ready; an interruption delivered as such
+    (engine by engine) schedules the pickup when it arrives. The two differ only when
+    another event falls on the pickup's very nanosecond
+    (``tests/engine/test_reference_zcrypt.py`` has such a case).
+    """
+
+    def __init__(self, wl: RefWorkload, tg: RefTarget) -> None:
+        self.wl = wl
+        self.tg = tg
+        self.pickup_ns = wl.irq_latency
+
+    def __call__(self, _apqn: object) -> None:
+        """The interruption, delivered as such (the APQN or its queue as argument)."""
+        self.wl.on_irq(self.tg)
+
+    def pickup(self, _queue: object) -> None:
+        """The interruption delivered as its pickup: take the replies now."""
+        self.wl.take_replies(self.tg)
