@@ -98,6 +98,8 @@ def run(cls: type, spec: WorkloadSpec, weighted: bool, ops: list, seed: int, dep
     p = GatedPort(m, lp.config, "lpar") if port == "gated" else LparPort(m, lp.config, poll=port)
     wl = cls(p, spec, rec, rec.owner_index("zcrypt"), m.streams.get("workload.zcrypt"),
              weight_of=_weight_by_adapter if weighted else None)
+    if isinstance(wl, Workload) and seed % 2:
+        wl.prefetch_min = 3  # the compiled round robin's prefetch (from 256 targets) with our four
     for n, (name, i, arg) in enumerate(ops):
         q = APQNS[i % len(APQNS)]
         out: Any = None
