@@ -30,7 +30,7 @@ from tests.engine import driver
 from tests.engine.driver import APIDS, APQNS, RTYPES, machine_op
 
 OPS = ("time", "time", "time", "workload_on", "workload_off", "refresh", "restart", "rescan_off",
-       "rescan_on", "long_busy", "vcpu_block", "own_nqap") + tuple(
+       "rescan_on", "long_busy", "vcpu_block", "own_nqap", "rapq_all", "rapq_all") + tuple(
     o for o in driver.OPS if o not in ("time", "workload_on", "workload_off"))
 
 
@@ -124,6 +124,9 @@ def run(cls: type, spec: WorkloadSpec, weighted: bool, ops: list, seed: int, dep
             out = machine_op(m, lp, cpu, "configure_" + name[7:], i, arg, 0)
             out = [out, machine_op(m, lp, cpu, "configure_" + name[7:], i + 2, arg, 0)]
             wl.refresh_targets()
+        elif name == "rapq_all":  # every queue reset, then time within the reset (NQAPs meet 0x02)
+            out = [machine_op(m, lp, cpu, "rapq", j, arg, 0) for j in range(len(APQNS))]
+            env.run(until=env.now + 1 + arg * 1_000)
         elif name == "own_nqap":  # the issuer's own NQAP outside the workload: its reply is skipped
             r = cpu.enqueue(q, (1 << 40) + n, RTYPES[arg % len(RTYPES)], owner=wl.owner)
             out = [r.cc, r.rc]
