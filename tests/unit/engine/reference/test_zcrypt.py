@@ -9,7 +9,9 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
-from apsim.engine import codes, draws
+from apsim import _engine
+from apsim.engine import codes, draws, reference
+from apsim.engine.reference import zcrypt, zcrypt_control, zcrypt_parts
 from apsim.engine.recorder import RequestRecorder
 from apsim.engine.reference.zcrypt import RefWorkload
 from apsim.engine.reference.zcrypt_control import POLL_LOW_NS
@@ -274,3 +276,9 @@ def test_refresh_targets_takes_back_the_held_requests_of_a_queue_that_left_and_d
     assert wl.targets == [0x0103] and len(wl.tgt[0x0103].held) == 2
     gone = wl.tgt[0x0104]
     assert (gone.load, gone.outstanding, len(gone.held)) == (1, 1, 0)  # the held one's weight left
+
+
+def test_the_reference_is_never_compiled():
+    """The specification stays plain Python: no .pxd beside it, so setup.py never compiles it."""
+    assert not [m for m in _engine.COMPILED_MODULES if m.startswith(reference.__name__)]
+    assert all(mod.__file__.endswith(".py") for mod in (zcrypt, zcrypt_control, zcrypt_parts))
