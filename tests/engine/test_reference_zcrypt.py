@@ -5,8 +5,10 @@ the engine's :class:`~apsim.engine.workload.Workload` and one by the reference
 :class:`~apsim.engine.reference.zcrypt.RefWorkload`, give the same replies, status words,
 ledger, queue counters, driver state and recorder rows (every column, so every time).
 
-This test guards the workload's inlined hot path (arrival, dispatch, NQAP through queue
-links, folded interruption pickups); it runs in whichever form this process imports.
+This test guards the workload's inlined hot path (arrival, dispatch, NQAP and DQAP through
+queue links, the pickup loop, the round-robin prefetch); it runs in whichever form this
+process imports. Both workloads' interruption handlers are deferrable, so a planned adapter
+folds interruption and pickup for both alike (the fold is the firmware's, tested there).
 """
 
 from __future__ import annotations
