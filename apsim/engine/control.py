@@ -103,9 +103,10 @@ class WorkloadControl(Driver):
         self.set_targets(list(new))
         gone = old - set(new)
         for q in sorted(gone):
-            h = self._tgt[q].held
+            tg = self._tgt[q]
+            h = tg.held
             while h:
-                self.stalled.append(h.popleft())
+                self.take_back(tg, h.popleft())
         if self.targets:
             # A dispatch can fail and retire the last target (e.g. no queue left that
             # runs the request type): stop then, or the request would be stalled again
@@ -177,7 +178,7 @@ class WorkloadControl(Driver):
             self.set_targets([t for t in self.targets if t != tg.apqn])
             h = tg.held
             while h:
-                self.stalled.append(h.popleft())
+                self.take_back(tg, h.popleft())
 
     def _retry_later(self, ev) -> None:  # noqa: ANN001
         if self.running:
@@ -217,7 +218,8 @@ class WorkloadControl(Driver):
         self._enqueue(tg, req, clock(self.env))
 
     def take_back(self, tg: Target, req: Request) -> None:
-        """*req* waited on *tg*, which the driver stopped using: back to dispatch."""
+        """*req* waited on *tg* (held, or for a resend) and was never sent; the driver stopped using
+        *tg*: its weight leaves the load and it goes back to dispatch."""
         self._discharge(tg, req.rtype, False)
         self.stalled.append(req)
 

@@ -49,44 +49,20 @@ def run_sequence(ops: list[list[Any]], seed: int = 7) -> dict[str, Any]:
     wl = Workload(LparPort(m, lp.config), WorkloadSpec(kind="open", rate=3_000.0, select="round_robin",
                                                       mix={"rsa2048": 0.7, "rsa4096_crt": 0.3}),
                   rec, rec.owner_index("zcrypt"), m.streams.get("workload.zcrypt"))
-    psmid = 1 << 40
-    for name, i, arg in ops:
+    for n, (name, i, arg) in enumerate(ops):
         q = APQNS[i % len(APQNS)]
-        apid = q >> 8
         out: Any
-        try:
-            if name == "nqap":
-                psmid += 1
-                r = cpu.enqueue(q, psmid, RTYPES[arg % len(RTYPES)])
-                out = [r.cc, r.rc]
-            elif name == "dqap":
-                r = cpu.dequeue(q)
-                rep = r.reply
-                out = [r.cc, r.rc, r.psmid] + ([rep.t_start, rep.t_done] if rep is not None else [])
-            elif name == "time":
-                env.run(until=env.now + 1 + arg * 50_000)
-                out = env.now
-            elif name in ("rapq", "zapq"):
-                r = getattr(cpu, name)(q)
-                out = [r.cc, r.rc]
-            elif name in ("aqic_on", "aqic_off"):
-                r = cpu.aqic(q, enable=name == "aqic_on", isc=3, nib=0x1000 + 8 * i)
-                out = [r.cc, r.rc]
-            elif name in ("configure_off", "configure_on"):
-                out = m.se_configure(lp, [apid], name == "configure_on")
-            elif name in ("checkstop", "recover"):
-                out = m.checkstop(apid, name == "checkstop")
-            elif name == "busy":
-                m.set_busy(apid, 1 + arg * 3_000)
-                out = None
-            elif name == "workload_on":
-                wl.start()
-                out = wl.targets
-            else:
-                wl.stop()
-                out = None
-        except HardwareOpRefused as e:
-            out = ["refused", str(e)]
+        if name == "time":
+            env.run(until=env.now + 1 + arg * 50_000)
+            out = env.now
+        elif name == "workload_on":
+            wl.start()
+            out = wl.targets
+        elif name == "workload_off":
+            wl.stop()
+            out = None
+        else:
+            out = machine_op(m, lp, cpu, name, i, arg, (1 << 40) + n)
         trace.append([name, env.now, q, out])
     env.run(until=env.now + 5_000_000)
     queues = {f"{a}.{d}": [qq.count, qq.touched, qq.nqap_count, qq.dqap_count, qq.irq_count, qq.status(),
@@ -96,6 +72,37 @@ def run_sequence(ops: list[list[Any]], seed: int = 7) -> dict[str, Any]:
     return {"trace": trace, "ledger": m.ledger.summary(), "queues": queues, "workload": wl.state(),
             "rows": {k: v.tolist() for k, v in sorted(cols.items())}, "now": env.now,
             "adapters": [round(ad.utilization(env.now), 9) for _, ad in sorted(m.adapters.items())]}
+
+
+def machine_op(m: Machine, lp: Any, cpu: Executor, name: str, i: int, arg: int, psmid: int) -> Any:
+    """Apply one of the instruction and hardware operations of :data:`OPS` (every one but time and
+    the workload's) on APQN ``APQNS[i]`` (its adapter for SE, checkstop and busy) and return its outcome."""
+    q = APQNS[i % len(APQNS)]
+    apid = q >> 8
+    try:
+        if name == "nqap":
+            r = cpu.enqueue(q, psmid, RTYPES[arg % len(RTYPES)])
+            return [r.cc, r.rc]
+        if name == "dqap":
+            r = cpu.dequeue(q)
+            rep = r.reply
+            return [r.cc, r.rc, r.psmid] + ([rep.t_start, rep.t_done] if rep is not None else [])
+        if name in ("rapq", "zapq"):
+            r = getattr(cpu, name)(q)
+            return [r.cc, r.rc]
+        if name in ("aqic_on", "aqic_off"):
+            r = cpu.aqic(q, enable=name == "aqic_on", isc=3, nib=0x1000 + 8 * i)
+            return [r.cc, r.rc]
+        if name in ("configure_off", "configure_on"):
+            return m.se_configure(lp, [apid], name == "configure_on")
+        if name in ("checkstop", "recover"):
+            return m.checkstop(apid, name == "checkstop")
+        if name == "busy":
+            m.set_busy(apid, 1 + arg * 3_000)
+            return None
+    except HardwareOpRefused as e:
+        return ["refused", str(e)]
+    raise ValueError(f"unknown operation {name!r}")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The engine's pure reference: the specification the compiled engine is tested against."""
