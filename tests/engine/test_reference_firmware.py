@@ -15,10 +15,12 @@ shows up here.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.engine.ref_driver import APQNS, OPS, run_both
+from apsim.engine import codes
+from tests.engine.ref_driver import APQNS, OPS, EngineSide, PickupTarget, ReferenceSide, run_both
 
 op = st.tuples(st.sampled_from(OPS), st.integers(0, len(APQNS) - 1), st.integers(0, 20))
 
@@ -45,16 +47,69 @@ def test_engine_and_reference_give_the_same_observables_for_any_operation_sequen
 
 def test_the_comparison_sees_completions_drops_interruptions_pickups_and_refusals():
     """Not vacuous: a plain sequence completes, drops, interrupts, picks up and refuses."""
-    ops = ([("aqic_plain", 0, 1), ("aqic_pickup", 2, 1)] + [("nqap", i, 0) for i in (0, 0, 2, 2, 4)]
-           + [("nqap", 6, 0), ("nqap", 0, 2), ("nqap", 0, 20), ("time", 0, 20)]
-           + [("dqap", 0, 0), ("dqap", 4, 0), ("nqap", 1, 0), ("nqap", 3, 1), ("rapq", 1, 0),
-              ("nqap", 5, 1), ("configure_off", 5, 0), ("busy", 0, 1), ("nqap", 0, 0)])
+    # APQN indices: 0 01.0003, 1 01.0004, 2 02.0003, 3 02.0004, 4 03.0003, 5 03.0004, 6 01.0005.
+    ops = [("aqic_plain", 0, 1), ("aqic_pickup", 3, 1),
+           ("nqap", 0, 0), ("nqap", 0, 0), ("nqap", 2, 2), ("nqap", 3, 2), ("nqap", 4, 3),
+           ("nqap", 6, 0), ("nqap", 0, 2), ("nqap", 0, 20), ("nqap", 2, 4),  # 0x01 0x16 0x15 0x42
+           ("time", 0, 20), ("dqap", 0, 0), ("dqap", 0, 0), ("dqap", 2, 0),
+           ("nqap", 1, 0), ("rapq", 1, 0), ("nqap", 4, 3), ("configure_off", 4, 0),
+           ("busy", 0, 1), ("nqap", 0, 0)]  # 0x05
     engine, reference = run_both(ops)
     assert engine == reference
     final = reference[-1]
     ledger = final["ledger"]
-    assert ledger["completed"] >= 3
-    assert set(ledger["dropped"]) == {"reset", "configure_off"}
-    assert {"0x01", "0x05", "0x15", "0x16"} <= set(ledger["rejected"])
+    assert ledger["completed"] == 4
+    assert ledger["dropped"] == {"configure_off": 2, "reset": 1}
+    assert set(ledger["rejected"]) == {"0x01", "0x05", "0x15", "0x16", "0x42"}
     assert final["irqs"] and final["pickups"]
     assert all(0 < u < 1 for u in final["utilization"])
+
+
+def _next_done(ref: ReferenceSide, apqn: int) -> int:
+    (job,) = [j for j in ref.m.adapters[apqn >> 8].engines if j is not None]
+    return job.t_start + job.service_ns
+
+
+def _tapq_at_t_done(apqn: int, rtype_arg: int) -> list:
+    """NQAP one request on *apqn*, run to exactly its t_done, TAPQ: (engine, reference)."""
+    sides = (EngineSide(7), ReferenceSide(7))
+    for s in sides:
+        s.op("nqap", apqn, rtype_arg, 1)
+    t = _next_done(sides[1], apqn)
+    seen = []
+    for s in sides:
+        s.env.run(until=t)
+        seen.append(s.op("tapq", apqn, 0, 2))
+    return seen
+
+
+def test_an_instruction_at_t_done_comes_before_the_completion_engine_by_engine():
+    """The reference's order at one instant, which the engine-by-engine FIFO adapter 03 has too:
+    a TAPQ issued at exactly t_done (after env.run(until=t_done)) sees no reply yet."""
+    engine, reference = _tapq_at_t_done(0x303, 2)
+    assert engine == reference and not reference[2] & codes.SW_REPLIES_WAITING
+
+
+@pytest.mark.xfail(strict=True, reason="known engine difference: a planned FIFO adapter posts a reply "
+                   "at the start of its instant t_done, so an instruction issued at exactly t_done "
+                   "sees it; engine by engine (and in the reference) the completion comes after it")
+def test_a_planned_fifo_adapter_orders_an_instruction_at_t_done_as_engine_by_engine():
+    engine, reference = _tapq_at_t_done(0x103, 0)
+    assert engine == reference
+
+
+@pytest.mark.xfail(strict=True, reason="known engine difference: a planned FIFO adapter folds a deferrable "
+                   "target's interruption and pickup into one event at t_done + pickup_ns that is "
+                   "skipped when the reply is gone by then, so a DQAP by anyone else in between "
+                   "cancels the pickup the target scheduled at t_done")
+def test_a_deferrable_target_picks_up_pickup_ns_after_its_interruption_whoever_dequeued():
+    sides = (EngineSide(7), ReferenceSide(7))
+    for s in sides:
+        s.aqic_on(0x104, PickupTarget(s.env, 0x104, lambda s=s: s.dqap(0x104)[1::2], s.pickups), 0x2000)
+        s.op("nqap", 0x104, 0, 1)
+    t = _next_done(sides[1], 0x104)
+    for s in sides:
+        s.env.run(until=t + 1)
+        assert s.dqap(0x104)[1] == 0  # a DQAP by someone else than the target
+        s.env.run(until=t + 1_000_000)
+    assert sides[0].pickups == sides[1].pickups
