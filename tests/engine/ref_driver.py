@@ -5,7 +5,8 @@ The machine: one LPAR with three CEX7 adapters of two engines each — 01 an
 accelerator with FIFO arbitration (planned), 02 a CCA coprocessor with round-robin
 arbitration, 03 a CCA coprocessor with FIFO simulated engine by engine
 (``Adapter.use_engine_events``) — and usage/control domains 3 and 4; APQN 01.0005 is
-outside the configuration. The same seed gives both sides the same service-time
+outside its configuration. A second LPAR "m" has domain 6 on adapter 01 (online) and
+02 (standby), so two LPARs share the engines. The same seed gives both sides the same service-time
 streams (``ServiceSampler`` on ``Streams(seed)``, the machine's own naming).
 """
 
@@ -30,7 +31,11 @@ CARDS = {1: (CardSpec(CardType.CEX7, Mode.ACCELERATOR, engines=2, queue_depth=3)
          2: (CardSpec(CardType.CEX7, Mode.CCA, engines=2, queue_depth=3), "round_robin"),
          3: (CardSpec(CardType.CEX7, Mode.CCA, engines=2, queue_depth=3), "engine_events")}
 APQIS = (3, 4)
-APQNS = tuple(make_apqn(a, d) for a in CARDS for d in APQIS) + (make_apqn(1, 5),)
+OTHER_APQI = 6
+"""The usage domain of a second LPAR, "m": adapter 01 online and 02 in standby, control
+domain 6 only; it shares the adapters' engines with LPAR "l"."""
+APQNS = (tuple(make_apqn(a, d) for a in CARDS for d in APQIS) + (make_apqn(1, 5),)
+         + (make_apqn(1, OTHER_APQI), make_apqn(2, OTHER_APQI)))
 RTYPES = ("rsa2048_crt", "rsa4096_crt", "cca_low", "cca_high")
 CTRL_DOMAINS = (-1, -1, -1, 3, 9)  # mostly none; in the ADM; outside it (0x42)
 # Each operation as often as it appears: mostly traffic and time, now and then a disruption.
@@ -83,7 +88,7 @@ class Side:
 
     env: simpy.Environment
     m: Any
-    lp: Any
+    lpars: dict[str, Any]
     profile: Any
 
     def __init__(self) -> None:
@@ -117,7 +122,7 @@ class Side:
         if apid not in CARDS:
             return None
         if name in ("configure_off", "configure_on"):
-            return m.se_configure(self.lp, [apid], name == "configure_on")
+            return m.se_configure(self.lpar_of(apqn), [apid], name == "configure_on")
         if name in ("checkstop", "recover"):
             return m.checkstop(apid, name == "checkstop")
         if name == "busy":
@@ -127,6 +132,16 @@ class Side:
             arg = 1 + arg * 150_000
         self.env.run(until=self.env.now + arg)  # "to_reply": run_both passes the step
         return self.env.now
+
+    def lpar_of(self, apqn: int) -> Any:
+        """The LPAR whose configuration the instruction on *apqn* is issued in."""
+        return self.lpars["m" if apqn & 0xFF == OTHER_APQI else "l"]
+
+    def add_lpars(self, m: Any) -> None:
+        """LPAR "l" (all adapters online, domains 3 and 4) and LPAR "m" (see OTHER_APQI)."""
+        self.lpars = {"l": m.add_lpar("l", adapters=CARDS, usage_domains=APQIS, control_domains=APQIS),
+                      "m": m.add_lpar("m", adapters=[1], standby=[2], usage_domains=[OTHER_APQI],
+                                      control_domains=[OTHER_APQI])}
 
     def observe(self) -> dict:
         """Every observable: ledger, per-queue counters, status and replies, logs, utilization."""
@@ -155,24 +170,27 @@ class EngineSide(Side):
             ad = m.install_adapter(apid, card)
             if arb == "engine_events":
                 ad.use_engine_events()
-        self.lp = m.add_lpar("l", adapters=CARDS, usage_domains=APQIS, control_domains=APQIS)
-        self.cpu = Executor(m, self.lp.config, irq_target=self.plain)
+        self.add_lpars(m)
+
+    def cpu(self, apqn: int, target: Any = None) -> Executor:
+        return Executor(self.m, self.lpar_of(apqn).config, irq_target=target or self.plain)
 
     def nqap(self, apqn: int, psmid: int, length: int, rt: int, cd: int) -> list:
-        r = self.cpu.nqap(codes.GR0_NQAP_LAST_PART | apqn, psmid, length, rt, ctrl_domain=cd,
+        r = self.cpu(apqn).nqap(codes.GR0_NQAP_LAST_PART | apqn, psmid, length, rt, ctrl_domain=cd,
                           t_submit=self.env.now)
         return [r.cc, r.rc, r.status]
 
     def dqap(self, apqn: int) -> tuple:
-        r = self.cpu.dequeue(apqn)
+        r = self.cpu(apqn).dequeue(apqn)
         return r.cc, r.rc, r.status, r.reply
 
     def pqap(self, name: str, apqn: int) -> list:
-        r = self.cpu.aqic(apqn, enable=False) if name == "aqic_off" else getattr(self.cpu, name)(apqn)
+        cpu = self.cpu(apqn)
+        r = cpu.aqic(apqn, enable=False) if name == "aqic_off" else getattr(cpu, name)(apqn)
         return [r.cc, r.rc, r.status]
 
     def aqic_on(self, apqn: int, target: Any, nib: int) -> list:
-        r = Executor(self.m, self.lp.config, irq_target=target).aqic(apqn, enable=True, isc=3, nib=nib)
+        r = self.cpu(apqn, target).aqic(apqn, enable=True, isc=3, nib=nib)
         return [r.cc, r.rc, r.status]
 
     def request(self, reply: Any) -> Any:
@@ -191,23 +209,26 @@ class ReferenceSide(Side):
         for apid, (card, arb) in CARDS.items():
             sampler = ServiceSampler(card, self.profile, streams.get(f"service.{format_card(apid)}"))
             m.install_adapter(apid, card, sampler, arbitration="round_robin" if arb == "round_robin" else "fifo")
-        self.lp = m.add_lpar("l", adapters=CARDS, usage_domains=APQIS, control_domains=APQIS)
-        self.cpu = RefCpu(m, self.lp)
+        self.add_lpars(m)
+
+    def cpu(self, apqn: int) -> RefCpu:
+        return RefCpu(self.m, self.lpar_of(apqn))
 
     def nqap(self, apqn: int, psmid: int, length: int, rt: int, cd: int) -> list:
-        r = self.cpu.nqap(apqn, RefRequest(psmid, rt, length, t_submit=self.env.now, ctrl_domain=cd))
+        r = self.cpu(apqn).nqap(apqn, RefRequest(psmid, rt, length, t_submit=self.env.now, ctrl_domain=cd))
         return [r.cc, r.rc, r.status]
 
     def dqap(self, apqn: int) -> tuple:
-        r = self.cpu.dqap(apqn)
+        r = self.cpu(apqn).dqap(apqn)
         return r.cc, r.rc, r.status, r.req
 
     def pqap(self, name: str, apqn: int) -> list:
-        r = self.cpu.aqic(apqn, enable=False) if name == "aqic_off" else getattr(self.cpu, name)(apqn)
+        cpu = self.cpu(apqn)
+        r = cpu.aqic(apqn, enable=False) if name == "aqic_off" else getattr(cpu, name)(apqn)
         return [r.cc, r.rc, r.status]
 
     def aqic_on(self, apqn: int, target: Any, nib: int) -> list:
-        r = self.cpu.aqic(apqn, enable=True, target=target, isc=3, nib=nib)
+        r = self.cpu(apqn).aqic(apqn, enable=True, target=target, isc=3, nib=nib)
         return [r.cc, r.rc, r.status]
 
     def request(self, reply: Any) -> Any:
