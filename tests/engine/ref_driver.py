@@ -39,7 +39,7 @@ APQNS = (tuple(make_apqn(a, d) for a in CARDS for d in APQIS) + (make_apqn(1, 5)
 RTYPES = ("rsa2048_crt", "rsa4096_crt", "cca_low", "cca_high")
 CTRL_DOMAINS = (-1, -1, -1, 3, 9)  # mostly none; in the ADM; outside it (0x42)
 # Each operation as often as it appears: mostly traffic and time, now and then a disruption.
-OPS = (("nqap",) * 8 + ("dqap",) * 5 + ("time",) * 3 + ("to_reply",) * 3
+OPS = (("nqap",) * 8 + ("dqap",) * 5 + ("time",) * 3 + ("to_reply",) * 3 + ("to_edge",) * 2
        + ("aqic_plain", "aqic_pickup") * 2
        + ("configure_on", "recover") * 2
        + ("tapq", "rapq", "zapq", "aqic_off", "configure_off", "checkstop", "busy"))
@@ -130,7 +130,7 @@ class Side:
             return None
         if name == "time":
             arg = 1 + arg * 150_000
-        self.env.run(until=self.env.now + arg)  # "to_reply": run_both passes the step
+        self.env.run(until=self.env.now + arg)  # "to_reply", "to_edge": run_both passes the step
         return self.env.now
 
     def lpar_of(self, apqn: int) -> Any:
@@ -160,10 +160,10 @@ class Side:
 class EngineSide(Side):
     """The machine on the engine (apsim.hw.Machine, register-level Executor)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, profile: str = "default") -> None:
         super().__init__()
         self.env = env = new_env()
-        self.profile = get_profile("default")
+        self.profile = get_profile(profile)
         m = self.m = Machine(env, model="z15", seed=seed, max_domain_id=15, profile=self.profile)
         for apid, (card, arb) in CARDS.items():
             m.arbitration = "round_robin" if arb == "round_robin" else "fifo"
@@ -200,10 +200,10 @@ class EngineSide(Side):
 class ReferenceSide(Side):
     """The same machine on the pure reference (apsim.engine.reference)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, profile: str = "default") -> None:
         super().__init__()
         self.env = env = simpy.Environment(initial_time=0)
-        self.profile = get_profile("default")
+        self.profile = get_profile(profile)
         streams = Streams(seed)
         m = self.m = RefMachine(env, reset_ns=self.profile.reset_ns)
         for apid, (card, arb) in CARDS.items():
@@ -250,16 +250,28 @@ class ReferenceSide(Side):
         t = min(ends) + (0 if arg % 2 == 0 else 1 if arg % 4 == 1 else -1_000)
         return max(t - now, 1)
 
+    def to_edge(self, arg: int) -> int:
+        """A time step to 1 ns before, exactly to, or 1 ns after (*arg* % 3) the earliest end
+        of a reset period or busy window still ahead; a plain time step if none is."""
+        now = self.env.now
+        ends = [t for ad in self.m.adapters.values()
+                for t in [ad.busy_until] + [q.reset_until for q in ad.queues.values()] if t > now]
+        if not ends:
+            return 1 + arg * 150_000
+        return max(min(ends) + arg % 3 - 1 - now, 1)
 
-def run_both(ops: list, seed: int = 7) -> tuple[list, list]:
-    """Apply *ops* (``(name, apqn index, argument)`` each) to both builds; each side's trace:
-    what every operation returned and every observable after it, then after a final 5 ms."""
-    sides = (EngineSide(seed), ReferenceSide(seed))
+
+def run_both(ops: list, seed: int = 7, profile: str = "default") -> tuple[list, list]:
+    """Apply *ops* (``(name, apqn index, argument)`` each) to both builds of the machine with
+    the timing *profile* ("deterministic": every service time is its mean, so engines
+    finish at the same instant); each side's trace: what every operation returned and
+    every observable after it, then after a final 5 ms."""
+    sides = (EngineSide(seed, profile), ReferenceSide(seed, profile))
     traces: tuple[list, list] = ([], [])
     for k, (name, i, arg) in enumerate(ops):
         apqn = APQNS[i % len(APQNS)]
-        if name == "to_reply":
-            arg = sides[1].to_reply(arg)
+        if name in ("to_reply", "to_edge"):
+            arg = getattr(sides[1], name)(arg)
         for side, trace in zip(sides, traces):
             trace.append([name, apqn, side.op(name, apqn, arg, (1 << 40) + k), side.observe()])
     for side, trace in zip(sides, traces):
