@@ -44,11 +44,6 @@ OPS = (("nqap",) * 8 + ("dqap",) * 5 + ("time",) * 3 + ("to_reply",) * 3 + ("to_
        + ("configure_on", "recover") * 2
        + ("tapq", "rapq", "zapq", "aqic_off", "configure_off", "checkstop", "busy"))
 PICKUP_NS = 7_000
-PICKUP_APQI = 4
-"""Deferrable pickup targets go on the APQNs of usage domain 4 only, and the sequences'
-own DQAPs on the others: the engine folds a deferrable target's interruption and pickup
-into one event, which holds only while nobody else dequeues the queue (see
-test_reference_firmware.py, the fold's known difference)."""
 
 
 class PickupTarget:
@@ -107,8 +102,6 @@ class Side:
             length = CARDS[1][0].max_msg_size + 1 if arg == 20 else rt.msg_len
             return self.nqap(apqn, psmid, length, rt.index, CTRL_DOMAINS[arg % 5])
         if name == "dqap":
-            if apqn & 0xFF == PICKUP_APQI:
-                apqn = apqn & 0xFF00 | APQIS[0]
             cc, rc, sw, rep = self.dqap(apqn)
             return [cc, rc, sw] + _rep(rep)
         if name in ("tapq", "rapq", "zapq", "aqic_off"):
@@ -116,7 +109,6 @@ class Side:
         if name == "aqic_plain":
             return self.aqic_on(apqn, self.plain, 0x1000 + arg)
         if name == "aqic_pickup":
-            apqn = apqn & 0xFF00 | PICKUP_APQI
             tg = PickupTarget(self.env, apqn, lambda: self.dqap(apqn)[1::2], self.pickups)
             return self.aqic_on(apqn, tg, 0x2000 + arg)
         if apid not in CARDS:

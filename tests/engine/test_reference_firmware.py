@@ -127,11 +127,9 @@ def test_a_planned_fifo_adapter_orders_an_instruction_at_t_done_as_engine_by_eng
     assert engine == reference
 
 
-@pytest.mark.xfail(strict=True, reason="known engine difference: a planned FIFO adapter folds a deferrable "
-                   "target's interruption and pickup into one event at t_done + pickup_ns that is "
-                   "skipped when the reply is gone by then, so a DQAP by anyone else in between "
-                   "cancels the pickup the target scheduled at t_done")
 def test_a_deferrable_target_picks_up_pickup_ns_after_its_interruption_whoever_dequeued():
+    """A planned FIFO adapter folds a deferrable target's interruption and pickup into one
+    event; a DQAP by someone else in between does not cancel the pickup (it once did)."""
     sides = (EngineSide(7), ReferenceSide(7))
     for s in sides:
         s.aqic_on(0x104, PickupTarget(s.env, 0x104, lambda s=s: s.dqap(0x104)[1::2], s.pickups), 0x2000)

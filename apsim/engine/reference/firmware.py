@@ -31,9 +31,9 @@ Rules (docs/hardware.md; the engine's :mod:`apsim.engine.firmware` and
   enabled, else disabled.
 * **Interruptions** go to the target at the instant a reply is posted, if enabled then.
   A *deferrable* target (``pickup_ns`` and ``pickup(queue)``) is called the same way:
-  it decides itself when it picks replies up. (The engine folds interruption and
-  pickup into one event at ``t_done + pickup_ns``, skipped if the reply is gone by
-  then: the same only while nobody but the target dequeues the queue.)
+  it decides itself when it picks replies up. (The engine's planned adapter folds
+  interruption and pickup into one event at ``t_done + pickup_ns``; this is what it
+  must match.)
 * Every status word is the queue's after the instruction (E/R/F/I/async bits).
 * **SE configure off** puts the LPAR's queues of the adapter in standby (0x03, all
   dropped with "configure_off", interruptions off); **on** brings them back empty.
