@@ -3,50 +3,9 @@ is checked against arithmetic, not only against the engine."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import simpy
-
 from apsim.engine import codes
-from apsim.engine.reference.firmware import RefCpu, RefMachine, RefRequest
-from apsim.engine.reference.port import RefPort
-
-ACCEPTED, RESET_IN_PROGRESS = 0, 0x02
-
-
-@dataclass
-class Card:
-    """A card shape small enough to compute by hand."""
-
-    engines: int = 2
-    queue_depth: int = 4
-    max_msg_size: int = 1000
-    ap_type: int = 13
-
-
-class Sampler:
-    """Service times handed in as a list (a model input): type 0 runs, type 1 does not."""
-
-    def __init__(self, times: list[int]) -> None:
-        self.times = list(times)
-        self.mean_ns = [10, 0]
-
-    def draw(self, rt: int) -> int:
-        return self.times.pop(0)
-
-
-def build(times: list[int], *, engines: int = 2, arbitration: str = "fifo", depth: int = 4,
-          reset_ns: int = 100):
-    env = simpy.Environment(initial_time=0)
-    m = RefMachine(env, reset_ns=reset_ns)
-    m.install_adapter(1, Card(engines=engines, queue_depth=depth), Sampler(times), arbitration=arbitration)
-    lp = m.add_lpar("l", adapters=[1], usage_domains=[1, 2], control_domains=[1])
-    return env, m, RefCpu(m, lp)
-
-
-def send(cpu: RefCpu, apqn: int, psmid: int, **kw) -> int:
-    return cpu.nqap(apqn, RefRequest(psmid, kw.pop("rtype", 0), kw.pop("length", 100), t_submit=cpu.env.now,
-                                     **kw)).rc
+from apsim.engine.reference.firmware import RefRequest
+from tests.unit.engine.reference.machine import ACCEPTED, RESET_IN_PROGRESS, build, send
 
 
 def test_fifo_with_two_engines_starts_the_third_request_when_the_first_engine_frees():
@@ -138,17 +97,3 @@ def test_mean_occupancy_is_the_time_average_of_count():
     cpu.dqap(0x101)  # one entry from 0 to 30
     env.run(until=60)
     assert cpu.queue(0x101).mean_occupancy(60) == 0.5
-
-
-def test_the_port_reaches_the_lpar_configuration_and_routes_interruptions_by_apqn():
-    env, m, _cpu = build([10])
-    port = RefPort(m, "l")
-    seen = []
-    assert port.targets() == [0x101, 0x102]
-    assert port.queue_depth(0x101) == 4 and port.queue_depth(0x0301) == 8
-    assert port.enable_irq(0x101, seen.append)
-    req = RefRequest(9, 0, 100)
-    assert port.nqap(0x101, req) == ACCEPTED
-    env.run(until=20)
-    assert seen == [0x101]
-    assert port.dqap(0x101) == (ACCEPTED, req) and req.t_done == 10
