@@ -197,7 +197,7 @@ class ReferenceSide(Side):
         self.env = env = simpy.Environment(initial_time=0)
         self.profile = get_profile(profile)
         streams = Streams(seed)
-        m = self.m = RefMachine(env, reset_ns=self.profile.reset_ns)
+        m = self.m = RefMachine(env, reset_ns=self.profile.reset_ns, profile=self.profile)
         for apid, (card, arb) in CARDS.items():
             sampler = ServiceSampler(card, self.profile, streams.get(f"service.{format_card(apid)}"))
             m.install_adapter(apid, card, sampler, arbitration="round_robin" if arb == "round_robin" else "fifo")

@@ -2,7 +2,7 @@
 firmware part (NQAP, DQAP, TAPQ, RAPQ/ZAPQ, AQIC), SE configure on/off, checkstops
 and busy windows, with the request ledger.
 
-Build: ``m = RefMachine(env, reset_ns=profile.reset_ns)``;
+Build: ``m = RefMachine(env, reset_ns=profile.reset_ns, profile=profile)``;
 ``m.install_adapter(apid, card, sampler, arbitration="fifo")`` (*card*: a
 ``CardShape`` with ``queue_depth``; *sampler*: the model's service-time sampler,
 drawn with ``sampler.draw(rt_index)`` and read for ``mean_ns``);
@@ -114,9 +114,10 @@ class RefLpar:
 class RefMachine:
     """Adapters, LPARs and the ledger; the SE operations and faults."""
 
-    def __init__(self, env: Any, *, reset_ns: int = 20_000) -> None:
+    def __init__(self, env: Any, *, reset_ns: int = 20_000, profile: Any = None) -> None:
         self.env = env
         self.reset_ns = reset_ns
+        self.profile = profile  # the timing profile its ports hand to workloads (or None)
         self.ledger = RefLedger()
         self.adapters: dict[int, RefAdapter] = {}
         self.lpars: dict[str, RefLpar] = {}

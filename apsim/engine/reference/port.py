@@ -5,7 +5,8 @@ reference firmware, as :class:`apsim.engine.port.LparPort` gives it on the engin
 :class:`~apsim.engine.reference.firmware.RefLpar` or its name in
 ``ref_machine.lpars``; *poll* chooses the poll interval (``"lpar"``:
 ``profile.poll_lpar_ns``, ``"zvm"``: ``profile.poll_zvm_ns``); *profile* (keyword,
-default None) is the timing profile a workload reads (``request_type``, latencies).
+default the machine's ``profile``) is the timing profile a workload reads
+(``request_type``, latencies).
 
 Interruptions: ``enable_irq(apqn, handler)`` issues AQIC with the port's own target,
 which calls ``handler(apqn)`` at the instant a reply is posted — for a deferrable
@@ -36,7 +37,7 @@ class RefPort:
         self.lpar = machine.lpars[lpar] if isinstance(lpar, str) else lpar
         self.name = name
         self.env = machine.env
-        self.profile = profile
+        self.profile = profile if profile is not None else machine.profile
         self.ledger = machine.ledger
         self.cpu = RefCpu(machine, self.lpar)
         self._poll = poll

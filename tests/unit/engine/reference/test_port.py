@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 from apsim.engine.port import LparPort, Port
 from apsim.engine.reference.firmware import RefRequest
@@ -18,8 +19,10 @@ def test_the_port_has_every_method_of_the_engine_port_protocol_with_its_paramete
         assert list(inspect.signature(getattr(RefPort, name)).parameters) == want, name
     assert list(inspect.signature(RefPort.tapq).parameters) == list(inspect.signature(LparPort.tapq).parameters)
     _env, m, _cpu = build([10])
+    m.profile = SimpleNamespace(poll_lpar_ns=250_000, poll_zvm_ns=1_500_000)
     port = RefPort(m, "l", name="guest1", poll="zvm")
-    assert (port.name, port.env, port.always_ready) == ("guest1", m.env, True)
+    assert (port.name, port.env, port.profile, port.always_ready) == ("guest1", m.env, m.profile, True)
+    assert (port.poll_ns(), RefPort(m, "l").poll_ns()) == (1_500_000, 250_000)
 
 
 def test_the_port_reaches_the_lpar_configuration_and_routes_interruptions_by_apqn():
