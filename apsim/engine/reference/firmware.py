@@ -36,14 +36,16 @@ Rules (docs/hardware.md; the engine's :mod:`apsim.engine.firmware` and
   must match.)
 * Every status word is the queue's after the instruction (E/R/F/I/async bits).
 * **SE configure off** puts the LPAR's queues of the adapter in standby (0x03, all
-  dropped with "configure_off", interruptions off); **on** brings them back empty.
+  dropped with "configure_off", interruptions off); **on** brings them back empty,
+  with no reset period left.
   **Checkstop** makes every queue of the adapter answer 0x04 (drops with
   "checkstop"); recovery gives each queue its LPAR's code (0 online, 0x03 standby).
 * **Busy window**: every queue of the adapter answers 0x05 until it ends.
 
 Not modelled (the engine has them; no test here drives them): Secure-Execution
 binding and association (BAPQ/AAPQ, 0x09/0x0A/0x0B), injected queue faults, the
-register-level program exceptions, QCI/QACT, GISA-routed interruptions.
+register-level program exceptions, QCI/QACT, GISA-routed interruptions, SE "Change
+LPAR Cryptographic Controls" (queues leaving a configuration), SCLP commands.
 """
 
 from __future__ import annotations
