@@ -283,16 +283,17 @@ class Adapter:
         elif st == DROPPED and req.t_done < 0:
             return
         sink = req.sink
+        # Now is t_done + pickup_ns: the time this event was scheduled for (_submit, _arm).
         if isinstance(sink, Pickup):
             pk = sink  # C-level field access and call when compiled (typed in adapter.pxd)
             if pk.picked_at >= req.t_done:
                 return
-            pk.picked_at = clock(self.env)
+            pk.picked_at = req.t_done + pk.pickup_ns
             pk.pickup(q)
         else:
             if getattr(sink, "picked_at", -1) >= req.t_done:
                 return
-            sink.picked_at = clock(self.env)
+            sink.picked_at = req.t_done + sink.pickup_ns
             sink.pickup(q)
 
     def _ready_event(self, req: Request) -> None:
