@@ -36,7 +36,7 @@ from apsim.engine.calendar import calendar
 from apsim.engine.core import Hook, Pickup, disarm
 from apsim.engine.arbitration import ARBITRATION_POLICIES, _accept_order, _Fifo, _PlannedWaiting, _RoundRobin
 from apsim.engine.queue import GENERIC, APQueue
-from apsim.engine.request import DROPPED, ITSELF, PLANNED, REPLY, SERVICE, Ledger, Request
+from apsim.engine.request import DROPPED, ITSELF, PLANNED, SERVICE, Ledger, Request
 from apsim.engine.simpy_internals import clock
 
 _COMPILED = not __file__.endswith(".py")  # a Cython build: service-time rows are read as C arrays
@@ -266,33 +266,35 @@ class Adapter:
     def _reply_event(self, req: Request) -> None:
         """SimPy callback at ``t_done + pickup_ns``: the deferred pickup of *req*'s reply.
 
-        If an earlier pickup already took the reply (or a reset dropped it before it
-        was ready) there is nothing to do — the same as an interruption arriving while
-        a pickup is pending.
+        *req*'s interruption was raised at ``t_done`` unless a reset dropped the request
+        before its reply was ready. The target picks up now unless a pickup of its own
+        was pending at ``t_done`` (it picked up at or after ``t_done``: that pickup took
+        this reply, or found it gone), as the target coalesces interruptions engine by
+        engine. Whether the reply is still there does not matter: a DQAP by anyone else
+        in between does not cancel the pickup, and a reply dropped after its
+        interruption still gets the pickup, whose DQAP answers the queue's state.
         """
         st = req._state
+        q = req.queue
         if st == PLANNED:
-            q = req.queue
             if q._np == 1:
                 q._post_only(req)  # the common case: the one planned request is this one
             else:
                 q._settle(clock(self.env))
-            sink = req.sink
-        elif st == REPLY:
-            q = req.queue
-            sink = req.sink
-        elif st == DROPPED and req.t_done >= 0:
-            # The reply was posted (its interruption raised) before a reset or fault
-            # dropped it: the driver's handler still runs its DQAP, which now answers
-            # the queue's state, as it does engine by engine.
-            q = req.queue
-            sink = req.sink
-        else:
+        elif st == DROPPED and req.t_done < 0:
             return
+        sink = req.sink
+        # Now is t_done + pickup_ns: the time this event was scheduled for (_submit, _arm).
         if isinstance(sink, Pickup):
-            pk = sink  # a C-level call when compiled (typed in adapter.pxd)
+            pk = sink  # C-level field access and call when compiled (typed in adapter.pxd)
+            if pk.picked_at >= req.t_done:
+                return
+            pk.picked_at = req.t_done + pk.pickup_ns
             pk.pickup(q)
         else:
+            if getattr(sink, "picked_at", -1) >= req.t_done:
+                return
+            sink.picked_at = req.t_done + sink.pickup_ns
             sink.pickup(q)
 
     def _ready_event(self, req: Request) -> None:

@@ -66,6 +66,13 @@ class _RoundRobin:
         d = self.per_queue.get(q)
         if d is None:
             d = self.per_queue[q] = deque()
+        elif d and d[-1]._state != QUEUED:
+            # A reset (or configure off, checkstop) dropped every request the APQN had
+            # waiting, which are still here (pop skips them): the APQN has no request in
+            # line, so it lost its turn and takes a new place at the end of the ring,
+            # as the reference's round robin (apsim/engine/reference/adapter.py) has it.
+            d.clear()
+            self.ring.remove(q)
         if not d:
             self.ring.append(q)
         d.append(req)

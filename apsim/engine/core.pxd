@@ -19,6 +19,7 @@ cdef class Hook:
 
 cdef class Pickup(Hook):
     cdef public long long pickup_ns
+    cdef public long long picked_at
     cpdef pickup(self, queue)
 
 cdef class VcpuGate:

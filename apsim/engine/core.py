@@ -102,13 +102,16 @@ class Pickup(Hook):
     later", so a planned adapter folds the interruption and the pickup into one
     firing that calls :meth:`pickup`. Subclassing it (a workload's ``Target`` does)
     lets the compiled adapter make that call without a Python-level lookup.
+    ``picked_at`` is the adapter's record of when it last made the target pick up
+    (-1: never), from which it tells whether a pickup was pending at an interruption.
     """
 
-    __slots__ = ("pickup_ns",)
+    __slots__ = ("pickup_ns", "picked_at")
 
     def __init__(self) -> None:
         self.callbacks = None
         self.pickup_ns = 0
+        self.picked_at = -1
 
     def pickup(self, queue: object) -> None:
         """Take the replies waiting on *queue* now."""

@@ -44,8 +44,9 @@ def deferrable(target: Any) -> bool:
 
     Such a target has ``pickup_ns`` (int) and ``pickup(queue)``; calling it with the
     queue (the plain interruption) must be equivalent to calling ``pickup(queue)``
-    ``pickup_ns`` later unless a pickup is already pending. A workload's
-    :class:`~apsim.engine.targets.Target` is one.
+    ``pickup_ns`` later unless a pickup is already pending. The planned adapter keeps
+    its record of the target's pickups in ``picked_at`` (an attribute it sets). A
+    workload's :class:`~apsim.engine.targets.Target` is one.
     """
     return target is not None and getattr(target, "pickup_ns", None) is not None \
         and callable(getattr(target, "pickup", None))

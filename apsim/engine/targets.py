@@ -67,6 +67,7 @@ class Target(Pickup):
         # Deferrable interruption target (apsim.engine.core.Pickup): an interruption
         # means "pick up pickup_ns later", so a planned adapter folds the two.
         self.pickup_ns = wl.irq_latency
+        self.picked_at = -1
         # The physical queue behind the APQN for a port that offers links (an LPAR's
         # own zcrypt), valid while the configuration's generation is `gen`.
         self.q: Any = None
