@@ -74,3 +74,21 @@ def test_an_open_workload_is_its_own_arrival_clock_and_resumes_the_chain_it_left
     wl.start()
     m.env.run(until=m.env.now + 1_000_000)
     assert wl.pending and wl.seq > n
+
+
+def test_a_polling_closed_loop_keeps_polling_while_any_target_has_a_request_outstanding():
+    """The replies one poll takes send the next requests, round robin, to targets that had
+    nothing outstanding when the poll began: the poll timer must run on for them."""
+    from apsim.engine.port import LparPort
+    from apsim.engine.recorder import RequestRecorder
+    from apsim.engine.workload import Workload
+    from apsim.engine.workload_spec import WorkloadSpec
+    m = build_capacity(adapters=2, domains=6, seed=2)
+    lp = m.machine.lpars["capacity"]
+    rec = RequestRecorder()
+    ws = WorkloadSpec(kind="closed", concurrency=2, select="round_robin", reply="poll")
+    port = LparPort(m.machine, lp.config, name="x")
+    wl = Workload(port, ws, rec, rec.owner_index("x"), m.machine.streams.get("x"))
+    wl.start()
+    m.env.run(until=100 * port.poll_ns())
+    assert wl.completed > 50 and wl.live == 2 and wl.polling
