@@ -11,7 +11,7 @@ import pytest
 from apsim.errors import ProgramException, SysfsError
 from apsim.engine.codes import FC
 from apsim.engine.instructions import Executor, gr0_for
-from apsim.kernel import FIXES, NEWEST, KernelProfile, parse_version
+from apsim.kernel import KernelProfile
 from apsim.scenario.loader import parse_scenario
 from apsim.scenario.run import run_scenario
 from tests.unit.linux_support import (
@@ -30,24 +30,6 @@ from tests.unit.linux_support import (
 
 OLD = KernelProfile((6, 12))
 Q = "/sys/devices/ap/card05/05.0004"
-
-
-def test_the_default_profile_is_the_newest_mainline_without_fixes():
-    k = KernelProfile()
-    assert k.version == NEWEST == (6, 19) and not k.fixes and k.name == "6.19"
-    assert all(not k.fixed(name) for name in FIXES)
-
-
-@pytest.mark.parametrize("text, rule", [("6", "MAJOR.MINOR"), ("6.x", "MAJOR.MINOR"),
-                                        ("5.4", "outside"), ("7.0", "outside")])
-def test_a_version_outside_the_modelled_range_or_malformed_is_refused(text, rule):
-    with pytest.raises(ValueError, match=rule):
-        parse_version(text)
-
-
-def test_an_unknown_fix_name_is_refused_with_the_known_names():
-    with pytest.raises(ValueError, match="known: "):
-        KernelProfile.of("6.19", ["no-such-fix"])
 
 
 # --- driver_override (≥ 6.19) ------------------------------------------------------------------
