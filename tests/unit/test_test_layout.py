@@ -85,9 +85,6 @@ UNMIRRORED: Table = {
         "one Linux kernel assembled from its parts: every host-kernel test builds one",
         ("tests/unit/linux/test_apbus_scan.py", "tests/conformance/test_vfio_ioctls.py",
          "tests/conformance/test_secure_execution_guest.py")),
-    "apsim/linux/mdevctl.py": (
-        "mdevctl's persistent definitions: tested through the scenario's mdevctl keys and actions",
-        ("tests/unit/scenario/test_imports.py",)),
     "apsim/mount/cli.py": (
         "the mount and sysfs export/import subcommands: tested by running them",
         ("tests/unit/mount/test_export.py", "tests/unit/mount/test_importer.py",
