@@ -136,10 +136,6 @@ UNMIRRORED: Table = {
     "apsim/scenario/vfio_actions.py": (
         "the vfio.* ioctl actions: only tested end to end",
         ("tests/conformance/test_vfio_ioctls.py",)),
-    "apsim/scenario/workloads.py": (
-        "the workload: block: tested with the rest of the scenario schema",
-        ("tests/unit/scenario/test_schema.py", "tests/unit/scenario/test_loader.py",
-         "tests/unit/scenario/test_limits.py")),
 }
 
 
