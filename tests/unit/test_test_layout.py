@@ -92,9 +92,6 @@ UNMIRRORED: Table = {
     "apsim/report/cex_plugin.py": (
         "the k8s CEX plugin's report figures: tested with the plugin scenarios",
         ("tests/unit/scenario/test_cex_plugin.py", "tests/unit/test_cli_imports.py")),
-    "apsim/scenario/action_base.py": (
-        "what every timeline action model shares: tested with the action models",
-        ("tests/unit/scenario/test_schema.py", "tests/conformance/test_vfio_ioctls.py")),
     "apsim/scenario/actions.py": (
         "the timeline action models: tested with the rest of the scenario schema",
         ("tests/unit/scenario/test_schema.py", "tests/unit/scenario/test_loader.py",
@@ -123,9 +120,6 @@ UNMIRRORED: Table = {
     "apsim/scenario/kvm_actions.py": (
         "the kvm.masks action: only tested end to end",
         ("tests/conformance/test_kvm_mask_updates.py", "tests/conformance/test_vfio_ioctls.py")),
-    "apsim/scenario/nested_specs.py": (
-        "a nested guest's SIE block keys: only tested end to end",
-        ("tests/conformance/test_nested_validity.py",)),
     "apsim/scenario/qemu_actions.py": (
         "the QEMU monitor actions: only tested end to end",
         ("tests/conformance/test_qemu_device.py", "tests/conformance/test_fault_inject.py")),
