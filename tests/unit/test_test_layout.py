@@ -44,9 +44,6 @@ UNMIRRORED: Table = {
     "apsim/experiments/plots.py": (
         "a sweep's plots: written and checked by the sweep tests",
         ("tests/unit/experiments/test_sweep.py",)),
-    "apsim/experiments/results.py": (
-        "a sweep's runs.csv and summary.csv: checked by the sweep tests",
-        ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
     "apsim/experiments/worker.py": (
         "runs inside the Dask worker processes of a sweep, so only sweeps reach it",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
