@@ -60,9 +60,6 @@ UNMIRRORED: Table = {
     "apsim/guest/host_port.py": (
         "the host Linux's own zcrypt port: only tested end to end",
         ("tests/conformance/test_host_zcrypt.py", "tests/conformance/test_zcrypt_error_state.py")),
-    "apsim/isolation/output.py": (
-        "what check-isolation writes: tested with the command's runs",
-        ("tests/unit/isolation/test_probe.py", "tests/unit/isolation/test_explore.py")),
     "apsim/kvm/sie.py": (
         "SIE interpretation and interception of a guest's AP instructions: only tested end to end",
         ("tests/conformance/test_sie_paths.py", "tests/conformance/test_kvm_unit_tests_ap.py",
