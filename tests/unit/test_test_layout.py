@@ -71,10 +71,6 @@ UNMIRRORED: Table = {
         "the AP bus's sysfs files: tested through sysfs reads and writes",
         ("tests/conformance/test_apbus_errnos.py", "tests/unit/linux/test_lszcrypt.py",
          "tests/unit/linux/test_apbus_scan.py")),
-    "apsim/linux/devices.py": (
-        "the AP bus's card and queue devices: tested through the bus that makes them",
-        ("tests/unit/linux/test_apbus_rebind.py", "tests/unit/linux/test_lszcrypt.py",
-         "tests/conformance/test_secure_execution_guest.py", "tests/conformance/test_zcrypt_error_state.py")),
     "apsim/linux/host.py": (
         "one Linux kernel assembled from its parts: every host-kernel test builds one",
         ("tests/unit/linux/test_apbus_scan.py", "tests/conformance/test_vfio_ioctls.py",
