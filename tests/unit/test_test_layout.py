@@ -41,9 +41,6 @@ UNMIRRORED: Table = {
     "apsim/experiments/engine.py": (
         "the Dask runner of sweeps: tested by running sweeps on a local cluster",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
-    "apsim/experiments/plots.py": (
-        "a sweep's plots: written and checked by the sweep tests",
-        ("tests/unit/experiments/test_sweep.py",)),
     "apsim/experiments/worker.py": (
         "runs inside the Dask worker processes of a sweep, so only sweeps reach it",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
