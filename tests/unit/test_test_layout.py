@@ -54,9 +54,6 @@ UNMIRRORED: Table = {
         "a whole KVM guest (QEMU, its VM, the vfio-ap device, its Linux): only tested end to end",
         ("tests/conformance/test_qemu_device.py", "tests/unit/isolation/test_probe.py",
          "tests/property/test_isolation_world.py", "tests/scenario/test_scenarios.py")),
-    "apsim/guest/host_port.py": (
-        "the host Linux's own zcrypt port: only tested end to end",
-        ("tests/conformance/test_host_zcrypt.py", "tests/conformance/test_zcrypt_error_state.py")),
     "apsim/kvm/sie.py": (
         "SIE interpretation and interception of a guest's AP instructions: only tested end to end",
         ("tests/conformance/test_sie_paths.py", "tests/conformance/test_kvm_unit_tests_ap.py",
