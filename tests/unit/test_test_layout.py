@@ -44,9 +44,6 @@ UNMIRRORED: Table = {
     "apsim/experiments/worker.py": (
         "runs inside the Dask worker processes of a sweep, so only sweeps reach it",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
-    "apsim/guest/boot.py": (
-        "a guest's boot in a real host's order: only tested end to end",
-        ("tests/conformance/test_guest_boot.py", "tests/conformance/test_kvm_mask_updates.py")),
     "apsim/guest/container.py": (
         "containers as zcrypt users: tested through the k8s CEX plugin scenarios",
         ("tests/unit/scenario/test_cex_plugin.py", "tests/scenario/test_scenarios.py")),
