@@ -3,10 +3,6 @@ says about a card, and the devices' sysfs attributes with the kernel's texts."""
 
 from __future__ import annotations
 
-import pytest
-
-from apsim.errors import SysfsError
-from apsim.hw.faults import Fault, table_of
 from apsim.linux.devices import (AP_DEFAULT_MAX_MSG_SIZE, FAC_ACCEL, FAC_CCA, DevState, SMState, hwinfo_at,
                                  hwinfo_bs, hwinfo_fac)
 from tests.unit.linux_support import CEX5A, CEX5C, MS, doc_host, run
@@ -62,17 +58,6 @@ def test_request_count_reads_a_dash_while_no_driver_runs_the_queue():
     assert host.read(f"{Q}/request_count") == "-\n" and host.read(f"{Q}/requestq_count") == "0\n"
     q.dev_state = DevState.OPERATING
     assert host.read(f"{Q}/request_count") == "0\n"
-
-
-def test_a_queues_ap_functions_is_eio_when_tapq_answers_above_busy():
-    env, m, lp, host = doc_host()
-    run(env, 100 * MS)
-    assert host.read(f"{Q}/ap_functions").startswith("0x")
-    fault = Fault(id=1, kind="response", start=int(env.now), code=0x07, instructions=frozenset({"TAPQ"}))
-    table_of(m).arm(fault, [lp.queues[0x0504]])
-    with pytest.raises(SysfsError) as e:
-        host.read(f"{Q}/ap_functions")
-    assert e.value.errno_name == "EIO"
 
 
 def test_config_and_chkstop_read_the_devices_flags():
