@@ -1,5 +1,7 @@
 """The machine (apsim.hw.machine): LPAR activation profiles and their configuration, one
-owner per usage domain, SE and SCLP configure operations, checkstop, and the CHSC event."""
+owner per usage domain, the SE's crypto-control changes, and the CHSC event. What a
+configured-off, checkstopped or busy adapter answers, and the SCLP command words and
+response codes, are tested in tests/conformance/test_hw_instructions.py."""
 
 from __future__ import annotations
 
@@ -11,9 +13,7 @@ from apsim.engine.firmware import nqap_queue
 from apsim.engine.request import Request
 from apsim.errors import ConfigError
 from apsim.hw.cards import CardSpec, CardType, Mode
-from apsim.hw.machine import (SCCB_ALREADY_IN_STATE, SCCB_INVALID_RESOURCE, SCCB_NORMAL_COMPLETION,
-                              SCLP_CMD_CONFIGURE_AP, SCLP_CMD_DECONFIGURE_AP, HardwareOpRefused,
-                              Machine, get_model)
+from apsim.hw.machine import SCLP_CMD_CONFIGURE_AP, HardwareOpRefused, Machine, get_model
 from apsim.hw.timing import request_type
 from apsim.ids import apqn
 
@@ -99,17 +99,6 @@ def test_a_usage_domain_of_an_adapter_serves_one_lpar_while_the_engines_are_shar
         m.add_lpar("c", adapters=[1], usage_domains=[4])
 
 
-def test_configure_off_puts_the_adapters_queues_in_standby_and_drops_their_requests():
-    env, m = _machine()
-    lp = m.add_lpar("a", adapters=[1, 2], usage_domains=[4])
-    _busy_queue(m, lp, apqn(1, 4))
-    assert m.se_configure(lp, [1], on=False) == [1]
-    assert lp.queues[apqn(1, 4)].cfg_rc == RC.DECONFIGURED and lp.queues[apqn(2, 4)].cfg_rc == 0
-    assert m.ledger.dropped["configure_off"] == 1
-    assert m.se_configure(lp, [1], on=False) == []  # already off: nothing changes
-    assert m.se_configure(lp, [1], on=True) == [1] and lp.queues[apqn(1, 4)].cfg_rc == 0
-
-
 def test_configure_of_an_adapter_not_assigned_to_the_lpar_is_refused():
     env, m = _machine()
     lp = m.add_lpar("a", adapters=[1], usage_domains=[4])
@@ -161,48 +150,11 @@ def test_a_refused_crypto_change_leaves_the_lpar_as_it_was():
     assert lp.candidates == {1} and sorted(lp.queues) == [apqn(1, 4)]
 
 
-@pytest.mark.parametrize("base, apid, online, want", [
-    (SCLP_CMD_CONFIGURE_AP, 2, False, SCCB_NORMAL_COMPLETION),
-    (SCLP_CMD_CONFIGURE_AP, 1, True, SCCB_ALREADY_IN_STATE),
-    (SCLP_CMD_DECONFIGURE_AP, 1, False, SCCB_NORMAL_COMPLETION),
-    (SCLP_CMD_DECONFIGURE_AP, 2, False, SCCB_ALREADY_IN_STATE),
-    (SCLP_CMD_CONFIGURE_AP, 3, False, SCCB_INVALID_RESOURCE),  # not assigned to the LPAR
-])
-def test_sclp_configure_commands_answer_the_sccb_response_code(base, apid, online, want):
-    env, m = _machine()
-    lp = m.add_lpar("a", adapters=[1], standby=[2], usage_domains=[4])
-    assert m.sclp_command(lp, _cmd(base, apid)) == want
-    if want == SCCB_NORMAL_COMPLETION:
-        assert lp.is_online(apid) == (base == SCLP_CMD_CONFIGURE_AP)
-
-
 def test_a_word_that_is_no_sclp_ap_command_is_a_programming_error():
     env, m = _machine()
     lp = m.add_lpar("a", adapters=[1], usage_domains=[4])
     with pytest.raises(ValueError, match="not an SCLP AP command word"):
         m.sclp_command(lp, 0x00120001)
-
-
-def test_checkstop_answers_0x04_drops_requests_and_recovery_restores_online_or_standby():
-    env, m = _machine()
-    lp = m.add_lpar("a", adapters=[1], standby=[2], usage_domains=[4])
-    _busy_queue(m, lp, apqn(1, 4))
-    assert m.checkstop(1) == 1 and m.checkstop(2) == 0
-    assert lp.queues[apqn(1, 4)].cfg_rc == lp.queues[apqn(2, 4)].cfg_rc == RC.CHECKSTOPPED
-    m.checkstop(1, on=False)
-    m.checkstop(2, on=False)
-    assert lp.queues[apqn(1, 4)].cfg_rc == 0 and lp.queues[apqn(2, 4)].cfg_rc == RC.DECONFIGURED
-    with pytest.raises(HardwareOpRefused, match="adapter 9 is not installed"):
-        m.checkstop(9)
-
-
-def test_busy_lasts_the_given_time_on_every_queue_of_the_adapter():
-    env, m = _machine()
-    lp = m.add_lpar("a", adapters=[1], usage_domains=[4, 5])
-    m.set_busy(1, 1_000)
-    assert {q.state_rc() for q in lp.queues.values()} == {RC.BUSY}
-    env.run(until=1_000)
-    assert {q.state_rc() for q in lp.queues.values()} == {0}
 
 
 def test_operations_are_recorded_with_time_and_outcome_and_live_requests_counted():
