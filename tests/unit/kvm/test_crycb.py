@@ -1,4 +1,5 @@
-"""CRYCB formats and the APCB byte layout (apsim.kvm.crycb), as kvm-s390.c writes them."""
+"""CRYCB formats and the APCB byte layout (apsim.kvm.crycb), as kvm-s390.c writes them.
+Which format KVM picks is tested in tests/conformance/test_sie_paths.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,6 @@ from apsim.masks import Mask
 APM = Mask.from_ids([0, 5, 63, 64, 200])
 AQM = Mask.from_ids([4, 15, 16, 0xAB])
 ADM = Mask.from_ids([1, 15, 0xFF])
-
-
-@pytest.mark.parametrize("msax3, apxa, fmt", [(False, False, 0), (False, True, 0), (True, False, 1),
-                                              (True, True, 2)])
-def test_kvm_picks_format_0_without_msax3_else_2_with_apxa_else_1(msax3, apxa, fmt):
-    assert crycb.crycb_format(msax3, apxa) == fmt
 
 
 def test_format_bits_and_back_with_0b10_undefined():
