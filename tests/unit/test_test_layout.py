@@ -10,6 +10,7 @@ Engine modules may not be in it at all: each has its own unit test file.
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -185,6 +186,13 @@ def test_every_engine_module_has_its_own_unit_test_file():
     missing = [m for m in engine if not _mirrored(m)]
     assert not missing, "engine modules without their unit test: " + ", ".join(
         f"{m} -> {_expected(m)}" for m in missing)
+
+
+def test_package_init_files_only_re_export_so_they_need_no_unit_test():
+    defining = [p.relative_to(ROOT).as_posix() for p in PKG.rglob("__init__.py")
+                if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                       for n in ast.parse(p.read_text()).body)]
+    assert not defining, f"these __init__.py files define code: move it into a module with its test: {defining}"
 
 
 def test_the_engine_reference_is_covered_by_the_differential_tests():
