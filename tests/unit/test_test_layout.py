@@ -71,9 +71,6 @@ UNMIRRORED: Table = {
         "the mount and sysfs export/import subcommands: tested by running them",
         ("tests/unit/mount/test_export.py", "tests/unit/mount/test_importer.py",
          "tests/unit/mount/test_server.py")),
-    "apsim/report/cex_plugin.py": (
-        "the k8s CEX plugin's report figures: tested with the plugin scenarios",
-        ("tests/unit/scenario/test_cex_plugin.py", "tests/unit/test_cli_imports.py")),
     "apsim/scenario/actions.py": (
         "the timeline action models: tested with the rest of the scenario schema",
         ("tests/unit/scenario/test_schema.py", "tests/unit/scenario/test_loader.py",
@@ -99,12 +96,6 @@ UNMIRRORED: Table = {
     "apsim/scenario/fault_actions.py": (
         "the fault.inject action: only tested end to end",
         ("tests/conformance/test_fault_inject.py", "tests/conformance/test_zcrypt_error_state.py")),
-    "apsim/scenario/kvm_actions.py": (
-        "the kvm.masks action: only tested end to end",
-        ("tests/conformance/test_kvm_mask_updates.py", "tests/conformance/test_vfio_ioctls.py")),
-    "apsim/scenario/qemu_actions.py": (
-        "the QEMU monitor actions: only tested end to end",
-        ("tests/conformance/test_qemu_device.py", "tests/conformance/test_fault_inject.py")),
     "apsim/scenario/run.py": (
         "running a scenario and collecting its results: every scenario run goes through it",
         ("tests/scenario/test_scenarios.py", "tests/scenario/test_determinism_cli.py",
