@@ -45,9 +45,6 @@ UNMIRRORED: Table = {
     "apsim/experiments/worker.py": (
         "runs inside the Dask worker processes of a sweep, so only sweeps reach it",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
-    "apsim/guest/container.py": (
-        "containers as zcrypt users: tested through the k8s CEX plugin scenarios",
-        ("tests/unit/scenario/test_cex_plugin.py", "tests/scenario/test_scenarios.py")),
     "apsim/guest/guest.py": (
         "a whole KVM guest (QEMU, its VM, the vfio-ap device, its Linux): only tested end to end",
         ("tests/conformance/test_qemu_device.py", "tests/unit/isolation/test_probe.py",
@@ -93,9 +90,6 @@ UNMIRRORED: Table = {
     "apsim/scenario/exports.py": (
         "apsim export's formats: tested by exporting and importing again",
         ("tests/unit/interop/test_libvirt.py", "tests/unit/scenario/test_imports.py")),
-    "apsim/scenario/fault_actions.py": (
-        "the fault.inject action: only tested end to end",
-        ("tests/conformance/test_fault_inject.py", "tests/conformance/test_zcrypt_error_state.py")),
     "apsim/scenario/run.py": (
         "running a scenario and collecting its results: every scenario run goes through it",
         ("tests/scenario/test_scenarios.py", "tests/scenario/test_determinism_cli.py",
