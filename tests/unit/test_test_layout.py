@@ -83,10 +83,6 @@ UNMIRRORED: Table = {
         "the kvm.masks and vfio.* action models: tested by the conformance scenarios using them",
         ("tests/conformance/test_vfio_ioctls.py", "tests/conformance/test_kvm_mask_updates.py",
          "tests/unit/scenario/test_schema.py")),
-    "apsim/scenario/ecosystem_specs.py": (
-        "the libvirt and k8s CEX plugin keys: tested with the plugin and import scenarios",
-        ("tests/unit/scenario/test_cex_plugin.py", "tests/unit/test_cli_imports.py",
-         "tests/unit/scenario/test_schema_shipped.py")),
     "apsim/scenario/exports.py": (
         "apsim export's formats: tested by exporting and importing again",
         ("tests/unit/interop/test_libvirt.py", "tests/unit/scenario/test_imports.py")),
