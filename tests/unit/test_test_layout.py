@@ -79,10 +79,6 @@ UNMIRRORED: Table = {
     "apsim/scenario/containers.py": (
         "the k8s CEX device plugin in a running simulation: tested with the plugin scenarios",
         ("tests/unit/scenario/test_cex_plugin.py", "tests/scenario/test_scenarios.py")),
-    "apsim/scenario/device_actions.py": (
-        "the kvm.masks and vfio.* action models: tested by the conformance scenarios using them",
-        ("tests/conformance/test_vfio_ioctls.py", "tests/conformance/test_kvm_mask_updates.py",
-         "tests/unit/scenario/test_schema.py")),
     "apsim/scenario/exports.py": (
         "apsim export's formats: tested by exporting and importing again",
         ("tests/unit/interop/test_libvirt.py", "tests/unit/scenario/test_imports.py")),
