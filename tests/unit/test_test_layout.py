@@ -86,9 +86,6 @@ UNMIRRORED: Table = {
         "running a scenario and collecting its results: every scenario run goes through it",
         ("tests/scenario/test_scenarios.py", "tests/scenario/test_determinism_cli.py",
          "tests/unit/report/test_health.py")),
-    "apsim/scenario/vfio_actions.py": (
-        "the vfio.* ioctl actions: only tested end to end",
-        ("tests/conformance/test_vfio_ioctls.py",)),
 }
 
 
