@@ -60,10 +60,6 @@ UNMIRRORED: Table = {
         "the AP bus's sysfs files: tested through sysfs reads and writes",
         ("tests/conformance/test_apbus_errnos.py", "tests/unit/linux/test_lszcrypt.py",
          "tests/unit/linux/test_apbus_scan.py")),
-    "apsim/linux/host.py": (
-        "one Linux kernel assembled from its parts: every host-kernel test builds one",
-        ("tests/unit/linux/test_apbus_scan.py", "tests/conformance/test_vfio_ioctls.py",
-         "tests/conformance/test_secure_execution_guest.py")),
     "apsim/mount/cli.py": (
         "the mount and sysfs export/import subcommands: tested by running them",
         ("tests/unit/mount/test_export.py", "tests/unit/mount/test_importer.py",
