@@ -42,9 +42,6 @@ UNMIRRORED: Table = {
     "apsim/experiments/engine.py": (
         "the Dask runner of sweeps: tested by running sweeps on a local cluster",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
-    "apsim/experiments/worker.py": (
-        "runs inside the Dask worker processes of a sweep, so only sweeps reach it",
-        ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
     "apsim/guest/guest.py": (
         "a whole KVM guest (QEMU, its VM, the vfio-ap device, its Linux): only tested end to end",
         ("tests/conformance/test_qemu_device.py", "tests/unit/isolation/test_probe.py",
