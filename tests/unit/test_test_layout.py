@@ -47,14 +47,14 @@ UNMIRRORED: Table = {
         ("tests/conformance/test_qemu_device.py", "tests/unit/isolation/test_probe.py",
          "tests/property/test_isolation_world.py", "tests/scenario/test_scenarios.py")),
     "apsim/kvm/sie.py": (
-        "SIE interpretation and interception of a guest's AP instructions: only tested end to end",
+        "SIE interpretation and interception of guest AP instructions: conformance tests per path",
         ("tests/conformance/test_sie_paths.py", "tests/conformance/test_kvm_unit_tests_ap.py",
          "tests/unit/isolation/test_probe.py")),
     "apsim/kvm/vsie.py": (
-        "the shadow CRYCB of a nested guest: only tested end to end",
+        "the shadow CRYCB of a nested guest: conformance tests against vsie.c's rules",
         ("tests/conformance/test_vsie_shadow.py", "tests/conformance/test_nested_validity.py")),
     "apsim/linux/apbus_attrs.py": (
-        "the AP bus's sysfs files: tested through sysfs reads and writes",
+        "the AP bus's sysfs files: conformance tests of each file's errnos, and reads in the bus tests",
         ("tests/conformance/test_apbus_errnos.py", "tests/unit/linux/test_lszcrypt.py",
          "tests/unit/linux/test_apbus_scan.py")),
     "apsim/mount/cli.py": (
