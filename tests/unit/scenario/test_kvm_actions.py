@@ -17,7 +17,10 @@ class _Expect:
         return dict(self.want)
 
 
-def _sim(running: bool = True, updates=((1, "set_masks"), (2, "clear_masks"), (3, "set_masks"))):  # noqa: ANN001, ANN202
+_THREE = ((1, "set_masks"), (2, "clear_masks"), (3, "set_masks"))
+
+
+def _sim(running: bool = True, updates=_THREE):  # noqa: ANN001, ANN202
     kvm = SimpleNamespace(own_masks=lambda: ([5, 6], [4], [4, 0xFF]), mask_updates=list(updates))
     return SimpleNamespace(guests={"g": SimpleNamespace(running=running, kvm=kvm)})
 
