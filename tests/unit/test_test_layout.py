@@ -36,9 +36,6 @@ UNMIRRORED: Table = {
     "apsim/bulk/state.py": (
         "taking the engine's state into and out of a bulk window: tested by the window's exact hand-back",
         ("tests/unit/bulk/test_window.py", "tests/unit/benchmarks/test_run.py")),
-    "apsim/bulk/streams.py": (
-        "the bulk mode's replay of a workload's random streams: tested by the window's identical rows",
-        ("tests/unit/bulk/test_window.py", "tests/unit/engine/test_workload_queueing_theory.py")),
     "apsim/experiments/engine.py": (
         "the Dask runner of sweeps: tested by running sweeps on a local cluster",
         ("tests/unit/experiments/test_sweep.py", "tests/unit/experiments/test_cli_sweep.py")),
