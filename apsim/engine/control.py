@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apsim.engine.codes import RC
 from apsim.engine.core import call_at
 from apsim.engine.request import Request
 from apsim.engine.simpy_internals import clock
@@ -20,9 +21,9 @@ from apsim.engine.targets import Driver, Target, _LLGroup
 # RESET_IN_PROGRESS, Q_FULL: ap_sm_write keeps the message and waits, the queue stays in
 # use. Any other code but the _MESSAGE_RCS (0x05 BUSY too) is its `default:` branch.
 _WRITE_WAIT_RCS = (0x02, 0x10)
-# INVALID_DOMAIN, REQ_FAC_NOT_INST, MESSAGE_TOO_BIG: ap_sm_write ends that message with
+# INVALID_DOMAIN, MESSAGE_TOO_BIG, REQ_FAC_NOT_INST: ap_sm_write ends that message with
 # -EINVAL (the caller's error) and goes on with the queue.
-_MESSAGE_RCS = (0x06, 0x0A, 0x15)
+_MESSAGE_RCS = (int(RC.INVALID_DOMAIN), int(RC.MESSAGE_TOO_BIG), int(RC.REQ_FAC_NOT_INST))
 
 
 class WorkloadControl(Driver):

@@ -397,11 +397,11 @@ class Workload(WorkloadControl):
 
     # --- replies ------------------------------------------------------------------------------
     def _poll(self, ev) -> None:  # noqa: ANN001
-        busy = False
         for tg in [t for t in self._tgt.values() if t.outstanding > 0]:
             self._drain_target(tg)
-            busy = busy or tg.outstanding > 0
-        if busy:
+        # A reply taken here may have sent the closed loop's next request to a target that
+        # had nothing outstanding before: the timer runs on while any target waits.
+        if any(t.outstanding > 0 for t in self._tgt.values()):
             call_at(self.env, self.port.poll_ns(), self._poll)
         else:
             self.polling = False

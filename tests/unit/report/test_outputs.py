@@ -1,42 +1,19 @@
-"""CSV tables, PNG plots, the Chrome/Perfetto trace and the console report (smoke tests
-on a hand-made run)."""
+"""PNG plots, the Chrome/Perfetto trace and the console report (smoke tests on a hand-made
+run; the CSV tables are tested in test_csv_report.py)."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 from rich.console import Console
 
 from apsim.report.console import render_report
-from apsim.report.csv_report import write_csv
 from apsim.report.json_report import build_report
 from apsim.report.plots import write_plots
 from apsim.report.trace import build_trace, write_trace
 from tests.unit.fake_run import make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def test_csv_one_file_per_table(tmp_path):
-    """Each table is a CSV with a header row and one row per entry."""
-    run = make_run()
-    files = write_csv(build_report(run), tmp_path / "csv")
-    names = sorted(p.name for p in files)
-    assert names == sorted(["guests.csv", "apqns.csv", "adapters.csv", "request_types.csv", "requests.csv",
-                            "series.csv", "timeline.csv", "expectations.csv"])
-    with (tmp_path / "csv" / "guests.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    assert [r["guest"] for r in rows] == ["guest1", "guest2", "idle"]
-    assert rows[0]["completed"] == "667" or int(rows[0]["completed"]) > 0
-    assert json.loads(rows[0]["apqns"]) == ["05.0004", "06.0004"]
-    with (tmp_path / "csv" / "requests.csv").open() as fh:
-        ledger = {(r["category"], r["key"]): int(r["count"]) for r in csv.DictReader(fh)}
-    assert ledger[("rejected", "0x01")] == 2 and ledger[("dropped", "configure_off")] == 1
-    with (tmp_path / "csv" / "series.csv").open() as fh:
-        series = list(csv.DictReader(fh))
-    assert sum(int(r["completions"]) for r in series) == len(run.recorder)
-    assert "completions_guest1" in series[0]
 
 
 def test_plots_are_pngs(tmp_path):

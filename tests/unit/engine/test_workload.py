@@ -1,54 +1,15 @@
-"""A workload's blocks of random draws are the numbers numpy's plain calls give, in the same order."""
+"""A workload's hot path (apsim.engine.workload.Workload): its blocks of draws, the type
+and length of each request it sends, and the open loop's arrival chain."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from apsim.engine.draws import BLOCK
 from benchmarks.models import build_capacity
 
 
 def _workload(seed: int = 3):  # noqa: ANN202
     return build_capacity(adapters=1, domains=4, seed=seed).workloads[0]
-
-
-def test_one_type_mix_moves_the_generator_as_far_as_drawing_the_uniforms():
-    wl = _workload()
-    ref = np.random.Generator(type(wl.rng.bit_generator)())
-    ref.bit_generator.state = wl.rng.bit_generator.state
-    types = wl.type_block()
-    ref.random(BLOCK)  # what rng.choice(types, p=[1.0]) draws
-    assert (types == wl._mix_idx[0]).all() and len(types) == BLOCK
-    assert wl.rng.bit_generator.state == ref.bit_generator.state
-    assert wl.rng.random() == ref.random()
-
-
-def test_one_type_mix_with_a_buffered_32_bit_half_still_draws_the_uniforms():
-    wl = _workload()
-    wl.rng.integers(0, 7, dtype=np.uint32)  # leaves half of a 64-bit output buffered
-    ref = np.random.Generator(type(wl.rng.bit_generator)())
-    ref.bit_generator.state = wl.rng.bit_generator.state
-    wl.type_block()
-    ref.random(BLOCK)
-    assert wl.rng.bit_generator.state == ref.bit_generator.state
-
-
-def test_gaps_are_the_rounded_exponentials_at_least_one_nanosecond():
-    wl = _workload(seed=8)
-    ref = np.random.Generator(type(wl.rng.bit_generator)())
-    ref.bit_generator.state = wl.rng.bit_generator.state
-    got = wl.gap_block()
-    want = np.maximum(1, np.rint(ref.exponential(1e9 / wl.spec.rate, BLOCK))).astype(np.int64)
-    assert got.dtype == np.int64 and np.array_equal(got, want)
-
-
-def test_service_times_are_mean_times_unit_variate_rounded_half_up_at_least_one():
-    m = build_capacity(adapters=1, domains=4, seed=5)
-    smp = m.machine.adapters[0].sampler
-    units = np.array([0.0, 1e-12, 0.37, 1.0, 2.5, 7.25])
-    means = np.full(units.size, 1234.5)
-    want = np.maximum(np.floor(means * units + 0.5).astype(np.int64), 1)
-    assert np.array_equal(smp._scaled(means, units), want)
 
 
 def test_setting_a_block_of_gaps_or_types_updates_the_length_the_hot_path_reads():
@@ -113,3 +74,21 @@ def test_an_open_workload_is_its_own_arrival_clock_and_resumes_the_chain_it_left
     wl.start()
     m.env.run(until=m.env.now + 1_000_000)
     assert wl.pending and wl.seq > n
+
+
+def test_a_polling_closed_loop_keeps_polling_while_any_target_has_a_request_outstanding():
+    """The replies one poll takes send the next requests, round robin, to targets that had
+    nothing outstanding when the poll began: the poll timer must run on for them."""
+    from apsim.engine.port import LparPort
+    from apsim.engine.recorder import RequestRecorder
+    from apsim.engine.workload import Workload
+    from apsim.engine.workload_spec import WorkloadSpec
+    m = build_capacity(adapters=2, domains=6, seed=2)
+    lp = m.machine.lpars["capacity"]
+    rec = RequestRecorder()
+    ws = WorkloadSpec(kind="closed", concurrency=2, select="round_robin", reply="poll")
+    port = LparPort(m.machine, lp.config, name="x")
+    wl = Workload(port, ws, rec, rec.owner_index("x"), m.machine.streams.get("x"))
+    wl.start()
+    m.env.run(until=100 * port.poll_ns())
+    assert wl.completed > 50 and wl.live == 2 and wl.polling

@@ -6,8 +6,13 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
+from apsim.engine.calendar import pending
+from apsim.engine.core import new_env
 from apsim.engine.request import Ledger
+from apsim.engine.resend import POLL_LOW_NS, ResetWait
+from apsim.errors import ProgramException
 from apsim.scenario.loader import parse_scenario
 from apsim.scenario.run import run_scenario
 
@@ -98,3 +103,137 @@ def test_ledger_withdraw_takes_one_rejection_back():
     assert (led.submitted, led.rejected, led.in_flight) == (2, Counter({0x02: 1}), 1)
     led.withdraw(0x02)
     assert (led.submitted, dict(led.rejected), led.in_flight) == (1, {}, 1)
+
+
+# --- ResetWait on its own (a stand-in driver and port record what it asks of them) --------
+
+
+class _Port:
+    def __init__(self, answers: list) -> None:
+        self.answers = answers  # TAPQ's response codes in turn (an exception is raised)
+        self.log: list = []
+
+    def tapq(self, apqn: int) -> int:
+        a = self.answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    def enable_irq(self, apqn: int, handler: object) -> bool:
+        self.log.append(("irq", apqn))
+        return True
+
+
+class _NoTapq:
+    """A port with no TAPQ to ask (the wait ends at the first poll)."""
+
+    def __init__(self) -> None:
+        self.log: list = []
+
+
+class _Spec:
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+
+class _Driver:
+    def __init__(self, port: object, reply: str = "interrupt") -> None:
+        self.env = new_env()
+        self.port = port
+        self.spec = _Spec(reply)
+        self.log: list = []
+
+    def resend_waited(self, tg: object, req: object) -> None:
+        self.log.append(("resend", self.env.now, req))
+        self.port.log.append(("resend", req))
+
+    def take_back(self, tg: object, req: object) -> None:
+        self.log.append(("back", req))
+
+    def refresh_targets(self) -> None:
+        self.log.append(("refresh",))
+
+
+class _Target:
+    def __init__(self, apqn: int = 0x0504, idx: int = 0) -> None:
+        self.apqn, self.idx, self.outstanding = apqn, idx, 2
+
+
+def test_only_reset_in_progress_keeps_a_request_and_only_on_a_target_in_use():
+    wl = _Driver(_Port([]))
+    rw = ResetWait(wl, Ledger())
+    assert not rw.keep(_Target(), "r", 0x05)  # BUSY: ap_sm_write's default branch
+    assert not rw.keep(_Target(), "r", 0x10)
+    assert not rw.keep(_Target(idx=-1), "r", 0x02)
+    assert len(rw) == 0 and pending(wl.env) == []
+
+
+def test_a_kept_request_gives_its_rejection_back_and_its_slot_but_stays_live():
+    led = Ledger()
+    led.reject(0x02)
+    tg = _Target()
+    rw = ResetWait(_Driver(_Port([])), led)
+    assert rw.keep(tg, "r1", 0x02)
+    assert (led.submitted, dict(led.rejected)) == (0, {})
+    assert tg.outstanding == 1 and len(rw) == 1 and rw.waiting[0x0504][0] == "r1"
+
+
+def test_requests_of_one_apqn_share_one_low_rate_poll_and_are_sent_again_in_order():
+    wl = _Driver(_Port([0]))
+    rw = ResetWait(wl)
+    tg = _Target()
+    rw.keep(tg, "r1", 0x02)
+    wl.env.run(until=1_000)
+    rw.keep(tg, "r2", 0x02)
+    wl.env.run(until=POLL_LOW_NS - 1)
+    assert wl.log == []
+    wl.env.run(until=POLL_LOW_NS + 1)
+    assert wl.log == [("resend", POLL_LOW_NS, "r1"), ("resend", POLL_LOW_NS, "r2")]
+    assert rw.resent == 2 and len(rw) == 0 and rw.waits == 0
+
+
+@pytest.mark.parametrize("rc", [0x02, 0x05])
+def test_a_queue_still_in_reset_or_busy_at_the_poll_is_polled_again_later(rc):
+    wl = _Driver(_Port([rc, rc, 0]))
+    rw = ResetWait(wl)
+    rw.keep(_Target(), "r1", 0x02)
+    wl.env.run(until=3 * POLL_LOW_NS - 1)
+    assert wl.log == [] and rw.waits == 2
+    wl.env.run(until=3 * POLL_LOW_NS + 1)
+    assert wl.log == [("resend", 3 * POLL_LOW_NS, "r1")]
+
+
+def test_interruptions_are_switched_on_again_before_the_resend_when_the_driver_uses_them():
+    port = _Port([0])
+    wl = _Driver(port, reply="interrupt")
+    ResetWait(wl).keep(_Target(), "r1", 0x02)
+    wl.env.run()
+    assert port.log == [("irq", 0x0504), ("resend", "r1")]
+    port = _Port([0])
+    wl = _Driver(port, reply="poll")
+    ResetWait(wl).keep(_Target(), "r1", 0x02)
+    wl.env.run()
+    assert port.log == [("resend", "r1")]
+
+
+def test_a_tapq_program_exception_or_a_port_without_tapq_ends_the_wait():
+    wl = _Driver(_Port([ProgramException("specification", "x")]), reply="poll")
+    ResetWait(wl).keep(_Target(), "r1", 0x02)
+    wl.env.run()
+    assert wl.log == [("resend", POLL_LOW_NS, "r1")]
+    wl = _Driver(_NoTapq(), reply="poll")
+    ResetWait(wl).keep(_Target(), "r1", 0x02)
+    wl.env.run()
+    assert [e[0] for e in wl.log] == ["resend"]
+
+
+def test_requests_of_a_queue_the_driver_stopped_using_go_back_to_dispatch():
+    wl = _Driver(_Port([0]))
+    rw = ResetWait(wl)
+    tg = _Target()
+    rw.keep(tg, "r1", 0x02)
+    rw.keep(tg, "r2", 0x02)
+    tg.idx = -1
+    wl.env.run()
+    assert wl.log == [("back", "r1"), ("back", "r2"), ("refresh",)]
+    assert rw.resent == 0 and len(rw) == 0
