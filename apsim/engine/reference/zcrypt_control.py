@@ -17,8 +17,9 @@ from apsim.errors import ProgramException
 
 WRITE_WAIT_RCS = (0x02, 0x10)
 """NQAP codes after which ap_sm_write keeps the queue in use (reset in progress, queue full)."""
-MESSAGE_RCS = (0x06, 0x0A, 0x15)
-"""NQAP codes ap_sm_write answers with -EINVAL for that message only (the caller's error)."""
+MESSAGE_RCS = (0x42, 0x15, 0x16)
+"""NQAP codes ap_sm_write answers with -EINVAL for that message only (the caller's error):
+invalid domain, message too big, requested facility not installed."""
 RESEND_RC = 0x02
 """NQAP's "reset in progress": ap_sm_write keeps the message for a resend (RESET_WAIT)."""
 RESET_WAIT_RCS = (0x02, 0x05)

@@ -216,13 +216,13 @@ def test_a_code_ap_sm_write_has_no_case_for_retires_the_queue_and_stalls_its_hel
     port = FakePort([0x0103], depth=1)
     wl, _ = _workload(port, concurrency=2)
     wl.start()  # one sent, one held
-    port.refuse[0x0103] = 0x16  # REQ_FAC_NOT_INST: the default branch
+    port.refuse[0x0103] = 0x0A  # STATE_CHANGE_IN_PROGRESS: the default branch
     wl.new_request()
     assert port.errors == [] and wl.in_software_queues() == 2
     wl.tgt[0x0103].held.clear()
     wl.tgt[0x0103].outstanding = 0
     wl.new_request()
-    assert port.errors == [(0x0103, 0x16, "ap_sm_write")] and wl.targets == []
+    assert port.errors == [(0x0103, 0x0A, "ap_sm_write")] and wl.targets == []
 
 
 def test_a_closed_loop_sends_its_next_request_one_poll_interval_after_a_rejection():
