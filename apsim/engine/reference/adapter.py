@@ -54,6 +54,7 @@ class Job:
         self.t_start = -1
         self.t_done = -1
         req.apqn = queue.apqn
+        req.queue = queue
         req.service_ns = service_ns
         self._set(WAITING)
 

@@ -64,7 +64,7 @@ from apsim.engine.reference.queue import RefQueue
 class RefRequest:
     """A request message as the reference firmware needs it (any object with these
     fields will do, an engine ``Request`` included); the firmware fills in ``apqn``,
-    ``service_ns``, ``t_start``, ``t_done``, ``state`` and, when dropped, ``drop_cause``."""
+    ``queue`` (whose status word tells a driver whether more replies wait), ``service_ns``, ``t_start``, ``t_done``, ``state`` and, when dropped, ``drop_cause``."""
 
     def __init__(self, psmid: int, rtype: int, length: int, owner: int = -1, t_submit: int = 0,
                  ctrl_domain: int = -1, tag: Any = None) -> None:
@@ -76,6 +76,7 @@ class RefRequest:
         self.ctrl_domain = ctrl_domain
         self.tag = tag
         self.apqn = -1
+        self.queue: Any = None
         self.service_ns = 0
         self.t_start = -1
         self.t_done = -1

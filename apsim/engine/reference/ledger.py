@@ -39,6 +39,14 @@ class RefLedger:
         self.submitted += 1
         self.rejected[rc] += 1
 
+    def withdraw(self, rc: int) -> None:
+        """The issuer takes back an NQAP's rejection with *rc* to send the same request again
+        (zcrypt after 0x02): that NQAP is no outcome, neither submitted nor rejected."""
+        self.submitted -= 1
+        self.rejected[rc] -= 1
+        if not self.rejected[rc]:
+            del self.rejected[rc]
+
     def complete(self) -> None:
         """A reply was dequeued."""
         self.completed += 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from apsim.engine import codes
 from apsim.engine.codes import RC
-from apsim.engine.reference.firmware import RefCpu, RefLpar, RefMachine
+from apsim.engine.reference.firmware import RefCpu, RefLpar, RefMachine, RefRequest
 
 DEFAULT_DEPTH = 8
 """What ``queue_depth`` answers for an APQN outside the configuration (as LparPort)."""
@@ -30,6 +30,8 @@ class RefPort:
     """A port straight onto an LPAR's configuration of the reference machine."""
 
     always_ready = True
+    request_class = RefRequest
+    """The message type this firmware takes (a workload builds its requests with it)."""
 
     def __init__(self, machine: RefMachine, lpar: RefLpar | str, *, name: str = "host",
                  poll: str = "lpar", profile: Any = None) -> None:

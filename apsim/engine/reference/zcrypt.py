@@ -93,6 +93,9 @@ class RefWorkload(RefControl):
         self.gaps = stream(lambda: draws.gap_block(rng, spec.rate)) if spec.trace is None \
             else iter(spec.trace)
         self.uniforms = stream(lambda: draws.uniform_block(rng))
+        # The message type the port's firmware takes: the engine's Request, or the reference
+        # firmware's own (RefPort.request_class), so the reference runs on either firmware.
+        self.request_class: Any = getattr(port, "request_class", Request)
 
     # --- arrivals ----------------------------------------------------------------------
     def schedule_arrival(self) -> None:
@@ -121,7 +124,7 @@ class RefWorkload(RefControl):
         self.seq += 1
         rt = next(self.types)
         psmid = (self.owner << 32) | (self.seq & SEQ_MASK)
-        req = Request(psmid, rt, self.lengths[rt], self.owner, self.now, -1, self)
+        req = self.request_class(psmid, rt, self.lengths[rt], self.owner, self.now, -1, self)
         self.dispatch(req)
 
     def finish(self) -> None:
