@@ -10,7 +10,7 @@ import numpy as np
 
 from apsim.bulk.kernels import fifo_starts_multi, pickup_starts
 from apsim.bulk.state import _CARRY_COLS, _State, _T_BITS
-from apsim.engine.export import add_adapter_service, add_queue_occupancy
+from apsim.engine.export import add_adapter_service, add_interruptions, add_queue_occupancy
 
 
 @dataclass
@@ -321,7 +321,7 @@ def _finish(st: _State, t0: int, t_end: int, new: dict[str, np.ndarray], sched: 
         q.touched += na + nd
         q.nqap_count += na
         q.dqap_count += nd
-        q.irq_count += int(settle_t[i])
+        add_interruptions(q, int(settle_t[i]))
         q.count += na - nd
         add_queue_occupancy(q, int(occ[i]))
         tgo = st.targets[i]

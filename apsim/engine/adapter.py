@@ -306,7 +306,7 @@ class Adapter:
         if st == PLANNED:
             q._settle(clock(self.env))
         if q._irq and q._irq_target is not None:
-            q.irq_count += 1
+            q._irq_count += 1
             q._irq_target(q)
 
     def _rearm_reply(self, hook: _Rearm) -> None:

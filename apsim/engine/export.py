@@ -81,6 +81,11 @@ def add_queue_occupancy(q: APQueue, ns_requests: int) -> None:
     q._occ_sum += ns_requests
 
 
+def add_interruptions(q: APQueue, n: int) -> None:
+    """Count *n* more interruptions raised by *q* (replies the bulk window posted)."""
+    q._irq_count += n
+
+
 def add_adapter_service(ad: Adapter, accepted: int, service_ns: int) -> None:
     """Count *accepted* more requests and *service_ns* more engine time on *ad*."""
     ad._order += accepted

@@ -20,7 +20,7 @@ cdef class APQueue:
     cdef public Request _rt
     cdef public long long _nr
     cdef public object _sink
-    cdef public long long irq_count
+    cdef public long long _irq_count
     cdef public int apqn
     cdef public int _cfg_rc
     cdef public bint _irq

@@ -59,7 +59,7 @@ class APQueue:
                  "count", "_rh", "_rt", "_nr", "_cfg_rc", "_reset_until", "_irq", "isc", "nib",
                  "gisa", "_irq_target", "bound_by", "_assoc_until", "assoc_index", "associated",
                  "async_rc", "assoc_fail", "touched", "nqap_count", "dqap_count", "_occ_sum",
-                 "irq_count", "_ph", "_pt", "_np", "_sink", "_gate", "_fault")
+                 "_irq_count", "_ph", "_pt", "_np", "_sink", "_gate", "_fault")
 
     def __init__(self, adapter: Adapter, apqi: int, owner_lpar: object) -> None:
         self.adapter = adapter
@@ -100,7 +100,7 @@ class APQueue:
         self.touched = 0  # instructions that reached this queue (isolation checks)
         self.nqap_count = 0
         self.dqap_count = 0
-        self.irq_count = 0
+        self._irq_count = 0  # interruptions raised (see irq_count)
         # Occupancy integral without per-event bookkeeping: every entry subtracts its
         # time, every exit adds it, so the area up to `now` is _occ_sum + count * now.
         self._occ_sum = 0
@@ -200,6 +200,14 @@ class APQueue:
 
     # --- state ----------------------------------------------------------------------
     @property
+    def irq_count(self) -> int:
+        """Adapter interruptions raised up to now: settled first, like :attr:`replies` (a planned
+        queue posts replies, and counts interruptions to a deferrable target, when looked at)."""
+        if self._np:
+            self._settle(clock(self.env))
+        return self._irq_count
+
+    @property
     def replies(self) -> list[Request]:
         """Replies waiting to be dequeued, oldest first (settled to the current time; a copy)."""
         if self._np:
@@ -249,11 +257,11 @@ class APQueue:
         return req
 
     def _append_plan(self, req: Request) -> None:
-        """:meth:`_plan_add` for Python callers (the bulk mode); it is C-only when compiled."""
+        """:meth:`_plan_add` for Python callers (export.py); it is C-only when compiled."""
         self._plan_add(req)
 
     def _append_reply(self, req: Request) -> None:
-        """:meth:`_reply_add` for Python callers (the bulk mode); it is C-only when compiled."""
+        """:meth:`_reply_add` for Python callers (export.py)."""
         self._reply_add(req)
 
     def _take_all(self) -> None:
@@ -275,11 +283,6 @@ class APQueue:
     def occ_area(self) -> int:
         """Integral of ``count`` over time from 0 to now (entries × ns)."""
         return self._occ_sum + self.count * clock(self.env)
-
-    @property
-    def occ_t(self) -> int:
-        """The time ``occ_area`` is integrated up to (always now)."""
-        return clock(self.env)
 
     def state_rc(self) -> int:
         """The response code every instruction would get from the queue's state alone."""
@@ -338,7 +341,7 @@ class APQueue:
             req._state = REPLY
             self._reply_add(req)
             if req.sink is not None and req.sink is not GENERIC:
-                self.irq_count += 1
+                self._irq_count += 1
 
     def _post_only(self, req: Request) -> None:
         """*req*, the one planned request, is done: post its reply (the plan is empty after)."""
@@ -349,9 +352,8 @@ class APQueue:
         # Interruptions to a deferrable target are counted here; a plain target's
         # are counted by the event at t_done that calls it.
         if req.sink is not None and req.sink is not GENERIC:
-            self.irq_count += 1
+            self._irq_count += 1
 
-    # --- replies ------------------------------------------------------------------------
     def reply_ready(self, req: Request) -> None:
         """An engine finished *req* (engine-by-engine adapters): queue its reply and raise
         an interruption if enabled. Planned adapters post replies in :meth:`_settle`."""
@@ -359,7 +361,7 @@ class APQueue:
         req.t_done = clock(self.env)
         self._reply_add(req)
         if self._irq and self._irq_target is not None:
-            self.irq_count += 1
+            self._irq_count += 1
             self._irq_target(self)
 
     # --- the requests the queue holds ------------------------------------------------------

@@ -138,10 +138,9 @@ class Side:
     def observe(self) -> dict:
         """Every observable: ledger, per-queue counters, status and replies, logs, utilization."""
         now = self.env.now
-        # The status word first: on a planned adapter it posts the replies that are ready,
-        # and with them counts their interruptions to a deferrable target (irq_count is
-        # a plain field that lags until something looks at the replies).
-        queues = {f"{a}.{d}": [q.status(), q.count, q.touched, q.nqap_count, q.dqap_count, q.irq_count,
+        # irq_count before anything else looks at the queue: it must not lag behind a
+        # planned adapter's lazily posted replies.
+        queues = {f"{a}.{d}": [q.irq_count, q.status(), q.count, q.touched, q.nqap_count, q.dqap_count,
                                [_rep(self.request(r)) for r in q.replies], q.mean_occupancy(now)]
                   for a, ad in sorted(self.m.adapters.items()) for d, q in sorted(ad.queues.items())}
         return {"now": now, "ledger": self.m.ledger.summary(), "queues": queues, "irqs": list(self.irqs),

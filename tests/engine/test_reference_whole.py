@@ -97,11 +97,11 @@ class Stack:
         return None
 
     def observe(self) -> dict:
-        """Rows, driver state, ledger and every queue's counters (status word first: it posts
-        a planned queue's ready replies, and with them counts their interruptions)."""
+        """Rows, driver state, ledger and every queue's counters (irq_count before anything
+        else looks at a queue: it must not lag behind a planned queue's lazily posted replies)."""
         now = self.env.now
         # (The reference's replies are its jobs, each holding its request.)
-        queues = {f"{a}.{d}": [q.status(), q.count, q.touched, q.nqap_count, q.dqap_count, q.irq_count,
+        queues = {f"{a}.{d}": [q.irq_count, q.status(), q.count, q.touched, q.nqap_count, q.dqap_count,
                                [getattr(r, "req", r).psmid for r in q.replies], q.mean_occupancy(now)]
                   for a, ad in sorted(self.m.adapters.items()) for d, q in sorted(ad.queues.items())}
         cols = self.rec.arrays(include_warmup=True)

@@ -139,10 +139,9 @@ def run(cls: type, spec: WorkloadSpec, weighted: bool, ops: list, seed: int, dep
         trace.append([name, env.now, q, out, wl.state(), wl.in_software_queues(), m.ledger.summary(),
                       len(rec)])
     env.run(until=env.now + 100_000_000)
-    # The status word first: it settles a planned queue, whose folded interruptions (the
-    # engine's pickups) are counted in irq_count only when their replies are posted.
-    queues = {f"{a}.{d}": [qq.status(), [r.psmid for r in qq.replies], qq.count, qq.touched, qq.nqap_count,
-                           qq.dqap_count, qq.irq_count, qq.occ_area]
+    # irq_count first: it must not lag behind a planned queue's lazily posted replies.
+    queues = {f"{a}.{d}": [qq.irq_count, qq.status(), [r.psmid for r in qq.replies], qq.count, qq.touched,
+                           qq.nqap_count, qq.dqap_count, qq.occ_area]
               for a, ad in sorted(m.adapters.items()) for d, qq in sorted(ad.queues.items())}
     cols = rec.arrays(include_warmup=True)
     tgts = {q: [t.outstanding, t.load, t.total, t.depth, len(t.held), t.idx]

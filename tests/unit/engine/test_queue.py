@@ -96,6 +96,34 @@ def test_a_ready_reply_interrupts_the_registered_target_once():
     assert _take(q).psmid == 1
 
 
+class _Pickup:
+    """A deferrable interruption target (pickup_ns, pickup): it picks replies up later."""
+
+    pickup_ns = 1_000_000_000
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, queue: object) -> None:
+        self.calls += 1
+
+    def pickup(self, queue: object) -> None:
+        self.calls += 1
+
+
+def test_irq_count_counts_a_folded_interruption_before_anything_looks_at_the_replies():
+    """A planned queue posts a reply for a deferrable target lazily; the count must not lag."""
+    env, m, q, cfg = _queue()
+    q.irq_target = _Pickup()
+    q.irq = True
+    nqap_queue(cfg, q, _req(1))
+    svc = q.adapter.sampler.mean_ns[RSA]
+    env.run(until=svc - 1)
+    assert q.irq_count == 0
+    env.run(until=svc + 1)  # done, its pickup a second away: nothing has looked at the queue
+    assert q.irq_count == 1 and q.irq_target.calls == 0
+
+
 def test_mean_occupancy_is_the_time_average_of_the_request_count():
     env, m, q, cfg = _queue()
     svc = q.adapter.sampler.mean_ns[RSA]
