@@ -42,11 +42,11 @@ _FOREVER = 1 << 62  # a time after every simulation
 def deferrable(target: Any) -> bool:
     """Whether an interruption target only picks replies up ``pickup_ns`` after the interruption.
 
-    Such a target has ``pickup_ns`` (int) and ``pickup(queue)``; calling it with the
-    queue (the plain interruption) must be equivalent to calling ``pickup(queue)``
-    ``pickup_ns`` later unless a pickup is already pending. The planned adapter keeps
-    its record of the target's pickups in ``picked_at`` (an attribute it sets). A
-    workload's :class:`~apsim.engine.targets.Target` is one.
+    Such a target has ``pickup_ns`` (int) and ``pickup(queue)``; calling it with the queue
+    (the plain interruption) must be equivalent to calling ``pickup(queue)`` ``pickup_ns``
+    later unless a pickup is pending (up to the order of events at one nanosecond, see
+    docs/performance.md). The planned adapter records the target's pickups in ``picked_at``
+    (an attribute it sets). A workload's :class:`~apsim.engine.targets.Target` is one.
     """
     return target is not None and getattr(target, "pickup_ns", None) is not None \
         and callable(getattr(target, "pickup", None))
