@@ -205,7 +205,7 @@ def _materialize(st: _State, now: int) -> None:
     for wi, wl in enumerate(st.wls):
         s = st.streams[wi]
         items.append((st.arr_key[wi], 1, export_state(wl).arrival, s.t_next))
-        rearm_arrival(wl)
+        rearm_arrival(wl, s.t_next)
     # Push in scheduling order so equal-time events keep the event engine's order.
     items.sort(key=lambda x: (x[0], x[1]))
     for _k, _ph, obj, t in items:

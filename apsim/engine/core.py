@@ -103,7 +103,8 @@ class Pickup(Hook):
     firing that calls :meth:`pickup`. Subclassing it (a workload's ``Target`` does)
     lets the compiled adapter make that call without a Python-level lookup.
     ``picked_at`` is the adapter's record of when it last made the target pick up
-    (-1: never), from which it tells whether a pickup was pending at an interruption.
+    (-1: never), from which it tells whether a pickup was pending at an interruption;
+    the adapter sets it to the current time just before it calls :meth:`pickup`.
     """
 
     __slots__ = ("pickup_ns", "picked_at")

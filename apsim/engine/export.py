@@ -97,8 +97,9 @@ def disarm_arrival(wl: Workload) -> None:
     wl._arr.callbacks = None
 
 
-def rearm_arrival(wl: Workload) -> None:
-    """Make the workload's arrival hook fire its arrival again once pushed on the calendar."""
+def rearm_arrival(wl: Workload, at: int) -> None:
+    """Make the workload's arrival hook fire its arrival again once pushed on the calendar at *at*."""
+    wl._next_at = at
     wl._arr.callbacks = wl._arr_cbs
 
 

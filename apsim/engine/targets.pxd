@@ -15,7 +15,7 @@ cdef class Driver(Hook):
     cdef public Calendar _cal
     cdef public long long irq_latency
 
-    cdef _take_replies(self, Target tg)
+    cdef _take_replies(self, Target tg, long long now)
 
 cdef class Target(Pickup):
     cdef public Driver wl

@@ -31,8 +31,8 @@ class Driver(Hook):
 
     __slots__ = ("env", "_cal", "irq_latency")
 
-    def _take_replies(self, tg: Target) -> None:
-        """Dequeue every reply waiting on *tg*'s APQN."""
+    def _take_replies(self, tg: Target, now: int) -> None:
+        """Dequeue every reply waiting on *tg*'s APQN at *now* (-1: read the clock)."""
         raise NotImplementedError
 
 
@@ -82,7 +82,8 @@ class Target(Pickup):
 
     def pickup(self, queue: object) -> None:
         """The deferred form of an interruption: take the APQN's replies now."""
-        self.wl._take_replies(self)
+        # The adapter calls this at picked_at, which it has just set (Pickup's contract).
+        self.wl._take_replies(self, self.picked_at)
 
     def weight(self, rt: int) -> int:
         """zcrypt weight of one *rt* request on this APQN (1 without a weight function)."""

@@ -37,6 +37,7 @@ cdef class Workload(WorkloadControl):
     cdef public long long completed
     cdef public long long _types_n
     cdef public long long _gaps_n
+    cdef public long long _next_at
     cdef public long long _rt1
     cdef public tuple _arr_cbs
     cdef public list _active
@@ -102,7 +103,7 @@ cdef class Workload(WorkloadControl):
     cdef _release(self, Target tg, int rt, long long now)
 
     @cython.locals(req=Request, now=cython.longlong, k=cython.longlong, lq=APQueue, rq=APQueue, rc=cython.int, more=bint, cfg=APConfiguration, dq=cython.longlong, apqn=cython.int, owner=cython.longlong, rows=RowBuffer)
-    cdef _take_replies(self, Target tg)
+    cdef _take_replies(self, Target tg, long long now)
 
     cpdef _drain_target(self, Target tg, _queue=*)
 

@@ -121,6 +121,7 @@ class Workload(WorkloadControl):
         self._ti = 0
         self._gaps = as_block(np.zeros(0, dtype=np.int64))
         self._gi = 0
+        self._next_at = 0  # when the pending arrival fires (_schedule_arrival)
         self._uni = as_block(np.zeros(0, dtype=np.float64))
         self._ui = 0
         self._cal = calendar(self.env)  # where the arrival clock and pickup timers fire
@@ -204,6 +205,7 @@ class Workload(WorkloadControl):
                 return
             at = max(now, trace[gi])
         self._gi = gi + 1
+        self._next_at = at
         self.callbacks = self._arr_cbs
         self._cal.push(at, self)
 
@@ -211,7 +213,9 @@ class Workload(WorkloadControl):
         """The arrival clock fired: one new request, then the next arrival."""
         if not self.running:
             return
-        now = clock(self.env)
+        # The one pending arrival fires at the time it was pushed for: no clock read, which
+        # costs a call per request in the pure form (export.rearm_arrival keeps it for bulk).
+        now = self._next_at
         self._new_request(now)
         self._schedule_arrival(now)
 
@@ -408,18 +412,20 @@ class Workload(WorkloadControl):
 
     def _drain_target(self, tg: Target, _queue: object = None) -> None:
         """Dequeue every reply waiting on the target's APQN (*_queue*: the deferred-pickup call)."""
-        self._take_replies(tg)
+        self._take_replies(tg, -1)
 
-    def _take_replies(self, tg: Target) -> None:
+    def _take_replies(self, tg: Target, now: int) -> None:
         """The body of :meth:`_drain_target`, a C-level method when compiled.
 
         ``Target.pickup`` calls it directly (so a pickup does not see a subclass's
         ``_drain_target``): calling the overridable form on an object with a
         ``__dict__`` first checks the dict for an override, and with many issuers
-        that check misses its cache and becomes a full attribute lookup.
+        that check misses its cache and becomes a full attribute lookup. *now*: the
+        pickup's time when the caller knows it (a folded pickup), else -1.
         """
         env = self.env
-        now = clock(env)
+        if now < 0:
+            now = clock(env)
         if not self._always_ready:
             ready = self._ready(now)
             if ready > now:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apsim.engine import export
+from apsim.engine.calendar import calendar
 from apsim.engine.core import new_env
 from apsim.engine.port import LparPort
 from apsim.engine.recorder import RequestRecorder
@@ -46,8 +47,24 @@ def test_disarm_and_rearm_arrival_switch_the_arrival_hook_off_and_on():
     _env, _m, _lp, wl = _system()
     export.disarm_arrival(wl)
     assert export.export_state(wl).arrival.callbacks is None
-    export.rearm_arrival(wl)
+    export.rearm_arrival(wl, 0)
     assert export.export_state(wl).arrival.callbacks is not None
+
+
+def test_a_rearmed_arrival_happens_at_the_time_it_was_rearmed_for():
+    """The arrival takes its time from the re-arm, not from the clock: the two must agree."""
+    env, m, _lp, wl = _system()
+    arrival = export.export_state(wl).arrival
+    export.disarm_arrival(wl)
+    export.remove_pending(env, lambda hook: hook is arrival)
+    at = env.now + 12_345
+    export.rearm_arrival(wl, at)
+    calendar(env).push(at, arrival)
+    seq = wl.seq
+    env.run(until=at + 1)
+    assert wl.seq == seq + 1
+    held = list(wl.target(make_apqn(1, 3)).held) + [r for q in m.adapters[1].queues.values() for r in q.live]
+    assert [r.t_submit for r in held if r.psmid & 0xFFFFFFFF == wl.seq] == [at]
 
 
 def test_import_draws_sets_the_block_and_position_export_state_reads_back():
